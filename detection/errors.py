@@ -1,0 +1,36 @@
+"""One error shape for every API failure: {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from modelops.ml.artifact import ArtifactError
+from modelops.model_cache import NoActiveModel
+
+from .parsing import InvalidInput
+
+NO_MODEL_MESSAGE = "no model is active; train one with `manage.py train_model --csv FILE --activate`"
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, InvalidInput):
+        return Response({"error": exc.detail}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, NoActiveModel):
+        return Response(
+            {"error": {"code": "no_active_model", "message": NO_MODEL_MESSAGE}},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, ArtifactError):
+        return Response(
+            {"error": {"code": "model_unavailable", "message": f"the active model cannot be loaded: {exc}"}},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, APIException):
+        detail = exc.detail
+        message = detail if isinstance(detail, str) else str(detail)
+        response.data = {"error": {"code": getattr(detail, "code", exc.default_code), "message": message}}
+    return response

@@ -1,0 +1,73 @@
+"""Scored transactions, their predictions and the analysts' labels."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from modelops.models import ModelVersion
+
+
+class Transaction(models.Model):
+    """One card transaction as it was scored.
+
+    V1..V28 are kept as one JSON list rather than 28 columns: nothing ever filters on a PCA
+    component, the scoring path inserts one value instead of 28, and retraining reads the list
+    straight into a feature matrix. Time and Amount, which people search and sort, are columns.
+    """
+
+    class Source(models.TextChoices):
+        API = "api"
+        FORM = "form"
+        BATCH = "batch"
+        UPLOAD = "upload"
+
+    class Label(models.TextChoices):
+        FRAUD = "fraud", "confirmed fraud"
+        LEGITIMATE = "legitimate"
+
+    # NULL, not "": many transactions have no client id, and unique allows many NULLs.
+    external_id = models.CharField(
+        max_length=100, null=True, blank=True, unique=True, help_text="Client's id; a repeat returns the stored result"
+    )
+    time = models.FloatField(help_text="Seconds since the first transaction of the client's data")
+    amount = models.FloatField()
+    v = models.JSONField(help_text="V1..V28 in order")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # NULL = not reviewed yet, distinct from any decision.
+    label = models.CharField(max_length=12, choices=Label.choices, null=True, blank=True)  # noqa: DJ001
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"transaction {self.pk}"
+
+    def feature_row(self) -> list[float]:
+        """Features in model order (schema.FEATURES)."""
+        return [self.time, *self.v, self.amount]
+
+
+class Prediction(models.Model):
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    score = models.FloatField(help_text="Fraud probability")
+    threshold = models.FloatField()
+    is_fraud = models.BooleanField()
+    # The model that raised an alert explains it, even after that model is retired.
+    contributions = models.JSONField(default=list, help_text="Top feature contributions (log-odds)")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The review queue: flagged first, highest score first.
+            models.Index(fields=["is_fraud", "-score"], name="prediction_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score:.4f} by {self.model_version_id} for {self.transaction_id}"

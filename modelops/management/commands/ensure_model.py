@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from modelops import services
+from modelops.models import ModelVersion
+
+
+class Command(BaseCommand):
+    help = (
+        "Make sure a model is active: do nothing if one is, else train one on --csv (a real "
+        "creditcard.csv) or, without it, on generated data, and activate it."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--csv", help="Labelled data file to train the first model on")
+        parser.add_argument("--rows", type=int, default=284_807, help="Rows of generated data when no --csv")
+
+    def handle(self, *args, csv, rows, **options):
+        active = ModelVersion.objects.active().first()
+        if active is not None:
+            self.stdout.write(f"model v{active.version} is active")
+            return
+        if not csv:
+            csv = str(settings.DATA_DIR / "demo" / "creditcard_synthetic.csv")
+            self.stdout.write(f"no model is active: generating {rows} synthetic rows to train the first one")
+            call_command("generate_data", rows=rows, out=csv, stdout=self.stdout)
+        version = services.train_from_csv(
+            path=csv, activate=True, actor="command", progress=lambda message: self.stderr.write(f"  {message}")
+        )
+        self.stdout.write(f"model v{version.version} trained on {csv} and activated")

@@ -1,0 +1,118 @@
+"""The model artifact: one JSON document holding XGBoost's own JSON model and everything else
+needed to score with it (feature order, scaling parameters, threshold, metadata).
+
+One file keeps the artifact and its sha256 a single unit in storage. Nothing in it is pickle,
+so a file fetched from a bucket can at worst fail to load; it can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import xgboost as xgb
+
+from .schema import FEATURES
+
+FORMAT = "fraud-model/1"
+TOP_CONTRIBUTIONS = 5
+_SCALED = {name: FEATURES.index(name) for name in ("Time", "Amount")}
+
+
+class ArtifactError(Exception):
+    """An artifact that must not be used: wrong checksum, unknown format or unreadable model."""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class ModelBundle:
+    booster: xgb.Booster
+    # {"Time": {"center": c, "scale": s}, "Amount": {...}}: RobustScaler parameters, one per
+    # column (one scaler fitted on Amount and reused for Time was a bug of the original app).
+    scaling: dict[str, dict[str, float]]
+    threshold: float
+    metadata: dict = field(default_factory=dict)
+    features: tuple[str, ...] = FEATURES
+    nthread: int = 0
+
+    def prepare(self, rows: np.ndarray) -> np.ndarray:
+        """Scaled copy of a (n, len(FEATURES)) matrix, in the form the booster was trained on."""
+        prepared = np.array(rows, dtype=np.float32, order="C", ndmin=2)
+        for name, column in _SCALED.items():
+            params = self.scaling[name]
+            prepared[:, column] = (prepared[:, column] - params["center"]) / params["scale"]
+        return prepared
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """Fraud probability per row. inplace_predict skips the DMatrix copy, which is most of the
+        cost of scoring one row."""
+        return np.asarray(self.booster.inplace_predict(self.prepare(rows)), dtype=np.float64)
+
+    def contributions(self, rows: np.ndarray, *, top: int = TOP_CONTRIBUTIONS) -> list[list[dict]]:
+        """The ``top`` features that moved each row's score most (log-odds units, signed)."""
+        prepared = self.prepare(rows)
+        matrix = xgb.DMatrix(prepared, nthread=self.nthread)
+        contribs = self.booster.predict(matrix, pred_contribs=True)[:, : len(self.features)]
+        order = np.argsort(-np.abs(contribs), axis=1)[:, :top]
+        raw = np.asarray(rows, dtype=np.float64).reshape(len(prepared), -1)
+        return [
+            [
+                {
+                    "feature": self.features[j],
+                    "value": float(raw[i, j]),
+                    "contribution": round(float(contribs[i, j]), 6),
+                }
+                for j in order[i]
+            ]
+            for i in range(len(prepared))
+        ]
+
+    def use_threads(self, count: int) -> None:
+        self.nthread = count
+        self.booster.set_param({"nthread": count})
+
+
+def dumps(bundle: ModelBundle) -> bytes:
+    """Serialise a bundle; the bytes are what is stored and what the sha256 covers."""
+    document = {
+        "format": FORMAT,
+        "features": list(bundle.features),
+        "scaling": bundle.scaling,
+        "threshold": bundle.threshold,
+        "metadata": bundle.metadata,
+        "booster": json.loads(bytes(bundle.booster.save_raw("json"))),
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def loads(data: bytes, *, sha256: str | None, nthread: int = 1) -> ModelBundle:
+    """Load an artifact after checking its sha256 (pass None only for a file not yet recorded).
+
+    Raises ArtifactError if the checksum differs, the format is unknown, the feature order is
+    not this schema's, or XGBoost cannot read the model.
+    """
+    if sha256 is not None and sha256_hex(data) != sha256:
+        raise ArtifactError("artifact checksum does not match: the file was changed or corrupted")
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"artifact is not JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ArtifactError(f"unknown artifact format (expected {FORMAT})")
+    if tuple(document.get("features", ())) != FEATURES:
+        raise ArtifactError("artifact feature order differs from this service's schema")
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(json.dumps(document["booster"]).encode()))
+        scaling = {name: {k: float(document["scaling"][name][k]) for k in ("center", "scale")} for name in _SCALED}
+        threshold = float(document["threshold"])
+    except (xgb.core.XGBoostError, KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"artifact cannot be loaded: {exc}") from None
+    bundle = ModelBundle(booster=booster, scaling=scaling, threshold=threshold, metadata=document.get("metadata", {}))
+    bundle.use_threads(nthread)
+    return bundle

@@ -1,0 +1,73 @@
+"""Metrics of a scored evaluation set, and the choice of a decision threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+# Curves are stored with the model version for plots; a few hundred points draw the same curve
+# as a few hundred thousand.
+CURVE_POINTS = 200
+HISTOGRAM_BINS = 20
+
+
+def tune_threshold(y_true: np.ndarray, scores: np.ndarray, *, recall_target: float | None = None) -> float:
+    """Threshold that maximises F1 on (y_true, scores), or, with ``recall_target``, the highest
+    threshold whose recall still reaches the target (the fewest alerts that catch enough fraud)."""
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    # precision/recall have one more entry than thresholds (the point at recall 0).
+    precision, recall = precision[:-1], recall[:-1]
+    if recall_target is not None:
+        reaching = np.flatnonzero(recall >= recall_target)
+        return float(thresholds[reaching[-1]]) if reaching.size else float(thresholds[0])
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0
+    )
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def _thin(*arrays: np.ndarray, points: int = CURVE_POINTS) -> list[np.ndarray]:
+    size = len(arrays[0])
+    if size <= points:
+        return list(arrays)
+    keep = np.unique(np.linspace(0, size - 1, points).round().astype(int))
+    return [a[keep] for a in arrays]
+
+
+def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Every figure a model version records about one evaluation set, as plain JSON values."""
+    y_true = np.asarray(y_true).astype(int)
+    predicted = scores >= threshold
+    tp = int(np.sum(predicted & (y_true == 1)))
+    fp = int(np.sum(predicted & (y_true == 0)))
+    fn = int(np.sum(~predicted & (y_true == 1)))
+    tn = int(np.sum(~predicted & (y_true == 0)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    both_classes = 0 < y_true.sum() < len(y_true)
+
+    curve_precision, curve_recall, curve_thresholds = precision_recall_curve(y_true, scores)
+    curve_precision, curve_recall, curve_thresholds = _thin(curve_precision[:-1], curve_recall[:-1], curve_thresholds)
+    edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+    return {
+        "threshold": float(threshold),
+        "rows": len(y_true),
+        "frauds": int(y_true.sum()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "auprc": float(average_precision_score(y_true, scores)) if both_classes else None,
+        "roc_auc": float(roc_auc_score(y_true, scores)) if both_classes else None,
+        "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "pr_curve": {
+            "precision": [round(float(v), 5) for v in curve_precision],
+            "recall": [round(float(v), 5) for v in curve_recall],
+            "threshold": [round(float(v), 6) for v in curve_thresholds],
+        },
+        "score_histogram": {
+            "edges": [round(float(v), 3) for v in edges],
+            "legit": np.histogram(scores[y_true == 0], bins=edges)[0].tolist(),
+            "fraud": np.histogram(scores[y_true == 1], bins=edges)[0].tolist(),
+        },
+    }

@@ -1,0 +1,162 @@
+"""The dataset schema of the ULB/Kaggle credit-card file, and its validation.
+
+One definition of the columns serves training files, the scoring API and the synthetic
+generator, so a column can never mean one thing in training and another when scoring.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+PCA_FEATURES: tuple[str, ...] = tuple(f"V{i}" for i in range(1, 29))
+# The order the model sees its inputs in; artifacts record it and refuse any other.
+FEATURES: tuple[str, ...] = ("Time", *PCA_FEATURES, "Amount")
+LABEL = "Class"
+COLUMNS: tuple[str, ...] = (*FEATURES, LABEL)
+
+# Inclusive bounds a value must fall in. The real data stays far inside them (|V| < 125,
+# Amount < 26,000, Time < 2 days); they exist to refuse typos and overflow, not outliers.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "Time": (0.0, 1e9),
+    "Amount": (0.0, 1e9),
+    **{name: (-1e4, 1e4) for name in PCA_FEATURES},
+}
+
+
+class DataValidationError(ValueError):
+    """A data file that cannot be used, with the 1-based line of the first problem if known."""
+
+    def __init__(self, message: str, *, line: int | None = None):
+        self.reason = message
+        self.line = line
+        super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+def check_value(name: str, value: object) -> tuple[float | None, str | None]:
+    """Convert one scoring input to float: (value, None), or (None, reason) if it is unusable.
+
+    Numbers sent as JSON strings are accepted, as the original client sent them.
+    """
+    if value is None:
+        return None, "is required"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None, "must be a number"
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None, "must be a number"
+    if math.isnan(number):
+        return None, "must not be NaN"
+    if math.isinf(number):
+        return None, "must be finite"
+    low, high = BOUNDS[name]
+    if not low <= number <= high:
+        return None, f"must be between {low:g} and {high:g}"
+    return number, None
+
+
+def _first_bad_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _line_of(row: int) -> int:
+    # Line 1 is the header; data row 0 is line 2.
+    return row + 2
+
+
+def read_training_csv(source: str | os.PathLike | bytes, *, require_fraud: bool = True) -> pd.DataFrame:
+    """Read and validate a labelled data file (a path or its bytes); return it in schema order.
+
+    Raises DataValidationError naming the first problem (and its line) for: an empty file, a
+    missing or unknown column, text in a numeric column, an empty cell, NaN/inf, a value out
+    of bounds, a label other than 0/1, or (when ``require_fraud``) no fraud rows at all.
+    """
+
+    def read(**kwargs) -> pd.DataFrame:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else source
+        # compression=None: a gzip file named .csv is refused as text, never silently unpacked.
+        return pd.read_csv(handle, compression=None, encoding="utf-8", **kwargs)
+
+    try:
+        try:
+            # Fast path: a clean file parses straight to floats in pandas' C parser.
+            frame = read(dtype=np.float64)
+        except ValueError:
+            # Some cell is not a number: read again as text to say which one and where.
+            frame = read(dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError("the file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise DataValidationError(f"not a valid CSV file ({exc})") from None
+    except UnicodeDecodeError:
+        raise DataValidationError("the file is not UTF-8 text") from None
+    return validate_frame(frame, require_fraud=require_fraud)
+
+
+def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True) -> pd.DataFrame:
+    """Validate a frame of strings or numbers read from a data file; see read_training_csv."""
+    columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in COLUMNS if c not in columns]
+    if missing:
+        raise DataValidationError(f"missing column(s): {', '.join(missing)}", line=1)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise DataValidationError(f"unknown column(s): {', '.join(unknown)}", line=1)
+    if len(set(columns)) != len(columns):
+        raise DataValidationError("a column appears twice in the header", line=1)
+    frame = frame.set_axis(columns, axis=1)
+    if frame.empty:
+        raise DataValidationError("the file has a header but no data rows")
+
+    out = {}
+    for name in COLUMNS:
+        raw = frame[name]
+        if not pd.api.types.is_numeric_dtype(raw):
+            text = raw.astype(str).str.strip()
+            empty = (text == "").to_numpy()
+            if empty.any():
+                raise DataValidationError(f"column {name} is empty", line=_line_of(_first_bad_row(empty)))
+            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+            # to_numeric turns text into NaN; tell that apart from a literal "nan".
+            bad_text = np.isnan(values) & ~text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
+            if bad_text.any():
+                row = _first_bad_row(bad_text)
+                raise DataValidationError(f"column {name} is not a number: {text.iloc[row][:40]!r}", line=_line_of(row))
+        else:
+            values = raw.to_numpy(dtype=np.float64)
+        if np.isnan(values).any():
+            raise DataValidationError(f"column {name} is empty or NaN", line=_line_of(_first_bad_row(np.isnan(values))))
+        if np.isinf(values).any():
+            raise DataValidationError(f"column {name} is infinite", line=_line_of(_first_bad_row(np.isinf(values))))
+        out[name] = values
+
+    labels = out[LABEL]
+    bad_label = (labels != 0) & (labels != 1)
+    if bad_label.any():
+        row = _first_bad_row(bad_label)
+        raise DataValidationError(f"column Class must be 0 or 1, got {labels[row]:g}", line=_line_of(row))
+    for name in FEATURES:
+        low, high = BOUNDS[name]
+        outside = (out[name] < low) | (out[name] > high)
+        if outside.any():
+            row = _first_bad_row(outside)
+            raise DataValidationError(
+                f"column {name} must be between {low:g} and {high:g}, got {out[name][row]:g}", line=_line_of(row)
+            )
+    if require_fraud and not labels.any():
+        raise DataValidationError("the file has no fraud rows (Class = 1); a model cannot learn from it")
+
+    result = pd.DataFrame({name: out[name] for name in FEATURES})
+    result[LABEL] = labels.astype(np.int8)
+    return result
+
+
+def matrix(rows: Iterable[dict[str, float]]) -> np.ndarray:
+    """Feature matrix in model order from already validated mappings."""
+    return np.array([[row[name] for name in FEATURES] for row in rows], dtype=np.float64)

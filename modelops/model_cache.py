@@ -1,0 +1,58 @@
+"""The active model, as each process serves it.
+
+Which version is active is read from the database on every call (one indexed query), so after
+an activation or a rollback every worker serves the new version on its next request. The loaded
+model itself is cached per process under (version id, sha256): a key that changes whenever the
+active model does, so a stale entry can never be served.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from .artifacts import load
+from .ml.artifact import ModelBundle
+from .models import ModelVersion
+
+# Two entries: the active model and the one before it, so a rollback does not reload.
+_KEEP = 2
+_cache: dict[tuple[int, str], ModelBundle] = {}
+_lock = threading.Lock()
+
+
+class NoActiveModel(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    id: int
+    version: int
+    threshold: float
+    bundle: ModelBundle
+
+
+def active_model() -> ActiveModel:
+    """The active version and its loaded model. Raises NoActiveModel if none is active, and
+    ArtifactError if its artifact fails its checksum or does not load."""
+    row = ModelVersion.objects.active().values_list("id", "version", "threshold", "sha256", "artifact").first()
+    if row is None:
+        raise NoActiveModel("no model version is active")
+    pk, version, threshold, sha256, name = row
+    key = (pk, sha256)
+    bundle = _cache.get(key)
+    if bundle is None:
+        with _lock:
+            bundle = _cache.get(key)
+            if bundle is None:
+                bundle = load(name, sha256)
+                while len(_cache) >= _KEEP:
+                    _cache.pop(next(iter(_cache)))
+                _cache[key] = bundle
+    return ActiveModel(id=pk, version=version, threshold=threshold, bundle=bundle)
+
+
+def clear() -> None:
+    with _lock:
+        _cache.clear()

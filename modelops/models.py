@@ -1,0 +1,139 @@
+"""Model versions, the data they learned from, training runs and the audit trail of activations."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class DataFile(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new"
+        USED = "used"
+        REJECTED = "rejected"
+
+    key = models.CharField(max_length=500, help_text="Name in the incoming storage")
+    etag = models.CharField(max_length=200, help_text="ETag or sha256 of the content")
+    size = models.BigIntegerField(default=0)
+    rows = models.IntegerField(null=True, blank=True)
+    frauds = models.IntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    error = models.TextField(blank=True, help_text="Exact reason a rejected file was refused")
+    first_seen = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A file is processed once per content, however often the scan runs.
+            models.UniqueConstraint(fields=["key", "etag"], name="datafile_once_per_content"),
+        ]
+        ordering = ["-first_seen"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def active(self) -> ModelVersionQuerySet:
+        return self.filter(status=ModelVersion.Status.ACTIVE)
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        ACTIVE = "active"
+        RETIRED = "retired"
+        REJECTED = "rejected"
+
+    version = models.PositiveIntegerField(unique=True)
+    artifact = models.CharField(max_length=300, help_text="Name of the artifact in the models storage")
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
+    threshold = models.FloatField()
+    params = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation on the version's hold-out")
+    training_rows = models.IntegerField(default=0)
+    training_frauds = models.IntegerField(default=0)
+    data_files = models.ManyToManyField(DataFile, blank=True, related_name="model_versions")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", help_text="Warm-started from"
+    )
+    library_versions = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The database, not the code, guarantees a single active model.
+            models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_model_version"),
+        ]
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"v{self.version} ({self.status})"
+
+    @property
+    def f1(self) -> float | None:
+        return self.metrics.get("f1")
+
+    @property
+    def auprc(self) -> float | None:
+        return self.metrics.get("auprc")
+
+
+class ModelEvent(models.Model):
+    """Audit trail: every change of the active model, and every refusal, is a row here."""
+
+    class Kind(models.TextChoices):
+        ACTIVATE = "activate"
+        ROLLBACK = "rollback"
+        REJECT = "reject"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    from_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="events_from"
+    )
+    to_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="events_to"
+    )
+    actor = models.CharField(max_length=150, help_text="User name, or 'scheduler' / 'command'")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_version} -> {self.to_version} by {self.actor}"
+
+
+class TrainingRun(models.Model):
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule"
+        MANUAL = "manual"
+        ADMIN = "admin"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    result_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="training_runs"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.trigger}, {self.status})"

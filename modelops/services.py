@@ -1,0 +1,148 @@
+"""Use cases of model operations: record a trained model, activate or roll back a version,
+train from a data file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from . import artifacts
+from .ml import schema, training
+from .ml.artifact import ArtifactError
+from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+
+log = logging.getLogger(__name__)
+
+
+class ActivationError(Exception):
+    """A version that must not become active; the active one is left as it was."""
+
+
+def train_config(**overrides) -> training.TrainConfig:
+    return training.TrainConfig(**{**settings.FRAUD_TRAINING, **overrides})
+
+
+def record_version(
+    *,
+    result: training.TrainResult,
+    data_files: list[DataFile] | tuple = (),
+    parent: ModelVersion | None = None,
+    status: str = ModelVersion.Status.CANDIDATE,
+) -> ModelVersion:
+    """Store a trained model as a new version with the next version number.
+
+    The artifact is uploaded before the row is written, so no row ever names a missing file.
+    """
+    name, sha256 = artifacts.store(result.bundle)
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                number = (ModelVersion.objects.aggregate(top=Max("version"))["top"] or 0) + 1
+                version = ModelVersion.objects.create(
+                    version=number,
+                    artifact=name,
+                    sha256=sha256,
+                    status=status,
+                    threshold=result.bundle.threshold,
+                    params=result.params,
+                    metrics=result.metrics,
+                    training_rows=result.rows,
+                    training_frauds=result.frauds,
+                    parent=parent,
+                    library_versions=result.bundle.metadata.get("library_versions", {}),
+                )
+                version.data_files.set(data_files)
+            return version
+        except IntegrityError:
+            # Another process took this version number first; take the next one.
+            continue
+    raise RuntimeError("could not allocate a model version number")
+
+
+def activate_version(*, version_id: int, actor: str, user=None, reason: str = "") -> ModelVersion:
+    """Make a version the active one (a rollback when it is older than the active one).
+
+    The artifact is loaded and its checksum verified first: a version that fails is never
+    activated, a `reject` event records why, and ActivationError is raised. The switch and its
+    audit event are one transaction.
+    """
+    target = ModelVersion.objects.get(pk=version_id)
+    try:
+        artifacts.load(target.artifact, target.sha256)
+    except ArtifactError as exc:
+        ModelEvent.objects.create(
+            kind=ModelEvent.Kind.REJECT,
+            from_version=ModelVersion.objects.active().first(),
+            to_version=target,
+            actor=actor,
+            user=user,
+            reason=f"activation refused: {exc}",
+        )
+        raise ActivationError(f"v{target.version} cannot be activated: {exc}") from exc
+
+    with transaction.atomic():
+        current = ModelVersion.objects.select_for_update().active().first()
+        target = ModelVersion.objects.select_for_update().get(pk=version_id)
+        if current is not None and current.pk == target.pk:
+            return target
+        kind = ModelEvent.Kind.ROLLBACK if current and target.version < current.version else ModelEvent.Kind.ACTIVATE
+        if current is not None:
+            current.status = ModelVersion.Status.RETIRED
+            current.save(update_fields=["status"])
+        target.status = ModelVersion.Status.ACTIVE
+        target.activated_at = timezone.now()
+        target.save(update_fields=["status", "activated_at"])
+        ModelEvent.objects.create(
+            kind=kind, from_version=current, to_version=target, actor=actor, user=user, reason=reason
+        )
+    log.info("model v%s %s by %s", target.version, kind, actor)
+    return target
+
+
+def train_from_csv(
+    *,
+    path: str | Path,
+    activate: bool,
+    actor: str,
+    trigger: str = TrainingRun.Trigger.MANUAL,
+    config: training.TrainConfig | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> ModelVersion:
+    """Validate a labelled data file, train on it and record the model as a new version
+    (activated if asked). Every call is a TrainingRun with its log.
+
+    Raises schema.DataValidationError for a file that cannot be used; nothing but the failed
+    TrainingRun is written then.
+    """
+    run = TrainingRun.objects.create(trigger=trigger)
+    lines: list[str] = []
+
+    def note(message: str) -> None:
+        lines.append(message)
+        progress(message)
+
+    try:
+        note(f"reading {Path(path).name}")
+        frame = schema.read_training_csv(path)
+        note(f"{len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+        result = training.train(frame, config or train_config(), progress=note)
+        version = record_version(result=result)
+        note(f"recorded v{version.version}")
+        if activate:
+            version = activate_version(version_id=version.pk, actor=actor, reason=f"trained on {Path(path).name}")
+            note(f"activated v{version.version}")
+    except Exception as exc:
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED, finished_at=timezone.now(), log="\n".join(lines), error=str(exc)
+        )
+        raise
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now(), log="\n".join(lines), result_version=version
+    )
+    return version

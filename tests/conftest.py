@@ -1,0 +1,75 @@
+"""Fixtures most tests need: throw-away storage folders, a small trained model, an active version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from modelops.ml import synthetic, training
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Small enough to train in about a second, big enough to tell the original app's rows apart.
+SMALL_CONFIG = training.TrainConfig(n_estimators=60, early_stopping_rounds=15)
+
+
+@pytest.fixture(autouse=True)
+def bucket(settings, tmp_path):
+    """Local folders for the incoming files and the model artifacts, fresh for each test."""
+    root = tmp_path / "bucket"
+    for alias in ("incoming", "models"):
+        settings.STORAGES = {
+            **settings.STORAGES,
+            alias: {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(root / alias)},
+            },
+        }
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "n_estimators": 60}
+    yield root
+
+
+@pytest.fixture(autouse=True)
+def fresh_model_cache():
+    from modelops import model_cache
+
+    model_cache.clear()
+    yield
+    model_cache.clear()
+
+
+@pytest.fixture(scope="session")
+def original_rows() -> dict:
+    """The two rows the original app's tests posted, V-values as JSON strings as its client sent them."""
+    return json.loads((FIXTURES / "original_rows.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def training_frame():
+    return synthetic.generate(rows=30_000, fraud_rate=0.01, seed=7)
+
+
+@pytest.fixture(scope="session")
+def trained(training_frame) -> training.TrainResult:
+    return training.train(training_frame, SMALL_CONFIG)
+
+
+@pytest.fixture
+def active_version(db, trained):
+    """A recorded, active model version trained on generated data."""
+    from modelops import services
+
+    version = services.record_version(result=trained)
+    return services.activate_version(version_id=version.pk, actor="test", reason="fixture")
+
+
+@pytest.fixture
+def training_csv(tmp_path, training_frame) -> Path:
+    path = tmp_path / "creditcard_20260101_000000.csv"
+    synthetic.write_csv(training_frame, path)
+    return path

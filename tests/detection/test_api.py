@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from detection.models import Prediction, Transaction
+from modelops.ml.schema import FEATURES
+
+
+def post(client, body, *, raw: bool = False, query: str = ""):
+    data = body if raw else json.dumps(body)
+    return client.post(f"/detect-fraud{query}", data=data, content_type="application/json")
+
+
+def row(**overrides) -> dict:
+    base = {name: 0.0 for name in FEATURES}
+    base.update(Time=100, Amount=12.5)
+    base.update(overrides)
+    return base
+
+
+def test_the_original_clients_rows_get_the_original_answers(client, active_version, original_rows):
+    # The original test client posted json.dumps(row) as the JSON body: a JSON string.
+    legit = post(client, json.dumps(original_rows["legit"]))
+    fraud = post(client, json.dumps(original_rows["fraud"]))
+    assert legit.status_code == fraud.status_code == 200
+    assert legit.json()["is_fraud"] is False
+    assert fraud.json()["is_fraud"] is True
+
+
+def test_the_answer_names_probability_threshold_version_and_transaction(client, active_version, original_rows):
+    body = post(client, original_rows["fraud"]).json()
+    stored = Transaction.objects.get()
+    prediction = Prediction.objects.get()
+    assert body == {
+        "is_fraud": True,
+        "fraud_probability": prediction.score,
+        "threshold": active_version.threshold,
+        "model_version": active_version.version,
+        "transaction_id": stored.pk,
+    }
+    assert prediction.model_version == active_version
+    assert stored.source == Transaction.Source.API
+    assert stored.amount == 1.0
+    assert stored.v[13] == pytest.approx(-9.17716637009146)
+
+
+def test_contributions_are_stored_always_and_returned_when_asked(client, active_version, original_rows):
+    plain = post(client, original_rows["fraud"]).json()
+    explained = post(client, original_rows["fraud"], query="?explain=true").json()
+    assert "contributions" not in plain
+    assert explained["contributions"][0]["feature"] in FEATURES
+    assert all(len(p.contributions) == 5 for p in Prediction.objects.all())
+
+
+def test_a_list_is_scored_in_order(client, active_version, original_rows):
+    response = post(client, [original_rows["legit"], original_rows["fraud"], original_rows["legit"]])
+    assert response.status_code == 200
+    assert [r["is_fraud"] for r in response.json()] == [False, True, False]
+    assert Transaction.objects.count() == 3
+    assert Prediction.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("V3", None, "is required"),
+        ("V3", "abc", "must be a number"),
+        ("V3", "NaN", "must not be NaN"),
+        ("V3", "inf", "must be finite"),
+        ("V3", True, "must be a number"),
+        ("Amount", -5, "must be between 0 and 1e+09"),
+        ("V3", 1e6, "must be between -10000 and 10000"),
+    ],
+)
+def test_a_bad_field_gets_400_naming_it_and_nothing_is_stored(client, active_version, field, value, reason):
+    body = row(**{field: value})
+    if value is None:
+        del body[field]
+    response = post(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {field: reason}
+    assert Transaction.objects.count() == 0
+
+
+def test_nan_and_infinity_literals_are_named_too(client, active_version):
+    text = json.dumps(row()).replace('"V5": 0.0', '"V5": NaN').replace('"V6": 0.0', '"V6": -Infinity')
+    response = post(client, text, raw=True)
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"V5": "must not be NaN", "V6": "must be finite"}
+
+
+def test_a_batch_with_one_bad_item_is_refused_whole_with_its_index(client, active_version):
+    response = post(client, [row(), row(), row(V7="x")])
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["items"] == [{"index": 2, "fields": {"V7": "must be a number"}}]
+    assert "index 2" in error["message"]
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "the body is not valid JSON"),
+        ("[]", "the list of transactions is empty"),
+        ("42", "the body must be a transaction"),
+        ('"not json inside"', "the body is a JSON string that does not hold JSON"),
+    ],
+)
+def test_a_body_that_is_not_transactions_gets_400(client, active_version, body, message):
+    response = post(client, body, raw=True)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith(message)
+
+
+def test_a_batch_over_the_limit_is_refused(client, active_version, settings):
+    settings.SCORING_MAX_BATCH = 3
+    response = post(client, [row()] * 4)
+    assert response.status_code == 400
+    assert "at most 3" in response.json()["error"]["message"]
+
+
+def test_a_repeated_external_id_returns_the_stored_result(client, active_version):
+    first = post(client, row(external_id="card-1")).json()
+    again = post(client, row(external_id="card-1", Amount=999)).json()
+    assert again["transaction_id"] == first["transaction_id"]
+    assert again["fraud_probability"] == first["fraud_probability"]
+    assert (first["repeated"], again["repeated"]) == (False, True)
+    assert Transaction.objects.count() == 1
+    assert Prediction.objects.count() == 1
+
+
+def test_a_repeated_external_id_within_one_batch_is_stored_once(client, active_version):
+    body = post(client, [row(external_id="a"), row(external_id="b"), row(external_id="a")]).json()
+    assert body[0]["transaction_id"] == body[2]["transaction_id"] != body[1]["transaction_id"]
+    assert Transaction.objects.count() == 2
+
+
+def test_without_an_active_model_it_answers_503(client, db):
+    response = post(client, row())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "no_active_model"
+    assert "train_model" in response.json()["error"]["message"]
+    assert Transaction.objects.count() == 0
+
+
+# Active version, insert transaction, insert prediction, and the savepoint pair that
+# transaction.atomic() issues inside the test's own transaction (a BEGIN/COMMIT in production).
+SCORING_QUERIES = 5
+
+
+def test_scoring_one_transaction_takes_five_queries(client, active_version, django_assert_max_num_queries):
+    post(client, row())  # loads the model into this process's cache
+    with django_assert_max_num_queries(SCORING_QUERIES):
+        assert post(client, row()).status_code == 200
+
+
+def test_a_batch_does_not_query_per_row(client, active_version, django_assert_max_num_queries):
+    post(client, row())
+    # 200 rows: one INSERT per table, split in two where the database caps bound parameters
+    # per statement (SQLite: 999).
+    with django_assert_max_num_queries(SCORING_QUERIES + 2):
+        assert post(client, [row() for _ in range(200)]).status_code == 200
+
+
+def test_only_post_is_allowed(client, active_version):
+    response = client.get("/detect-fraud")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"

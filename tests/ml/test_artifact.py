@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelops.ml import artifact
+from modelops.ml.schema import FEATURES
+
+
+def test_a_loaded_artifact_scores_exactly_as_the_trained_model(trained, training_frame):
+    data = artifact.dumps(trained.bundle)
+    loaded = artifact.loads(data, sha256=artifact.sha256_hex(data))
+    rows = training_frame[list(FEATURES)].to_numpy()[:2_000]
+    assert (loaded.predict_proba(rows) == trained.bundle.predict_proba(rows)).all()
+    assert loaded.threshold == trained.bundle.threshold
+    assert loaded.scaling == trained.bundle.scaling
+
+
+def test_the_artifact_is_json_with_the_model_and_its_metadata(trained):
+    document = json.loads(artifact.dumps(trained.bundle))
+    assert document["format"] == artifact.FORMAT
+    assert document["features"] == list(FEATURES)
+    assert set(document["scaling"]) == {"Time", "Amount"}
+    assert "learner" in document["booster"]  # XGBoost's own JSON model format
+    assert document["metadata"]["library_versions"]["xgboost"]
+
+
+def test_a_tampered_artifact_is_refused(trained):
+    data = artifact.dumps(trained.bundle)
+    sha256 = artifact.sha256_hex(data)
+    tampered = data.replace(b'"threshold":', b'"threshold": ', 1)
+    with pytest.raises(artifact.ArtifactError, match="checksum"):
+        artifact.loads(tampered, sha256=sha256)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x80\x04pickle", "not JSON"),
+        (b'{"format": "other"}', "unknown artifact format"),
+        (b'{"format": "fraud-model/1", "features": ["Amount"]}', "feature order"),
+        (
+            b'{"format": "fraud-model/1", "features": ' + json.dumps(list(FEATURES)).encode() + b', "booster": {}}',
+            "cannot be loaded",
+        ),
+    ],
+)
+def test_an_unusable_artifact_is_refused_with_its_reason(data, message):
+    with pytest.raises(artifact.ArtifactError, match=message):
+        artifact.loads(data, sha256=None)
+
+
+def test_contributions_name_the_features_that_moved_the_score(trained, training_frame):
+    rows = training_frame[list(FEATURES)].to_numpy()[:3]
+    explained = trained.bundle.contributions(rows)
+    assert len(explained) == 3
+    assert len(explained[0]) == artifact.TOP_CONTRIBUTIONS
+    assert {c["feature"] for c in explained[0]} <= set(FEATURES)
+    magnitudes = [abs(c["contribution"]) for c in explained[0]]
+    assert magnitudes == sorted(magnitudes, reverse=True)
+    assert explained[0][0]["value"] == rows[0][FEATURES.index(explained[0][0]["feature"])]

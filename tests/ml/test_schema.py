@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from modelops.ml import schema, synthetic
+from modelops.ml.schema import DataValidationError
+
+
+@pytest.fixture(scope="module")
+def good_csv(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("csv") / "good.csv"
+    synthetic.write_csv(synthetic.generate(rows=200, fraud_rate=0.05, seed=1), path)
+    return path.read_bytes()
+
+
+def replace_cell(data: bytes, row: int, column: str, value: str) -> bytes:
+    lines = data.decode().splitlines()
+    header = lines[0].split(",")
+    cells = lines[row + 1].split(",")
+    cells[header.index(column)] = value
+    lines[row + 1] = ",".join(cells)
+    return ("\n".join(lines) + "\n").encode()
+
+
+def refusal(data: bytes) -> DataValidationError:
+    with pytest.raises(DataValidationError) as caught:
+        schema.read_training_csv(data)
+    return caught.value
+
+
+def test_it_reads_a_good_file_in_schema_order(good_csv):
+    frame = schema.read_training_csv(good_csv)
+    assert list(frame.columns) == list(schema.COLUMNS)
+    assert len(frame) == 200
+    assert frame["Class"].sum() == 10
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("abc", "column V3 is not a number: 'abc'"),
+        ("nan", "column V3 is empty or NaN"),
+        ("", "column V3 is empty or NaN"),
+        ("inf", "column V3 is infinite"),
+        ("-inf", "column V3 is infinite"),
+        ("1e9", "column V3 must be between -10000 and 10000, got 1e+09"),
+    ],
+)
+def test_it_names_the_bad_value_and_its_line(good_csv, value, reason):
+    error = refusal(replace_cell(good_csv, 4, "V3", value))
+    assert error.reason == reason
+    assert error.line == 6  # header is line 1, row 0 is line 2
+
+
+@pytest.mark.parametrize("label", ["2", "-1", "0.5"])
+def test_it_refuses_labels_other_than_0_and_1(good_csv, label):
+    error = refusal(replace_cell(good_csv, 0, "Class", label))
+    assert error.reason.startswith("column Class must be 0 or 1")
+    assert error.line == 2
+
+
+def test_it_refuses_a_missing_column(good_csv):
+    lines = good_csv.decode().splitlines()
+    without_amount = "\n".join(",".join(line.split(",")[:-2] + line.split(",")[-1:]) for line in lines)
+    error = refusal(without_amount.encode())
+    assert error.reason == "missing column(s): Amount"
+    assert error.line == 1
+
+
+def test_it_refuses_an_unknown_column(good_csv):
+    lines = good_csv.decode().splitlines()
+    extra = "\n".join([lines[0] + ",Note", *(line + ",x" for line in lines[1:])])
+    assert refusal(extra.encode()).reason == "unknown column(s): Note"
+
+
+def test_it_refuses_an_empty_file():
+    assert refusal(b"").reason == "the file is empty"
+
+
+def test_it_refuses_a_header_without_rows():
+    assert refusal((",".join(schema.COLUMNS) + "\n").encode()).reason == "the file has a header but no data rows"
+
+
+def test_it_refuses_a_file_without_frauds(good_csv):
+    frame = schema.read_training_csv(good_csv)
+    legit_only = frame[frame["Class"] == 0].to_csv(index=False).encode()
+    assert "no fraud rows" in refusal(legit_only).reason
+
+
+def test_it_accepts_a_file_without_frauds_when_asked(good_csv):
+    frame = schema.read_training_csv(good_csv)
+    legit_only = frame[frame["Class"] == 0].to_csv(index=False).encode()
+    assert len(schema.read_training_csv(legit_only, require_fraud=False)) == 190
+
+
+def test_it_refuses_a_gzip_file_named_csv(good_csv):
+    assert refusal(gzip.compress(good_csv)).reason == "the file is not UTF-8 text"
+
+
+def test_it_accepts_quoted_cells_as_in_the_kaggle_file(good_csv):
+    lines = good_csv.decode().splitlines()
+    quoted = "\n".join([",".join(f'"{c}"' for c in lines[0].split(",")), *lines[1:]])
+    assert len(schema.read_training_csv(quoted.encode())) == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("V1", "-1.5", (-1.5, None)),
+        ("V1", 2, (2.0, None)),
+        ("V1", None, (None, "is required")),
+        ("V1", "x", (None, "must be a number")),
+        ("V1", True, (None, "must be a number")),
+        ("V1", [1], (None, "must be a number")),
+        ("V1", float("nan"), (None, "must not be NaN")),
+        ("V1", "NaN", (None, "must not be NaN")),
+        ("V1", "Infinity", (None, "must be finite")),
+        ("Amount", -1, (None, "must be between 0 and 1e+09")),
+        ("Time", 1e10, (None, "must be between 0 and 1e+09")),
+    ],
+)
+def test_check_value_converts_or_explains(name, value, expected):
+    assert schema.check_value(name, value) == expected

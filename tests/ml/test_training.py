@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from imblearn.over_sampling import SMOTE
+
+from modelops.ml import training
+from modelops.ml.evaluation import tune_threshold
+from modelops.ml.schema import FEATURES, DataValidationError
+from tests.conftest import SMALL_CONFIG
+
+
+def test_the_holdout_is_the_newest_rows(training_frame):
+    parts = training.split(training_frame, SMALL_CONFIG)
+    assert parts.method == "time"
+    assert parts.train["Time"].max() <= parts.validation["Time"].min()
+    assert parts.validation["Time"].max() <= parts.holdout["Time"].min()
+    assert len(parts.holdout) == 6_000
+
+
+def test_smote_resamples_only_the_training_rows(training_frame, monkeypatch):
+    seen = []
+    original = SMOTE.fit_resample
+
+    def spy(self, x, y, **kwargs):
+        seen.append(len(x))
+        return original(self, x, y, **kwargs)
+
+    monkeypatch.setattr(SMOTE, "fit_resample", spy)
+    parts = training.split(training_frame, SMALL_CONFIG)
+    result = training.train(training_frame, SMALL_CONFIG)
+
+    assert seen == [len(parts.train)]
+    # Hold-out metrics count real rows only: no synthetic row reached the evaluation.
+    assert result.metrics["rows"] == len(parts.holdout)
+    assert result.metrics["frauds"] == int(parts.holdout["Class"].sum())
+
+
+def test_it_compares_smote_with_class_weighting_and_keeps_the_better(trained):
+    comparison = trained.params["strategy_comparison"]
+    assert set(comparison) == {"smote", "scale_pos_weight"}
+    assert trained.params["strategy"] == max(comparison, key=comparison.get)
+
+
+def test_time_and_amount_have_their_own_scaling(trained, training_frame):
+    scaling = trained.bundle.scaling
+    assert scaling["Time"] != scaling["Amount"]
+    parts = training.split(training_frame, SMALL_CONFIG)
+    assert scaling["Amount"]["center"] == pytest.approx(parts.train["Amount"].median())
+    assert scaling["Time"]["center"] == pytest.approx(parts.train["Time"].median())
+
+
+def test_it_records_every_metric_on_the_holdout(trained):
+    m = trained.metrics
+    for key in ("precision", "recall", "f1", "auprc", "roc_auc", "confusion", "pr_curve", "threshold"):
+        assert key in m
+    c = m["confusion"]
+    assert c["tp"] + c["fn"] == m["frauds"]
+    assert c["tp"] + c["fp"] + c["tn"] + c["fn"] == m["rows"]
+    assert m["auprc"] > 0.8
+    assert m["threshold"] == trained.bundle.threshold
+
+
+def test_the_threshold_maximises_f1_on_validation():
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
+    # At 0.35: precision 4/5, recall 1, F1 0.889; at 0.6: precision 1, recall 3/4, F1 0.857.
+    assert tune_threshold(y, scores) == pytest.approx(0.35)
+    # The highest threshold that still catches three frauds in four.
+    assert tune_threshold(y, scores, recall_target=0.75) == pytest.approx(0.6)
+
+
+def test_warm_start_continues_the_given_model(trained, training_frame):
+    later = training.train(training_frame, SMALL_CONFIG, init=trained.bundle)
+    assert later.params["warm_start"] is True
+    assert later.bundle.booster.num_boosted_rounds() > trained.bundle.booster.num_boosted_rounds()
+    assert later.bundle.scaling == trained.bundle.scaling
+
+
+def test_it_refuses_data_with_too_few_frauds(training_frame):
+    frame = training_frame.copy()
+    frauds = frame.index[frame["Class"] == 1]
+    frame.loc[frauds[5:], "Class"] = 0
+    with pytest.raises(DataValidationError, match="too few fraud rows"):
+        training.train(frame, SMALL_CONFIG)
+
+
+def test_predictions_separate_the_classes(trained, training_frame):
+    scores = trained.bundle.predict_proba(training_frame[list(FEATURES)].to_numpy())
+    fraud = training_frame["Class"].to_numpy() == 1
+    assert scores[fraud].mean() > 0.5 > scores[~fraud].mean()

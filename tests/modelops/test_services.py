@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.db import IntegrityError, transaction
+
+from modelops import model_cache, services
+from modelops.ml.artifact import ArtifactError
+from modelops.models import ModelEvent, ModelVersion
+
+
+def test_the_database_allows_one_active_version_only(active_version, trained):
+    other = services.record_version(result=trained)
+    other.status = ModelVersion.Status.ACTIVE
+    with pytest.raises(IntegrityError), transaction.atomic():
+        other.save()
+
+
+def test_version_numbers_increase(db, trained):
+    first = services.record_version(result=trained)
+    second = services.record_version(result=trained)
+    assert (first.version, second.version) == (1, 2)
+    # Same model bytes, same content address: stored once.
+    assert first.artifact == second.artifact
+
+
+def test_activating_an_older_version_is_a_rollback_with_its_audit_event(active_version, trained):
+    newer = services.record_version(result=trained)
+    services.activate_version(version_id=newer.pk, actor="alice", reason="new model")
+    services.activate_version(version_id=active_version.pk, actor="bob", reason="too many alerts")
+    active_version.refresh_from_db()
+    newer.refresh_from_db()
+    assert (active_version.status, newer.status) == (ModelVersion.Status.ACTIVE, ModelVersion.Status.RETIRED)
+    last = ModelEvent.objects.first()
+    assert (last.kind, last.from_version, last.to_version, last.actor, last.reason) == (
+        ModelEvent.Kind.ROLLBACK,
+        newer,
+        active_version,
+        "bob",
+        "too many alerts",
+    )
+
+
+def test_a_tampered_artifact_is_never_activated(active_version, trained):
+    candidate = services.record_version(result=trained)
+    candidate.sha256 = "0" * 64  # the stored file no longer matches the recorded checksum
+    candidate.save()
+    with pytest.raises(services.ActivationError, match="checksum"):
+        services.activate_version(version_id=candidate.pk, actor="alice")
+    assert ModelVersion.objects.active().get() == active_version
+    refusal = ModelEvent.objects.filter(kind=ModelEvent.Kind.REJECT).get()
+    assert refusal.to_version == candidate
+    assert "checksum" in refusal.reason
+
+
+def test_the_cache_serves_a_newly_activated_version_on_the_next_call(active_version, trained):
+    assert model_cache.active_model().version == active_version.version
+    newer = services.record_version(result=trained)
+    services.activate_version(version_id=newer.pk, actor="alice")
+    assert model_cache.active_model().version == newer.version
+
+
+def test_a_corrupted_active_artifact_is_refused_when_loaded(active_version):
+    storage = storages["models"]
+    storage.delete(active_version.artifact)
+    storage.save(active_version.artifact, ContentFile(b'{"format": "fraud-model/1"}'))
+    with pytest.raises(ArtifactError, match="checksum"):
+        model_cache.active_model()
+
+
+def test_without_an_active_version_the_cache_says_so(db):
+    with pytest.raises(model_cache.NoActiveModel):
+        model_cache.active_model()
