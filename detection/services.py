@@ -99,9 +99,7 @@ def _score(items: list[TransactionInput], source: str, model) -> list[ScoreResul
     results: list[ScoreResult | None] = [None] * len(items)
     if to_score:
         rows = np.array([items[i].values for i in to_score], dtype=np.float64)
-        bundle = model.bundle
-        scores = bundle.predict_proba(rows)
-        contributions = bundle.contributions(rows)
+        scores, contributions = model.bundle.score(rows)
         now = timezone.now()
         with transaction.atomic():
             stored_tx = Transaction.objects.bulk_create(

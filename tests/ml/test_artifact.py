@@ -51,9 +51,15 @@ def test_an_unusable_artifact_is_refused_with_its_reason(data, message):
         artifact.loads(data, sha256=None)
 
 
+def test_score_gives_the_models_probability(trained, training_frame):
+    rows = training_frame[list(FEATURES)].to_numpy()[:2_000]
+    probability, _ = trained.bundle.score(rows)
+    assert probability == pytest.approx(trained.bundle.predict_proba(rows), abs=1e-6)
+
+
 def test_contributions_name_the_features_that_moved_the_score(trained, training_frame):
     rows = training_frame[list(FEATURES)].to_numpy()[:3]
-    explained = trained.bundle.contributions(rows)
+    _, explained = trained.bundle.score(rows)
     assert len(explained) == 3
     assert len(explained[0]) == artifact.TOP_CONTRIBUTIONS
     assert {c["feature"] for c in explained[0]} <= set(FEATURES)

@@ -1,0 +1,153 @@
+"""HTTP throughput and latency of POST /detect-fraud under gunicorn, load from wrk on loopback.
+
+Prints, for a constant DRF endpoint and for /detect-fraud at concurrency 1 and 8: requests/s,
+p50 and p99; then 10,000-transaction batches: transactions scored and stored per second.
+
+    .venv/bin/python bench/http_scoring.py                      # SQLite in var/bench
+    .venv/bin/python bench/http_scoring.py --database-url postgres://postgres@127.0.0.1:5432/fraud_bench
+
+Needs wrk (Debian package `wrk`). The first run trains a model on 284,807 generated rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{body}", "r"); wrk.body = f:read("*a"); f:close()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def wait_ready(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA.format(body=body_file))
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+
+    def latency_ms(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency_ms("50"),
+        "p99": latency_ms("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def batch_rate(port: int, rows: list[dict], rounds: int) -> float:
+    body = json.dumps(rows)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        conn.request("POST", "/detect-fraud", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"batch answered {response.status}")
+    return rounds * len(rows) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", default=str(ROOT / "var" / "bench"))
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    env = {
+        **os.environ,
+        "DATA_DIR": args.data_dir,
+        "DATABASE_URL": args.database_url,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+    }
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_model")
+
+    sys.path.insert(0, str(ROOT))
+    from modelops.ml import synthetic
+    from modelops.ml.schema import FEATURES
+
+    frame = synthetic.generate(rows=10_000, fraud_rate=0.01, seed=11)
+    rows = [
+        {name: float(value) for name, value in zip(FEATURES, values, strict=True)}
+        for values in frame[list(FEATURES)].to_numpy()
+    ]
+    body_file = Path(args.data_dir) / "one_transaction.json"
+    body_file.write_text(json.dumps(rows[0]))
+
+    port = free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(port)
+        base = f"http://127.0.0.1:{port}"
+        wrk(f"{base}/detect-fraud", body_file, 8, 3)  # warm up: every worker loads the model
+        database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+        out = sys.stdout.write
+        out(f"gunicorn {args.workers} sync workers, {database}, wrk {args.seconds}s per line, {os.cpu_count()} cores\n")
+        for name, path in (("constant DRF endpoint", "/bench/constant"), ("POST /detect-fraud", "/detect-fraud")):
+            for connections in (1, 8):
+                r = wrk(base + path, body_file, connections, args.seconds)
+                out(
+                    f"{name:<22} c={connections}: {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
+                    f"p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}\n"
+                )
+        rate = batch_rate(port, rows, rounds=5)
+        out(f"batch of {len(rows)} per request, 5 requests: {rate:,.0f} transactions/s scored and stored\n")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

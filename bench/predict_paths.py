@@ -1,0 +1,61 @@
+"""Micro-benchmark of the ways to get a probability (and contributions) out of the booster, for
+one row and for a 10,000-row batch, with one thread as the web workers run.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/predict_paths.py --artifact var/bucket/models/<sha>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import timeit
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import xgboost as xgb  # noqa: E402
+
+from modelops.ml import artifact, synthetic  # noqa: E402
+from modelops.ml.schema import FEATURES  # noqa: E402
+
+
+def per_call_us(fn, number: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=3)) / number * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--artifact", required=True)
+    args = parser.parse_args()
+    bundle = artifact.loads(Path(args.artifact).read_bytes(), sha256=None, nthread=1)
+    rows = synthetic.generate(rows=10_000, fraud_rate=0.01, seed=3)[list(FEATURES)].to_numpy()
+    one = bundle.prepare(rows[:1])
+    many = bundle.prepare(rows)
+    booster = bundle.booster
+    out = sys.stdout.write
+    out(f"model: {booster.num_boosted_rounds()} trees; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}\n")
+    for label, data, number in (("1 row", one, 2000), ("10,000 rows", many, 3)):
+        scale, unit = (1, "us") if len(data) == 1 else (1e-3, "ms")
+        matrix = xgb.DMatrix(data, nthread=1)
+        figures = {
+            "inplace_predict": lambda d=data: booster.inplace_predict(d),
+            "DMatrix build": lambda d=data: xgb.DMatrix(d, nthread=1),
+            "predict on a built DMatrix": lambda m=matrix: booster.predict(m),
+            "pred_contribs exact (SHAP)": lambda m=matrix: booster.predict(m, pred_contribs=True),
+            "pred_contribs approx (Saabas)": lambda m=matrix: booster.predict(
+                m, pred_contribs=True, approx_contribs=True
+            ),
+            "ModelBundle.score (served path)": lambda r=rows[: len(data)]: bundle.score(r),
+            "predict_proba + score (two passes)": lambda r=rows[: len(data)]: (
+                bundle.predict_proba(r),
+                bundle.score(r),
+            ),
+        }
+        for name, fn in figures.items():
+            out(f"{label:>12}  {name:<36} {per_call_us(fn, number) * scale:10.1f} {unit}\n")
+
+
+if __name__ == "__main__":
+    main()
