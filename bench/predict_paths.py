@@ -14,11 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import xgboost as xgb  # noqa: E402
+import xgboost as xgb
 
-from modelops.ml import artifact, synthetic  # noqa: E402
-from modelops.ml.schema import FEATURES  # noqa: E402
+from modelops.ml import artifact, synthetic
+from modelops.ml.schema import FEATURES
 
 
 def per_call_us(fn, number: int) -> float:
@@ -39,6 +38,7 @@ def main() -> None:
     for label, data, number in (("1 row", one, 2000), ("10,000 rows", many, 3)):
         scale, unit = (1, "us") if len(data) == 1 else (1e-3, "ms")
         matrix = xgb.DMatrix(data, nthread=1)
+        raw = rows[: len(data)]
         figures = {
             "inplace_predict": lambda d=data: booster.inplace_predict(d),
             "DMatrix build": lambda d=data: xgb.DMatrix(d, nthread=1),
@@ -47,7 +47,7 @@ def main() -> None:
             "pred_contribs approx (Saabas)": lambda m=matrix: booster.predict(
                 m, pred_contribs=True, approx_contribs=True
             ),
-            "ModelBundle.score (served path)": lambda r=rows[: len(data)]: bundle.score(r),
+            "ModelBundle.score (served path)": lambda r=raw: bundle.score(r),
             "predict_proba + score (two passes)": lambda r=rows[: len(data)]: (
                 bundle.predict_proba(r),
                 bundle.score(r),
