@@ -48,7 +48,7 @@ def main() -> None:
                 m, pred_contribs=True, approx_contribs=True
             ),
             "ModelBundle.score (served path)": lambda r=raw: bundle.score(r),
-            "predict_proba + score (two passes)": lambda r=rows[: len(data)]: (
+            "predict_proba + score (two passes)": lambda r=raw: (
                 bundle.predict_proba(r),
                 bundle.score(r),
             ),
