@@ -25,8 +25,8 @@ class DetectFraudView(APIView):
     parser_classes = [LenientJSONParser]
 
     def post(self, request):
-        items, is_list = parsing.parse(request.data)
-        results = score_transactions(items=items, source=Transaction.Source.API)
+        batch, is_list = parsing.parse(request.data)
+        results = score_transactions(batch=batch, source=Transaction.Source.API)
         explain = request.query_params.get("explain", "").lower() in ("1", "true", "yes")
         body = [r.as_json(explain=explain) for r in results]
         return Response(body if is_list else body[0])

@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
+import orjson
+
 from django.conf import settings
 
-from modelops.ml.schema import FEATURES, check_value
+from modelops.ml.schema import BOUNDS, FEATURES, check_value
 
 EXTERNAL_ID_MAX = 100
+_LOW = np.array([BOUNDS[name][0] for name in FEATURES])
+_HIGH = np.array([BOUNDS[name][1] for name in FEATURES])
 
 
 class InvalidInput(Exception):
@@ -29,18 +34,27 @@ class InvalidInput(Exception):
 
 
 @dataclass(frozen=True)
-class TransactionInput:
-    values: tuple[float, ...]  # in schema.FEATURES order
-    external_id: str | None = None
+class Batch:
+    """Validated transactions: a (n, len(FEATURES)) matrix in schema order, and their client ids."""
+
+    values: np.ndarray
+    external_ids: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.external_ids)
 
 
 def decode(body: bytes | str) -> object:
     """JSON from a request body. NaN and Infinity literals are let through here so that the
     validation can name the field that holds them."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # Strict and fast first; the standard parser then reads NaN/Infinity or gives the reason.
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
     # The original client sent json.dumps(row) as the JSON body: a JSON string holding the object.
     if isinstance(data, str):
         try:
@@ -50,53 +64,80 @@ def decode(body: bytes | str) -> object:
     return data
 
 
-def parse_item(item: object) -> tuple[TransactionInput | None, dict[str, str]]:
-    if not isinstance(item, dict):
-        return None, {"non_field_errors": "must be a JSON object"}
-    errors: dict[str, str] = {}
-    values = []
-    for name in FEATURES:
-        value, error = check_value(name, item.get(name))
-        if error:
-            errors[name] = error
-        values.append(value)
+def _external_id_error(item: dict) -> str | None:
     external_id = item.get("external_id")
-    if external_id is not None:
-        if isinstance(external_id, bool) or not isinstance(external_id, (str, int)):
-            errors["external_id"] = "must be a string"
-        else:
-            external_id = str(external_id).strip()
-            if not external_id or len(external_id) > EXTERNAL_ID_MAX:
-                errors["external_id"] = f"must be 1 to {EXTERNAL_ID_MAX} characters"
-    if errors:
-        return None, errors
-    return TransactionInput(values=tuple(values), external_id=external_id or None), {}
+    if external_id is None:
+        return None
+    if isinstance(external_id, bool) or not isinstance(external_id, (str, int)):
+        return "must be a string"
+    if not 0 < len(str(external_id).strip()) <= EXTERNAL_ID_MAX:
+        return f"must be 1 to {EXTERNAL_ID_MAX} characters"
+    return None
 
 
-def parse(data: object) -> tuple[list[TransactionInput], bool]:
+def _item_errors(item: object) -> dict[str, str]:
+    """Every problem of one item, by field (empty if it is valid)."""
+    if not isinstance(item, dict):
+        return {"non_field_errors": "must be a JSON object"}
+    errors = {name: error for name in FEATURES if (error := check_value(name, item.get(name))[1])}
+    if error := _external_id_error(item):
+        errors["external_id"] = error
+    return errors
+
+
+def _fast_matrix(items: list) -> np.ndarray | None:
+    """The items' features as floats if every value is plainly valid, else None.
+
+    Vectorised: a 10,000-row batch converts and checks in a few milliseconds, where checking
+    300,000 values one by one takes half a second. Anything unusual (a missing field, text, a
+    boolean, NaN, a value out of bounds) returns None and the item-by-item path names it.
+    """
+    try:
+        cells = [[item[name] for name in FEATURES] for item in items]
+    except (KeyError, TypeError):
+        return None
+    # float(True) is 1.0: booleans are refused, so they must not slip through the cast.
+    if any(value is True or value is False for row in cells for value in row):
+        return None
+    try:
+        matrix = np.array(cells, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if not ((matrix >= _LOW) & (matrix <= _HIGH)).all():  # also false for NaN
+        return None
+    return matrix
+
+
+def _external_id(item: dict) -> str | None:
+    value = item.get("external_id")
+    return None if value is None else str(value).strip()
+
+
+def parse(data: object) -> tuple[Batch, bool]:
     """Validated transactions and whether the input was a list. A list with any bad item is
     refused whole, naming each bad item's index and fields."""
-    if isinstance(data, dict):
-        item, errors = parse_item(data)
-        if errors:
-            raise InvalidInput("the transaction is invalid", fields=errors)
-        return [item], False
-    if not isinstance(data, list):
+    is_list = isinstance(data, list)
+    if not is_list and not isinstance(data, dict):
         raise InvalidInput("the body must be a transaction (JSON object) or a list of them")
-    if not data:
+    items = data if is_list else [data]
+    if not items:
         raise InvalidInput("the list of transactions is empty")
     limit = settings.SCORING_MAX_BATCH
-    if len(data) > limit:
-        raise InvalidInput(f"a batch holds at most {limit} transactions, this one has {len(data)}")
-    items, bad = [], []
-    for index, raw in enumerate(data):
-        item, errors = parse_item(raw)
-        if errors:
-            bad.append({"index": index, "fields": errors})
-        items.append(item)
+    if len(items) > limit:
+        raise InvalidInput(f"a batch holds at most {limit} transactions, this one has {len(items)}")
+
+    matrix = _fast_matrix(items)
+    if matrix is None or any(_external_id_error(item) for item in items):
+        bad = [(i, errors) for i, item in enumerate(items) if (errors := _item_errors(item))]
+    else:
+        bad = []
     if bad:
-        first = bad[0]["index"]
+        if not is_list:
+            raise InvalidInput("the transaction is invalid", fields=bad[0][1])
         raise InvalidInput(
-            f"{len(bad)} of {len(data)} transactions are invalid (first: index {first})", items=bad[:100]
+            f"{len(bad)} of {len(items)} transactions are invalid (first: index {bad[0][0]})",
+            items=[{"index": i, "fields": e} for i, e in bad[:100]],
         )
-    return items, True
+    if matrix is None:
+        matrix = np.array([[float(item[name]) for name in FEATURES] for item in items], dtype=np.float64)
+    return Batch(values=matrix, external_ids=[_external_id(item) for item in items]), is_list

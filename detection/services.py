@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from modelops.model_cache import active_model
+from modelops.model_cache import ActiveModel, active_model
 
-from .models import Prediction, Transaction
-from .parsing import TransactionInput
+from .models import Prediction
+from .parsing import Batch
+from .storage import insert_scored
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _stored_results(external_ids: list[str]) -> dict[str, ScoreResult]:
     return found
 
 
-def score_transactions(*, items: list[TransactionInput], source: str) -> list[ScoreResult]:
+def score_transactions(*, batch: Batch, source: str) -> list[ScoreResult]:
     """Score transactions with the active model and store each with its prediction.
 
     All rows are stored in one transaction, or none. A transaction whose external_id is already
@@ -75,74 +75,60 @@ def score_transactions(*, items: list[TransactionInput], source: str) -> list[Sc
     """
     model = active_model()
     try:
-        return _score(items, source, model)
+        return _score(batch, source, model)
     except IntegrityError:
         # A concurrent request stored one of our external ids between our lookup and insert;
         # a second pass finds it stored and returns it.
-        return _score(items, source, model)
+        return _score(batch, source, model)
 
 
-def _score(items: list[TransactionInput], source: str, model) -> list[ScoreResult]:
-    known_ids = [i.external_id for i in items if i.external_id is not None]
-    stored = _stored_results(known_ids) if known_ids else {}
+def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
+    known = [external_id for external_id in batch.external_ids if external_id is not None]
+    stored = _stored_results(known) if known else {}
 
     # Rows to score: new ones, and only the first of a repeated id within this batch.
     to_score: list[int] = []
     claimed: set[str] = set()
-    for index, item in enumerate(items):
-        if item.external_id is None:
+    for index, external_id in enumerate(batch.external_ids):
+        if external_id is None:
             to_score.append(index)
-        elif item.external_id not in stored and item.external_id not in claimed:
-            claimed.add(item.external_id)
+        elif external_id not in stored and external_id not in claimed:
+            claimed.add(external_id)
             to_score.append(index)
 
-    results: list[ScoreResult | None] = [None] * len(items)
+    results: list[ScoreResult | None] = [None] * len(batch)
     if to_score:
-        rows = np.array([items[i].values for i in to_score], dtype=np.float64)
-        scores, contributions = model.bundle.score(rows)
-        now = timezone.now()
+        everything = len(to_score) == len(batch)
+        values = batch.values if everything else batch.values[to_score]
+        external_ids = batch.external_ids if everything else [batch.external_ids[i] for i in to_score]
+        scores, contributions = model.bundle.score(values)
         with transaction.atomic():
-            stored_tx = Transaction.objects.bulk_create(
-                [
-                    Transaction(
-                        external_id=items[i].external_id,
-                        time=items[i].values[0],
-                        v=list(items[i].values[1:-1]),
-                        amount=items[i].values[-1],
-                        source=source,
-                        created_at=now,
-                    )
-                    for i in to_score
-                ]
+            ids = insert_scored(
+                values=values,
+                external_ids=external_ids,
+                source=source,
+                version_id=model.id,
+                threshold=model.threshold,
+                scores=scores,
+                contributions=contributions,
+                now=timezone.now(),
             )
-            Prediction.objects.bulk_create(
-                [
-                    Prediction(
-                        transaction_id=tx.pk,
-                        model_version_id=model.id,
-                        score=float(score),
-                        threshold=model.threshold,
-                        is_fraud=bool(score >= model.threshold),
-                        contributions=explanation,
-                        created_at=now,
-                    )
-                    for tx, score, explanation in zip(stored_tx, scores, contributions, strict=True)
-                ]
-            )
-        for i, tx, score, explanation in zip(to_score, stored_tx, scores, contributions, strict=True):
-            results[i] = ScoreResult(
-                transaction_id=tx.pk,
-                external_id=tx.external_id,
-                is_fraud=bool(score >= model.threshold),
-                fraud_probability=float(score),
+        for index, pk, external_id, score, explanation in zip(
+            to_score, ids, external_ids, scores.tolist(), contributions, strict=True
+        ):
+            results[index] = ScoreResult(
+                transaction_id=pk,
+                external_id=external_id,
+                is_fraud=score >= model.threshold,
+                fraud_probability=score,
                 threshold=model.threshold,
                 model_version=model.version,
                 contributions=explanation,
             )
-            if tx.external_id is not None:
-                stored[tx.external_id] = ScoreResult(**{**results[i].__dict__, "repeated": True})
+            if external_id is not None:
+                stored[external_id] = replace(results[index], repeated=True)
 
-    for index, item in enumerate(items):
+    for index, external_id in enumerate(batch.external_ids):
         if results[index] is None:
-            results[index] = stored[item.external_id]
+            results[index] = stored[external_id]
     return results

@@ -27,10 +27,10 @@ def score_form(request):
     context: dict = {"text": text}
     if request.method == "POST":
         try:
-            items, _ = parsing.parse(parsing.decode(text))
-            if len(items) != 1:
+            batch, is_list = parsing.parse(parsing.decode(text))
+            if is_list:
                 raise parsing.InvalidInput("paste one transaction; send lists to POST /detect-fraud")
-            context["result"] = score_transactions(items=items, source=Transaction.Source.FORM)[0]
+            context["result"] = score_transactions(batch=batch, source=Transaction.Source.FORM)[0]
         except parsing.InvalidInput as exc:
             context["error"] = exc.detail
         except (NoActiveModel, ArtifactError) as exc:

@@ -135,6 +135,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
+            # Keep the connection: closing the last connection to a WAL database checkpoints
+            # and removes the WAL, which per request costs more than the scoring itself.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets the web workers read while the scheduler writes; IMMEDIATE takes the
                 # write lock at BEGIN, so concurrent writers queue (busy timeout) instead of
@@ -223,7 +226,7 @@ FRAUD_TRAINING = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["detection.renderers.FastJSONRenderer"],
     "EXCEPTION_HANDLER": "detection.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

@@ -68,14 +68,17 @@ class ModelBundle:
         probability = 1.0 / (1.0 + np.exp(-margin))
         features = contribs[:, : len(self.features)]
         order = np.argsort(-np.abs(features), axis=1)[:, :top]
-        raw = np.asarray(rows, dtype=np.float64).reshape(len(prepared), -1)
+        picked = np.take_along_axis(features, order, axis=1).round(6).tolist()
+        values = np.take_along_axis(
+            np.asarray(rows, dtype=np.float64).reshape(len(prepared), -1), order, axis=1
+        ).tolist()
         names = self.features
         explanations = [
             [
-                {"feature": names[j], "value": float(raw[i, j]), "contribution": round(float(features[i, j]), 6)}
-                for j in order[i]
+                {"feature": names[j], "value": value, "contribution": contribution}
+                for j, value, contribution in zip(row_order, row_values, row_contribs, strict=True)
             ]
-            for i in range(len(prepared))
+            for row_order, row_values, row_contribs in zip(order.tolist(), values, picked, strict=True)
         ]
         return probability, explanations
 
