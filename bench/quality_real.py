@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import xgboost as xgb  # noqa: E402
-from imblearn.over_sampling import SMOTE  # noqa: E402
-from sklearn.preprocessing import RobustScaler  # noqa: E402
+import numpy as np
+import xgboost as xgb
+from imblearn.over_sampling import SMOTE
+from sklearn.preprocessing import RobustScaler
 
-from modelops.ml import evaluation, schema, training  # noqa: E402
+from modelops.ml import evaluation, schema, training
 
 # On this sample frauds are 4.7 %, in the full dataset 0.172 %: weighting legitimate rows by
 # about 26 estimates precision at the real rate (see the sample's README).

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
-
 from django.conf import settings
 
 from modelops.ml.schema import BOUNDS, FEATURES, check_value

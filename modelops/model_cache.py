@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from django.db import connection
+
 from .artifacts import load
 from .ml.artifact import ModelBundle
 from .models import ModelVersion
@@ -33,10 +35,28 @@ class ActiveModel:
     bundle: ModelBundle
 
 
+def _active_row() -> tuple | None:
+    """(id, version, threshold, sha256, artifact) of the active version.
+
+    Plain SQL because it runs on every request, and building it through the ORM costs several
+    times what the database takes to answer it. The partial unique index on status = 'active'
+    serves it.
+    """
+    meta = ModelVersion._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        quote(meta.get_field(name).column) for name in ("id", "version", "threshold", "sha256", "artifact")
+    )
+    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('status').column)} = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ModelVersion.Status.ACTIVE.value])
+        return cursor.fetchone()
+
+
 def active_model() -> ActiveModel:
     """The active version and its loaded model. Raises NoActiveModel if none is active, and
     ArtifactError if its artifact fails its checksum or does not load."""
-    row = ModelVersion.objects.active().values_list("id", "version", "threshold", "sha256", "artifact").first()
+    row = _active_row()
     if row is None:
         raise NoActiveModel("no model version is active")
     pk, version, threshold, sha256, name = row

@@ -169,3 +169,37 @@ def test_only_post_is_allowed(client, active_version):
     response = client.get("/detect-fraud")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_each_result_names_the_stored_row_it_scored(client, active_version, settings):
+    # Big enough to span several INSERT statements on SQLite.
+    body = [row(Amount=float(i), Time=float(i)) for i in range(3_000)]
+    results = post(client, body).json()
+    stored = dict(Transaction.objects.values_list("id", "amount"))
+    assert [stored[r["transaction_id"]] for r in results] == [float(i) for i in range(3_000)]
+    scores = dict(Prediction.objects.values_list("transaction_id", "score"))
+    assert all(scores[r["transaction_id"]] == r["fraud_probability"] for r in results)
+
+
+def test_a_boolean_in_a_big_batch_is_still_refused(client, active_version):
+    body = [row() for _ in range(50)]
+    body[31]["V9"] = False
+    response = post(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["items"] == [{"index": 31, "fields": {"V9": "must be a number"}}]
+
+
+def test_a_bad_external_id_in_a_batch_is_named(client, active_version):
+    response = post(client, [row(external_id="ok"), row(external_id="x" * 101), row(external_id=[1])])
+    assert response.status_code == 400
+    assert response.json()["error"]["items"] == [
+        {"index": 1, "fields": {"external_id": "must be 1 to 100 characters"}},
+        {"index": 2, "fields": {"external_id": "must be a string"}},
+    ]
+    assert Transaction.objects.count() == 0
+
+
+def test_numbers_as_strings_with_spaces_are_accepted(client, active_version):
+    response = post(client, row(V1=" 1.5 ", Amount="20"))
+    assert response.status_code == 200
+    assert Transaction.objects.get().v[0] == 1.5
