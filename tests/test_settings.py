@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from fraudsite import settings as project_settings
+
+
+@pytest.mark.parametrize(
+    ("helper", "value", "expected"),
+    [
+        (project_settings.env_bool, "yes", True),
+        (project_settings.env_bool, "0", False),
+        (project_settings.env_int, "42", 42),
+        (project_settings.env_float, "0.5", 0.5),
+    ],
+)
+def test_env_helpers_read_typed_values(monkeypatch, helper, value, expected):
+    monkeypatch.setenv("SOME_SETTING", value)
+    assert helper("SOME_SETTING", None) == expected
+
+
+@pytest.mark.parametrize("helper", [project_settings.env_bool, project_settings.env_int, project_settings.env_float])
+def test_env_helpers_fail_loudly_on_a_bad_value(monkeypatch, helper):
+    monkeypatch.setenv("SOME_SETTING", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="SOME_SETTING must be"):
+        helper("SOME_SETTING", None)
+
+
+def test_env_helpers_fall_back_to_the_default(monkeypatch):
+    monkeypatch.delenv("SOME_SETTING", raising=False)
+    assert project_settings.env_int("SOME_SETTING", 7) == 7
