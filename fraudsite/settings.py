@@ -158,8 +158,8 @@ else:
 Q_CLUSTER = {
     "name": "fraudsite",
     "workers": env_int("Q_WORKERS", 1),
-    # A retrain of a few hundred thousand rows takes well under 10 minutes here; retry must
-    # exceed timeout or a slow task is handed to a second worker while the first still runs.
+    # timeout leaves a retrain ample time; retry must exceed it, or a slow task is handed to a
+    # second worker while the first still runs.
     "timeout": env_int("Q_TIMEOUT", 1800),
     "retry": env_int("Q_RETRY", 2100),
     "max_attempts": env_int("Q_MAX_ATTEMPTS", 3),

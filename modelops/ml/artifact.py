@@ -49,8 +49,8 @@ class ModelBundle:
         return prepared
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        """Fraud probability per row. inplace_predict skips the DMatrix copy, which is most of the
-        cost of scoring one row."""
+        """Fraud probability per row, for evaluating whole data sets: on many rows inplace_predict
+        is the fastest path (bench/predict_paths.py). Serving uses score(), which also explains."""
         return np.asarray(self.booster.inplace_predict(self.prepare(rows)), dtype=np.float64)
 
     def score(self, rows: np.ndarray, *, top: int = TOP_CONTRIBUTIONS) -> tuple[np.ndarray, list[list[dict]]]:
