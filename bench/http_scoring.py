@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only-single", action="store_true", help="Only /detect-fraud at concurrency 8")
     args = parser.parse_args()
 
     env = {
@@ -135,15 +136,17 @@ def main() -> None:
         database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
         out = sys.stdout.write
         out(f"gunicorn {args.workers} sync workers, {database}, wrk {args.seconds}s per line, {os.cpu_count()} cores\n")
-        for name, path in (("constant DRF endpoint", "/bench/constant"), ("POST /detect-fraud", "/detect-fraud")):
-            for connections in (1, 8):
+        endpoints = (("constant DRF endpoint", "/bench/constant"), ("POST /detect-fraud", "/detect-fraud"))
+        for name, path in endpoints[1:] if args.only_single else endpoints:
+            for connections in (8,) if args.only_single else (1, 8):
                 r = wrk(base + path, body_file, connections, args.seconds)
                 out(
                     f"{name:<22} c={connections}: {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
                     f"p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}\n"
                 )
-        rate = batch_rate(port, rows, rounds=5)
-        out(f"batch of {len(rows)} per request, 5 requests: {rate:,.0f} transactions/s scored and stored\n")
+        if not args.only_single:
+            rate = batch_rate(port, rows, rounds=5)
+            out(f"batch of {len(rows)} per request, 5 requests: {rate:,.0f} transactions/s scored and stored\n")
     finally:
         server.terminate()
         server.wait(timeout=30)

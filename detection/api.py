@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import parsing
 from .models import Transaction
+from .renderers import FastJSONRenderer
 from .services import score_transactions
 
 
@@ -21,8 +24,23 @@ class LenientJSONParser(BaseParser):
         return parsing.decode(stream.read() if stream is not None else b"")
 
 
+class FixedNegotiation(BaseContentNegotiation):
+    """The API answers JSON only, so there is nothing to negotiate on each request."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class DetectFraudView(APIView):
     parser_classes = [LenientJSONParser]
+    renderer_classes = [FastJSONRenderer]
+    content_negotiation_class = FixedNegotiation
+    # Open for now, as the original app was; API keys come with the API authentication work.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
 
     def post(self, request):
         batch, is_list = parsing.parse(request.data)
