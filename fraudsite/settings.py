@@ -220,6 +220,16 @@ FRAUD_TRAINING = {
     "recall_target": env_float("TRAIN_RECALL_TARGET", 0.0) or None,
 }
 
+# How often the scheduler looks for new data files in the incoming storage (the original: hourly).
+SCAN_INTERVAL_MINUTES = env_int("SCAN_INTERVAL_MINUTES", 60)
+# A data file larger than this is rejected unread, so one upload cannot exhaust a worker's memory.
+MAX_DATA_FILE_BYTES = env_int("MAX_DATA_FILE_BYTES", 512 * 1024 * 1024)
+# Retraining: the newest rows kept, the metric that compares models on the shared hold-out, and
+# how much worse than the active model a candidate may be and still be activated.
+RETRAIN_MAX_ROWS = env_int("RETRAIN_MAX_ROWS", 2_000_000)
+RETRAIN_METRIC = env_str("RETRAIN_METRIC", "auprc")
+RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
+
 # --- API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

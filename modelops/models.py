@@ -134,6 +134,11 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        constraints = [
+            # Single flight across every worker and machine: a second run cannot start while
+            # one is running, because its row cannot be inserted.
+            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="one_running_training_run"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.trigger}, {self.status})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -22,6 +23,39 @@ log = logging.getLogger(__name__)
 
 class ActivationError(Exception):
     """A version that must not become active; the active one is left as it was."""
+
+
+class TrainingInProgress(Exception):
+    """Another training run is running; this one was not started."""
+
+
+def start_run(*, trigger: str) -> TrainingRun:
+    """Open a TrainingRun, or raise TrainingInProgress if one is running anywhere.
+
+    A run left "running" by a worker that died (killed mid-training) is closed as failed once
+    it is older than the task timeout, so it cannot block training for ever.
+    """
+    stale_before = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lt=stale_before).update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="abandoned: still running after the task timeout (its worker stopped)",
+    )
+    try:
+        with transaction.atomic():
+            return TrainingRun.objects.create(trigger=trigger)
+    except IntegrityError:
+        raise TrainingInProgress("a training run is already running") from None
+
+
+def finish_run(run: TrainingRun, *, log: list[str], error: str = "", version: ModelVersion | None = None) -> None:
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.FAILED if error else TrainingRun.Status.SUCCEEDED,
+        finished_at=timezone.now(),
+        log="\n".join(log),
+        error=error,
+        result_version=version,
+    )
 
 
 def train_config(**overrides) -> training.TrainConfig:
@@ -120,7 +154,7 @@ def train_from_csv(
     Raises schema.DataValidationError for a file that cannot be used; nothing but the failed
     TrainingRun is written then.
     """
-    run = TrainingRun.objects.create(trigger=trigger)
+    run = start_run(trigger=trigger)
     lines: list[str] = []
 
     def note(message: str) -> None:
@@ -138,11 +172,7 @@ def train_from_csv(
             version = activate_version(version_id=version.pk, actor=actor, reason=f"trained on {Path(path).name}")
             note(f"activated v{version.version}")
     except Exception as exc:
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=TrainingRun.Status.FAILED, finished_at=timezone.now(), log="\n".join(lines), error=str(exc)
-        )
+        finish_run(run, log=lines, error=str(exc) or type(exc).__name__)
         raise
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now(), log="\n".join(lines), result_version=version
-    )
+    finish_run(run, log=lines, version=version)
     return version

@@ -73,29 +73,40 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def split(frame: pd.DataFrame, config: TrainConfig) -> Split:
-    """Hold-out = the newest rows by Time, validation = the newest of the rest, so the model is
-    judged on transactions later than those it learned from. Falls back to a stratified random
-    split only when the time order leaves a part without enough frauds."""
+def holdout_split(
+    frame: pd.DataFrame, fraction: float, *, seed: int = 0, ordered: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(older rows, newest ``fraction`` of rows, method). The newest rows are the last by Time,
+    or simply the last rows when ``ordered`` (the frame is already in time order, as when it
+    joins several files whose Time each start at 0). Falls back to a stratified random split,
+    method "stratified", when the newest rows hold fewer than MIN_FRAUDS frauds."""
+    frame = frame.reset_index(drop=True) if ordered else frame.sort_values("Time", kind="stable").reset_index(drop=True)
+    start = int(len(frame) * (1 - fraction))
+    head, tail = frame.iloc[:start], frame.iloc[start:]
+    if head[LABEL].sum() >= MIN_FRAUDS and tail[LABEL].sum() >= MIN_FRAUDS:
+        return head, tail, "time"
+    head, tail = train_test_split(frame, test_size=fraction, stratify=frame[LABEL], random_state=seed)
+    return head, tail, "stratified"
+
+
+def split(
+    frame: pd.DataFrame, config: TrainConfig, *, holdout: pd.DataFrame | None = None, ordered: bool = False
+) -> Split:
+    """Hold-out = the newest rows, validation = the newest of the rest, so the model is judged on
+    transactions later than those it learned from. With ``holdout`` given (to compare several
+    models on the same rows), ``frame`` is split into training and validation only."""
+    needed = (2 if holdout is not None else 3) * MIN_FRAUDS
     frauds = int(frame[LABEL].sum())
-    if frauds < 3 * MIN_FRAUDS:
-        raise DataValidationError(
-            f"too few fraud rows to train and evaluate a model: {frauds}, need at least {3 * MIN_FRAUDS}"
-        )
-    ordered = frame.sort_values("Time", kind="stable").reset_index(drop=True)
-    n = len(ordered)
-    holdout_start = int(n * (1 - config.holdout_fraction))
-    validation_start = int(holdout_start * (1 - config.validation_fraction))
-    parts = ordered.iloc[:validation_start], ordered.iloc[validation_start:holdout_start], ordered.iloc[holdout_start:]
-    if all(part[LABEL].sum() >= MIN_FRAUDS for part in parts):
-        return Split(*parts, method="time")
-    rest, holdout = train_test_split(
-        frame, test_size=config.holdout_fraction, stratify=frame[LABEL], random_state=config.seed
-    )
-    train, validation = train_test_split(
-        rest, test_size=config.validation_fraction, stratify=rest[LABEL], random_state=config.seed
-    )
-    return Split(train, validation, holdout, method="stratified")
+    if frauds < needed:
+        raise DataValidationError(f"too few fraud rows to train and evaluate a model: {frauds}, need at least {needed}")
+    methods = []
+    if holdout is None:
+        frame, holdout, method = holdout_split(frame, config.holdout_fraction, seed=config.seed, ordered=ordered)
+        methods.append(method)
+        ordered = True
+    train, validation, method = holdout_split(frame, config.validation_fraction, seed=config.seed, ordered=ordered)
+    methods.append(method)
+    return Split(train, validation, holdout, method="time" if set(methods) == {"time"} else "stratified")
 
 
 def fit_scaling(train: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -170,17 +181,21 @@ def train(
     config: TrainConfig | None = None,
     *,
     init: ModelBundle | None = None,
+    holdout: pd.DataFrame | None = None,
+    ordered: bool = False,
     progress: Callable[[str], None] = lambda message: None,
 ) -> TrainResult:
     """Train a model on a validated frame (schema.read_training_csv) and evaluate it.
 
     With ``init``, training continues from that model's trees (warm start) and keeps its
-    scaling, since the trees' split points are in the scaled space they were grown in.
+    scaling, since the trees' split points are in the scaled space they were grown in. With
+    ``holdout``, the model is evaluated on those rows and all of ``frame`` serves training and
+    validation. ``ordered``: the frame's rows are already in time order (see holdout_split).
     Raises DataValidationError if the data cannot support training and evaluation.
     """
     config = config or TrainConfig()
     started = time.perf_counter()
-    parts = split(frame, config)
+    parts = split(frame, config, holdout=holdout, ordered=ordered)
     progress(
         f"split ({parts.method}): {len(parts.train)} train, {len(parts.validation)} validation, "
         f"{len(parts.holdout)} hold-out rows"

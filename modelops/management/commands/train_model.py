@@ -28,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(f"{csv}: {exc}") from None
         except FileNotFoundError:
             raise CommandError(f"{csv}: no such file") from None
-        except services.ActivationError as exc:
+        except (services.ActivationError, services.TrainingInProgress) as exc:
             raise CommandError(str(exc)) from None
         m = version.metrics
         self.stdout.write(

@@ -1,0 +1,180 @@
+"""Retraining: learn from every accepted data file (and analysts' labels), compare the
+candidates with the active model on the same newest rows, and activate the best one if it is
+good enough."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import artifacts, services
+from .ml import evaluation, schema, training
+from .ml.artifact import ModelBundle
+from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from .scan import incoming_storage, read_file
+
+log = logging.getLogger(__name__)
+
+# Other apps add functions returning labelled rows (a frame in schema.COLUMNS order, oldest
+# first) that retraining appends after the data files: the analysts' labels feed back this way
+# without this app depending on theirs.
+feedback_sources: list[Callable[[], pd.DataFrame]] = []
+
+SCHEDULER = "scheduler"
+
+
+@dataclass
+class Candidate:
+    kind: str  # "warm_start" or "full_retrain"
+    result: training.TrainResult
+    metrics: dict  # on the shared hold-out
+    version: ModelVersion | None = None
+
+
+def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.DataFrame, pd.Series]:
+    """All rows in time order (files oldest first, each by Time, then feedback), and for each row
+    whether it comes from a file not yet used by any training."""
+    storage = incoming_storage()
+    frames, is_new = [], []
+    for data_file in files:
+        frame = schema.read_training_csv(read_file(storage, data_file.key), require_fraud=False)
+        frames.append(frame.sort_values("Time", kind="stable"))
+        is_new.append(pd.Series(data_file.status == DataFile.Status.NEW, index=range(len(frame))))
+        note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+    for source in feedback_sources:
+        frame = source()
+        if len(frame):
+            frames.append(frame)
+            is_new.append(pd.Series(True, index=range(len(frame))))
+            note(f"analyst labels: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+    if not frames:
+        return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool)
+    data = pd.concat(frames, ignore_index=True)
+    new = pd.concat(is_new, ignore_index=True)
+    cap = settings.RETRAIN_MAX_ROWS
+    if len(data) > cap:
+        note(f"keeping the newest {cap} of {len(data)} rows (RETRAIN_MAX_ROWS)")
+        data, new = data.iloc[-cap:].reset_index(drop=True), new.iloc[-cap:].reset_index(drop=True)
+    return data, new
+
+
+def _score(bundle: ModelBundle, holdout: pd.DataFrame) -> dict:
+    scores = bundle.predict_proba(holdout[list(schema.FEATURES)].to_numpy())
+    return evaluation.evaluate(holdout[schema.LABEL].to_numpy(), scores, bundle.threshold)
+
+
+def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDULER) -> TrainingRun | None:
+    """Train candidates on all accepted data, record each as a version, activate the best if it
+    is not worse than the active model by more than RETRAIN_TOLERANCE on RETRAIN_METRIC.
+
+    Single flight: returns None without training when another run is running (on any worker).
+    Every outcome is a TrainingRun with its log and, for activations and rejections, a
+    ModelEvent. Data files become "used" only when the run succeeds, so a failed run leaves
+    them for the next one. Artifacts are uploaded before their versions are recorded.
+    """
+    try:
+        run = services.start_run(trigger=trigger)
+    except services.TrainingInProgress:
+        log.info("retrain skipped: another training run is running")
+        return None
+    lines: list[str] = []
+
+    def note(message: str) -> None:
+        lines.append(message)
+        log.info("run %s: %s", run.pk, message)
+
+    try:
+        chosen = _retrain(run, actor, note)
+    except Exception as exc:
+        note(f"failed: {exc}")
+        services.finish_run(run, log=lines, error=str(exc) or type(exc).__name__)
+        raise
+    services.finish_run(run, log=lines, version=chosen)
+    run.refresh_from_db()
+    return run
+
+
+def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> ModelVersion | None:
+    files = list(
+        DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id")
+    )
+    data, new = _load_data(files, note)
+    if data.empty:
+        note("no accepted data files and no labels: nothing to train on")
+        return None
+    config = services.train_config()
+    pool, holdout, method = training.holdout_split(data, config.holdout_fraction, seed=config.seed, ordered=True)
+    note(f"{len(data)} rows; shared hold-out: the {len(holdout)} newest ({method}), {int(holdout.Class.sum())} frauds")
+    new_pool = pool[new.loc[pool.index].to_numpy()]
+
+    active = ModelVersion.objects.active().first()
+    active_bundle = artifacts.load(active.artifact, active.sha256) if active else None
+    candidates: list[Candidate] = []
+    if active_bundle is not None:
+        try:
+            result = training.train(new_pool, config, init=active_bundle, holdout=holdout, ordered=True, progress=note)
+            candidates.append(Candidate("warm_start", result, _score(result.bundle, holdout)))
+        except schema.DataValidationError as exc:
+            note(f"warm start skipped: {exc}")
+    result = training.train(pool, config, holdout=holdout, ordered=True, progress=note)
+    candidates.append(Candidate("full_retrain", result, _score(result.bundle, holdout)))
+
+    metric, tolerance = settings.RETRAIN_METRIC, settings.RETRAIN_TOLERANCE
+    baseline = _score(active_bundle, holdout)[metric] if active_bundle is not None else None
+    for candidate in candidates:
+        candidate.result.params["kind"] = candidate.kind
+        candidate.result.params["training_run"] = run.pk
+        candidate.result.metrics = {**candidate.metrics, "split": method, "compared_with_active": baseline}
+        candidate.version = services.record_version(
+            result=candidate.result, data_files=files, parent=active if candidate.kind == "warm_start" else None
+        )
+        note(
+            f"v{candidate.version.version} ({candidate.kind}): {metric} {candidate.metrics[metric]:.4f} on the hold-out"
+        )
+    if baseline is not None:
+        note(f"active v{active.version}: {metric} {baseline:.4f} on the same hold-out")
+
+    best = max(candidates, key=lambda c: c.metrics[metric])
+    good_enough = baseline is None or best.metrics[metric] >= baseline - tolerance
+    chosen = None
+    if good_enough:
+        reason = f"retrain run {run.pk}: {metric} {best.metrics[metric]:.4f}" + (
+            f" vs active v{active.version} {baseline:.4f}" if baseline is not None else ""
+        )
+        try:
+            chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason)
+            note(f"activated v{chosen.version}")
+        except services.ActivationError as exc:
+            note(str(exc))
+    for candidate in candidates:
+        if chosen is not None and candidate.version.pk == chosen.pk:
+            continue
+        score = candidate.metrics[metric]
+        if good_enough:
+            why = f"not chosen: {metric} {score:.4f}, v{best.version.version} scored {best.metrics[metric]:.4f}"
+        else:
+            why = f"{metric} {score:.4f} is below active v{active.version} ({baseline:.4f}) by more than {tolerance}"
+        _reject(candidate.version, actor=actor, reason=why, active=active)
+        note(f"rejected v{candidate.version.version}: {why}")
+
+    with transaction.atomic():
+        DataFile.objects.filter(pk__in=[f.pk for f in files], status=DataFile.Status.NEW).update(
+            status=DataFile.Status.USED, processed_at=timezone.now()
+        )
+    return chosen
+
+
+def _reject(version: ModelVersion, *, actor: str, reason: str, active: ModelVersion | None) -> None:
+    with transaction.atomic():
+        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.CANDIDATE).update(
+            status=ModelVersion.Status.REJECTED
+        )
+        ModelEvent.objects.create(
+            kind=ModelEvent.Kind.REJECT, from_version=active, to_version=version, actor=actor, reason=reason
+        )

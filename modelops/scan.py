@@ -1,0 +1,120 @@
+"""Scanning the incoming storage for new labelled data files."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .ml import schema
+from .models import DataFile
+
+log = logging.getLogger(__name__)
+
+# What a storage outage raises: local folders, or S3 through boto3.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+
+
+@dataclass
+class ScanResult:
+    accepted: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # storage errors: tried again next scan
+    already_seen: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.accepted)} accepted, {len(self.rejected)} rejected, {len(self.unreadable)} unreadable, "
+            f"{self.already_seen} already seen"
+        )
+
+
+def incoming_storage():
+    return storages["incoming"]
+
+
+def _csv_names(storage, path: str = "") -> list[str]:
+    """Every *.csv below ``path``, recursively (S3 "folders" included)."""
+    directories, files = storage.listdir(path)
+    names = [f"{path}{name}" for name in files if name.lower().endswith(".csv")]
+    for directory in directories:
+        names += _csv_names(storage, f"{path}{directory}/")
+    return names
+
+
+def fingerprint(storage, name: str) -> str:
+    """What identifies the file's content: its ETag on S3 (no download needed), else sha256."""
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None:
+        return bucket.Object(storage._normalize_name(name)).e_tag.strip('"')
+    digest = hashlib.sha256()
+    with storage.open(name, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_file(storage, name: str) -> bytes:
+    with storage.open(name, "rb") as handle:
+        return handle.read()
+
+
+def _check(storage, name: str, size: int) -> tuple[dict, str]:
+    """(fields for the DataFile row, error) after validating the file's content."""
+    limit = settings.MAX_DATA_FILE_BYTES
+    if size > limit:
+        return {}, f"the file is {size} bytes, over the limit of {limit} (MAX_DATA_FILE_BYTES)"
+    try:
+        # All-legitimate files are accepted: they teach the model what normal looks like.
+        frame = schema.read_training_csv(read_file(storage, name), require_fraud=False)
+    except schema.DataValidationError as exc:
+        return {}, str(exc)
+    return {"rows": len(frame), "frauds": int(frame[schema.LABEL].sum())}, ""
+
+
+def scan_incoming() -> ScanResult:
+    """Record every new data file once per content and validate it.
+
+    A file already recorded with the same content is skipped, however often the scan runs. A
+    bad file is recorded as rejected with the exact reason and never retried; a file that
+    cannot be read (storage error) is not recorded, so the next scan tries it again. One file's
+    failure never stops the scan of the others.
+    """
+    storage = incoming_storage()
+    result = ScanResult()
+    for name in sorted(_csv_names(storage)):
+        try:
+            etag = fingerprint(storage, name)
+            if DataFile.objects.filter(key=name, etag=etag).exists():
+                result.already_seen += 1
+                continue
+            size = storage.size(name)
+            fields, error = _check(storage, name, size)
+        except STORAGE_ERRORS as exc:
+            log.warning("data file %s could not be read: %s", name, exc)
+            result.unreadable.append(name)
+            continue
+        status = DataFile.Status.REJECTED if error else DataFile.Status.NEW
+        try:
+            with transaction.atomic():
+                DataFile.objects.create(
+                    key=name,
+                    etag=etag,
+                    size=size,
+                    status=status,
+                    error=error,
+                    processed_at=timezone.now() if error else None,
+                    **fields,
+                )
+        except IntegrityError:
+            result.already_seen += 1  # a concurrent scan recorded it first
+            continue
+        (result.rejected if error else result.accepted).append(name)
+        log.info("data file %s %s%s", name, status, f": {error}" if error else "")
+    return result

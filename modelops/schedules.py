@@ -1,0 +1,35 @@
+"""Schedules declared in code; `manage.py sync_schedules` (run by `make run`) writes them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from django_q.models import Schedule
+
+
+def declared() -> dict[str, dict]:
+    return {
+        "scan-incoming": {
+            "func": "modelops.tasks.scan_incoming",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.SCAN_INTERVAL_MINUTES,
+            "repeats": -1,
+        },
+    }
+
+
+def sync() -> list[str]:
+    """Create or update the declared schedules (idempotent); return what changed."""
+    changed = []
+    for name, fields in declared().items():
+        schedule, created = Schedule.objects.get_or_create(name=name, defaults={**fields, "next_run": timezone.now()})
+        if created:
+            changed.append(f"created {name}")
+            continue
+        stale = {key: value for key, value in fields.items() if getattr(schedule, key) != value}
+        if stale:
+            for key, value in stale.items():
+                setattr(schedule, key, value)
+            schedule.save(update_fields=list(stale))
+            changed.append(f"updated {name}: {', '.join(stale)}")
+    return changed

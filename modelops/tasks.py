@@ -1,0 +1,31 @@
+"""django-q2 tasks: thin shells that take plain values and call a service. Safe to run twice."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django_q.tasks import async_task
+
+from . import retrain, scan
+from .models import DataFile, TrainingRun
+
+
+def scan_incoming() -> str:
+    """Scheduled: record new data files, then queue one retrain if accepted data awaits."""
+    result = scan.scan_incoming()
+    if DataFile.objects.filter(status=DataFile.Status.NEW).exists():
+        enqueue_retrain(trigger=TrainingRun.Trigger.SCHEDULE)
+    return result.summary()
+
+
+def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE) -> str:
+    run = retrain.retrain(trigger=trigger)
+    if run is None:
+        return "skipped: another training run is running"
+    return f"run {run.pk}: {run.status}" + (f", v{run.result_version.version} active" if run.result_version else "")
+
+
+def enqueue_retrain(*, trigger: str) -> None:
+    """Queue a retrain once the current transaction commits (never for a rolled-back change)."""
+    transaction.on_commit(
+        lambda: async_task("modelops.tasks.retrain_models", trigger, task_name="retrain", group="retrain")
+    )
