@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from detection.models import Transaction
+from modelops import retrain, scan
+from modelops.ml import synthetic
+from modelops.ml.schema import DataValidationError
+from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
+
+
+@pytest.fixture(autouse=True)
+def small_models(settings):
+    settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "n_estimators": 40}
+
+
+@pytest.fixture
+def new_file(bucket, db):
+    """A new labelled file in the bucket, scanned and accepted."""
+    folder = bucket / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = synthetic.generate(rows=20_000, fraud_rate=0.02, seed=21, drift=0.3)
+    synthetic.write_csv(frame, folder / "creditcard_20260102_000000.csv")
+    scan.scan_incoming()
+    return DataFile.objects.get()
+
+
+def test_it_trains_both_candidates_and_activates_the_better(active_version, new_file):
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    candidates = ModelVersion.objects.exclude(pk=active_version.pk)
+    assert {v.params["kind"] for v in candidates} == {"warm_start", "full_retrain"}
+    warm = candidates.get(params__kind="warm_start")
+    assert warm.parent == active_version
+    assert all(list(v.data_files.all()) == [new_file] for v in candidates)
+    # Both were compared with the active model on the same rows.
+    assert {v.metrics["rows"] for v in candidates} == {4_000}
+    assert all(v.metrics["compared_with_active"] is not None for v in candidates)
+
+    active = ModelVersion.objects.active().get()
+    assert active == run.result_version
+    loser = candidates.exclude(pk=active.pk).get()
+    assert loser.status == ModelVersion.Status.REJECTED
+    assert ModelEvent.objects.get(kind=ModelEvent.Kind.REJECT).to_version == loser
+    assert ModelEvent.objects.filter(kind=ModelEvent.Kind.ACTIVATE, to_version=active, actor="scheduler").exists()
+    new_file.refresh_from_db()
+    assert new_file.status == DataFile.Status.USED
+    assert "shared hold-out" in run.log
+
+
+def test_a_candidate_worse_than_the_active_model_is_recorded_and_not_activated(active_version, new_file, settings):
+    # A tolerance below -1 asks candidates to beat the active model by more than any metric can.
+    settings.RETRAIN_TOLERANCE = -1.5
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert run.result_version is None
+    assert ModelVersion.objects.active().get() == active_version
+    rejected = ModelVersion.objects.filter(status=ModelVersion.Status.REJECTED)
+    assert rejected.count() == 2
+    reasons = list(ModelEvent.objects.filter(kind=ModelEvent.Kind.REJECT).values_list("reason", flat=True))
+    assert all(f"below active v{active_version.version}" in reason for reason in reasons)
+
+
+def test_without_an_active_model_the_full_retrain_is_activated(new_file):
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.result_version.params["kind"] == "full_retrain"
+    assert ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE
+
+
+def test_a_second_retrain_while_one_runs_trains_nothing(active_version, new_file):
+    TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
+    assert retrain.retrain() is None
+    assert ModelVersion.objects.count() == 1
+
+
+def test_the_database_refuses_two_running_training_runs(db):
+    TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TrainingRun.objects.create(trigger=TrainingRun.Trigger.MANUAL)
+
+
+def test_a_run_abandoned_by_a_dead_worker_does_not_block_training(active_version, new_file, settings):
+    stuck = TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
+    TrainingRun.objects.filter(pk=stuck.pk).update(
+        started_at=timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+    )
+    run = retrain.retrain()
+    assert run is not None and run.status == TrainingRun.Status.SUCCEEDED
+    stuck.refresh_from_db()
+    assert stuck.status == TrainingRun.Status.FAILED
+    assert "abandoned" in stuck.error
+
+
+def test_analyst_labels_are_part_of_the_training_data(active_version, new_file):
+    frame = synthetic.generate(rows=30, fraud_rate=0.5, seed=5)
+    for row in frame.itertuples(index=False):
+        values = list(row)
+        Transaction.objects.create(
+            time=values[0],
+            v=values[1:29],
+            amount=values[29],
+            label=Transaction.Label.FRAUD if values[30] else Transaction.Label.LEGITIMATE,
+        )
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert "analyst labels: 30 rows, 15 frauds" in run.log
+    assert ModelVersion.objects.exclude(pk=active_version.pk).first().training_rows > 0
+
+
+def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, bucket, db):
+    folder = bucket / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    synthetic.write_csv(synthetic.generate(rows=3_000, fraud_rate=0.0, seed=4), folder / "legit_only.csv")
+    scan.scan_incoming()
+    with pytest.raises(DataValidationError, match="too few fraud rows"):
+        retrain.retrain()
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.FAILED and "too few fraud rows" in run.error
+    assert DataFile.objects.get().status == DataFile.Status.NEW
+    assert ModelVersion.objects.active().get() == active_version
