@@ -1,6 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
+from . import scan, services
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from .tasks import enqueue_retrain
 
 
 @admin.register(ModelVersion)
@@ -13,16 +19,56 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "threshold",
         "training_rows",
         "training_frauds",
+        "parent",
         "created_at",
         "activated_at",
     ]
     list_filter = ["status", "created_at"]
     search_fields = ["version", "sha256"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields] + ["data_files"]
+    actions = ["activate_version"]
+
+    def has_add_permission(self, request):
+        return False
 
     def has_delete_permission(self, request, obj=None):
         # Versions are never deleted: predictions and events refer to them.
         return False
+
+    @admin.action(description="Activate (or roll back to) the selected version", permissions=["activate"])
+    def activate_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.WARNING)
+            return None
+        version = queryset.get()
+        if request.POST.get("confirmed") != "yes":
+            active = ModelVersion.objects.active().first()
+            return TemplateResponse(
+                request,
+                "admin/modelops/confirm_activation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "version": version,
+                    "active": active,
+                    "compared": [v for v in (version, active) if v is not None],
+                    "opts": self.model._meta,
+                },
+            )
+        try:
+            services.activate_version(
+                version_id=version.pk,
+                actor=request.user.get_username(),
+                user=request.user,
+                reason=request.POST.get("reason", "").strip() or "from the admin",
+            )
+        except services.ActivationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        self.message_user(request, f"v{version.version} is now active.", messages.SUCCESS)
+        return None
+
+    def has_activate_permission(self, request):
+        return request.user.has_perm("modelops.activate_modelversion")
 
 
 @admin.register(ModelEvent)
@@ -41,16 +87,55 @@ class ModelEventAdmin(admin.ModelAdmin):
         return False
 
 
+class ButtonAdmin(admin.ModelAdmin):
+    """A changelist with one POST button (in the object tools) that runs ``run_button``."""
+
+    change_list_template = "admin/modelops/change_list_with_button.html"
+    button_label = ""
+
+    def get_urls(self):
+        name = f"{self.model._meta.app_label}_{self.model._meta.model_name}_button"
+        return [path("run/", self.admin_site.admin_view(self.button_view), name=name), *super().get_urls()]
+
+    def button_view(self, request):
+        if request.method != "POST" or not self.may_press(request):
+            raise PermissionDenied
+        self.message_user(request, self.run_button(request), messages.INFO)
+        return redirect(f"admin:{self.model._meta.app_label}_{self.model._meta.model_name}_changelist")
+
+    def changelist_view(self, request, extra_context=None):
+        button = {"label": self.button_label, "url": "run/"} if self.may_press(request) else None
+        return super().changelist_view(request, {**(extra_context or {}), "button": button})
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(DataFile)
-class DataFileAdmin(admin.ModelAdmin):
+class DataFileAdmin(ButtonAdmin):
     list_display = ["key", "status", "rows", "frauds", "size", "first_seen", "processed_at", "error"]
     list_filter = ["status"]
     search_fields = ["key", "error"]
     readonly_fields = [f.name for f in DataFile._meta.fields]
+    button_label = "Scan the bucket now"
+
+    def may_press(self, request):
+        return request.user.has_perm("modelops.view_datafile")
+
+    def run_button(self, request):
+        return f"Scan: {scan.scan_incoming().summary()}."
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ButtonAdmin):
     list_display = ["id", "trigger", "status", "started_at", "finished_at", "result_version", "error"]
     list_filter = ["status", "trigger"]
     readonly_fields = [f.name for f in TrainingRun._meta.fields]
+    button_label = "Retrain now"
+
+    def may_press(self, request):
+        return request.user.has_perm("modelops.activate_modelversion")
+
+    def run_button(self, request):
+        enqueue_retrain(trigger=TrainingRun.Trigger.ADMIN)
+        return "A retrain is queued; it appears here when it starts."

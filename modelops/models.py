@@ -71,6 +71,7 @@ class ModelVersion(models.Model):
             models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_model_version"),
         ]
         ordering = ["-version"]
+        permissions = [("activate_modelversion", "Can activate or roll back model versions")]
 
     def __str__(self) -> str:
         return f"v{self.version} ({self.status})"

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from modelops import services
+from modelops.ml import synthetic
+from modelops.models import DataFile, ModelEvent, ModelVersion
+
+CHANGELIST = "/admin/modelops/modelversion/"
+
+
+@pytest.fixture
+def staff(db):
+    user = User.objects.create_user("ana", password="pw-ana-123", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_modelversion", "view_datafile"]))
+    return user
+
+
+@pytest.fixture
+def manager(staff):
+    staff.user_permissions.add(Permission.objects.get(codename="activate_modelversion"))
+    return User.objects.get(pk=staff.pk)  # fresh permission cache
+
+
+@pytest.fixture
+def two_versions(active_version, trained):
+    newer = services.record_version(result=trained)
+    services.activate_version(version_id=newer.pk, actor="test")
+    return active_version, newer
+
+
+def test_the_activation_asks_for_confirmation_first(client, manager, two_versions):
+    older, newer = two_versions
+    client.force_login(manager)
+    page = client.post(CHANGELIST, {"action": "activate_version", "_selected_action": [older.pk]})
+    assert page.status_code == 200
+    assert b"rollback" in page.content
+    assert ModelVersion.objects.active().get() == newer
+
+
+def test_a_confirmed_rollback_activates_the_older_version_with_its_reason(client, manager, two_versions):
+    older, _newer = two_versions
+    client.force_login(manager)
+    client.post(
+        CHANGELIST,
+        {"action": "activate_version", "_selected_action": [older.pk], "confirmed": "yes", "reason": "false alarms"},
+    )
+    assert ModelVersion.objects.active().get() == older
+    event = ModelEvent.objects.first()
+    assert (event.kind, event.actor, event.reason, event.user) == (
+        ModelEvent.Kind.ROLLBACK,
+        "ana",
+        "false alarms",
+        manager,
+    )
+
+
+def test_staff_without_the_permission_cannot_activate(client, staff, two_versions):
+    older, newer = two_versions
+    client.force_login(staff)
+    client.post(CHANGELIST, {"action": "activate_version", "_selected_action": [older.pk], "confirmed": "yes"})
+    assert ModelVersion.objects.active().get() == newer
+
+
+def test_the_scan_button_scans_the_bucket(client, manager, bucket):
+    folder = bucket / "incoming"
+    folder.mkdir(parents=True)
+    synthetic.write_csv(synthetic.generate(rows=500, fraud_rate=0.02, seed=1), folder / "a.csv")
+    client.force_login(manager)
+    assert b"Scan the bucket now" in client.get("/admin/modelops/datafile/").content
+    response = client.post("/admin/modelops/datafile/run/", follow=True)
+    assert b"Scan: 1 accepted" in response.content
+    assert DataFile.objects.get().key == "a.csv"
+
+
+def test_the_retrain_button_needs_the_model_manager_permission(client, staff):
+    client.force_login(staff)
+    assert client.post("/admin/modelops/trainingrun/run/").status_code == 403
