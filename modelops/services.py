@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from . import artifacts
+from .ml import artifact as artifact_format
 from .ml import schema, training
 from .ml.artifact import ArtifactError
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
@@ -176,3 +177,42 @@ def train_from_csv(
         raise
     finish_run(run, log=lines, version=version)
     return version
+
+
+def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
+    """Bootstrap a deployment whose database has no active model from the models storage (as the
+    original app fetched its model from the bucket): record the newest artifact that verifies,
+    and activate it. Artifact names are their sha256, so a file whose content does not hash to
+    its name was altered and is skipped. Returns (activated version or None, what was skipped).
+    """
+    storage = artifacts.models_storage()
+    _, names = storage.listdir("")
+    names = sorted((n for n in names if n.endswith(".json")), key=storage.get_modified_time, reverse=True)
+    skipped = []
+    for name in names:
+        with storage.open(name, "rb") as handle:
+            data = handle.read()
+        sha256 = artifact_format.sha256_hex(data)
+        if name != f"{sha256}.json":
+            skipped.append(f"{name}: content does not match its checksum name")
+            continue
+        try:
+            bundle = artifact_format.loads(data, sha256=sha256)
+        except ArtifactError as exc:
+            skipped.append(f"{name}: {exc}")
+            continue
+        version = ModelVersion.objects.filter(sha256=sha256).first()
+        if version is None:
+            meta = bundle.metadata
+            result = training.TrainResult(
+                bundle=bundle,
+                metrics=meta.get("metrics", {}),
+                params={**meta.get("params", {}), "adopted_from": name},
+                rows=meta.get("training_rows", 0),
+                frauds=meta.get("training_frauds", 0),
+            )
+            version = record_version(result=result)
+        return activate_version(
+            version_id=version.pk, actor=actor, reason=f"adopted from the models storage ({name})"
+        ), skipped
+    return None, skipped

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Serve the app under gunicorn until Ctrl-C.
+# Serve the app under gunicorn with the task cluster (scheduled scans and retraining) beside it.
+# One Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${VENV:-.venv}/bin"
 PORT="${PORT:-8000}"
 WORKERS="${WEB_CONCURRENCY:-2}"
 
+"$BIN/python" manage.py qcluster &
+cluster=$!
+# Ctrl-C reaches both processes (same process group); this also covers gunicorn exiting alone.
+trap 'kill -TERM "$cluster" 2>/dev/null || true; wait "$cluster" 2>/dev/null || true' EXIT
+
 echo
 echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (score a transaction)"
 echo "  API:   curl -X POST http://127.0.0.1:${PORT}/detect-fraud -H 'Content-Type: application/json' -d @transaction.json"
 echo "  Admin: http://127.0.0.1:${PORT}/admin/  (sign-in printed above)"
+echo "  New labelled data: drop a CSV into ${DATA_DIR:-var}/bucket/incoming/ (or the S3 bucket's incoming/)"
 echo "  Stop with Ctrl-C."
 echo
 
 # Sync workers, one per core: scoring is CPU-bound and releases nothing to overlap with.
-exec "$BIN/gunicorn" fraudsite.wsgi \
+"$BIN/gunicorn" fraudsite.wsgi \
   --bind "127.0.0.1:${PORT}" \
   --workers "$WORKERS" \
   --access-logfile "${ACCESS_LOG:--}" \

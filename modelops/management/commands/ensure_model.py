@@ -10,8 +10,9 @@ from modelops.models import ModelVersion
 
 class Command(BaseCommand):
     help = (
-        "Make sure a model is active: do nothing if one is, else train one on --csv (a real "
-        "creditcard.csv) or, without it, on generated data, and activate it."
+        "Make sure a model is active: do nothing if one is; else train one on --csv (a real "
+        "creditcard.csv), or adopt the newest verified artifact of the models storage, or train one "
+        "on generated data; and activate it."
     )
 
     def add_arguments(self, parser):
@@ -24,6 +25,10 @@ class Command(BaseCommand):
             self.stdout.write(f"model v{active.version} is active")
             return
         if not csv:
+            version, _skipped = services.adopt_from_storage(actor="command")
+            if version is not None:
+                self.stdout.write(f"model v{version.version} adopted from the models storage and activated")
+                return
             csv = str(settings.DATA_DIR / "demo" / "creditcard_synthetic.csv")
             self.stdout.write(f"no model is active: generating {rows} synthetic rows to train the first one")
             call_command("generate_data", rows=rows, out=csv, stdout=self.stdout)
