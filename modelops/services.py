@@ -186,7 +186,10 @@ def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
     its name was altered and is skipped. Returns (activated version or None, what was skipped).
     """
     storage = artifacts.models_storage()
-    _, names = storage.listdir("")
+    try:
+        _, names = storage.listdir("")
+    except FileNotFoundError:  # a local folder not created yet: nothing stored
+        names = []
     names = sorted((n for n in names if n.endswith(".json")), key=storage.get_modified_time, reverse=True)
     skipped = []
     for name in names:
