@@ -64,6 +64,23 @@ def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.D
     return data, new
 
 
+def shared_holdout(
+    data: pd.DataFrame, new: pd.Series, config: training.TrainConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(training pool, hold-out, how it was chosen). The hold-out is the newest part of the new
+    data: rows no model has seen, so the active model and both candidates are judged fairly, and
+    the older part of the new data is left for the warm start to learn from. When the new data
+    holds too few frauds for that, it is the newest rows of all the data."""
+    fresh = data[new.to_numpy()]
+    if fresh[schema.LABEL].sum() >= 2 * training.MIN_FRAUDS:
+        _, holdout, method = training.holdout_split(fresh, config.holdout_fraction, seed=config.seed, ordered=True)
+        # holdout_split numbers rows from 0; map them back to their rows in ``data``.
+        holdout = fresh.iloc[holdout.index.to_numpy()]
+        return data.drop(index=holdout.index), holdout, f"newest new rows, {method}"
+    pool, holdout, method = training.holdout_split(data, config.holdout_fraction, seed=config.seed, ordered=True)
+    return pool, holdout, f"newest rows of all data, {method}"
+
+
 def _score(bundle: ModelBundle, holdout: pd.DataFrame) -> dict:
     scores = bundle.predict_proba(holdout[list(schema.FEATURES)].to_numpy())
     return evaluation.evaluate(holdout[schema.LABEL].to_numpy(), scores, bundle.threshold)
@@ -109,8 +126,8 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         note("no accepted data files and no labels: nothing to train on")
         return None
     config = services.train_config()
-    pool, holdout, method = training.holdout_split(data, config.holdout_fraction, seed=config.seed, ordered=True)
-    note(f"{len(data)} rows; shared hold-out: the {len(holdout)} newest ({method}), {int(holdout.Class.sum())} frauds")
+    pool, holdout, method = shared_holdout(data, new, config)
+    note(f"{len(data)} rows; shared hold-out: {len(holdout)} rows ({method}), {int(holdout.Class.sum())} frauds")
     new_pool = pool[new.loc[pool.index].to_numpy()]
 
     active = ModelVersion.objects.active().first()

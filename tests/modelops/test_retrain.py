@@ -37,8 +37,10 @@ def test_it_trains_both_candidates_and_activates_the_better(active_version, new_
     warm = candidates.get(params__kind="warm_start")
     assert warm.parent == active_version
     assert all(list(v.data_files.all()) == [new_file] for v in candidates)
-    # Both were compared with the active model on the same rows.
+    # Both were compared with the active model on the same rows: the newest fifth of the new
+    # file, which no model saw; the warm start learned from the rest of it.
     assert {v.metrics["rows"] for v in candidates} == {4_000}
+    assert warm.training_rows == 16_000
     assert all(v.metrics["compared_with_active"] is not None for v in candidates)
 
     active = ModelVersion.objects.active().get()
