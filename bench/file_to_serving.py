@@ -1,0 +1,126 @@
+"""From a new file landing in the bucket to every web worker serving the model trained on it.
+
+Starts gunicorn (2 workers) and `manage.py qcluster` on a fresh SQLite database and local
+folders, with the scan every minute (the shortest interval a schedule has), drops a labelled
+file into the incoming folder, and polls POST /detect-fraud until it answers with the new
+version. Prints each part, from the database's timestamps: waiting for the scan, validation,
+queueing, training (both candidates), recording and activation, and the first request served.
+
+    .venv/bin/python bench/file_to_serving.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from modelops.ml import synthetic  # noqa: E402
+from modelops.ml.schema import FEATURES  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def served_version(port: int, body: bytes) -> int | None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/detect-fraud", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())["model_version"]
+    except OSError:
+        return None
+
+
+def stamp(value: str | None) -> float:
+    """Epoch seconds of a timestamp as Django stores it in SQLite (UTC, without a zone)."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp() if value else float("nan")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**os.environ, "DATA_DIR": data_dir, "DATABASE_URL": "", "REDIS_URL": "", "SCAN_INTERVAL_MINUTES": "1"}
+
+        def manage(*args: str) -> None:
+            subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+        manage("migrate", "--noinput")
+        manage("ensure_model")  # v1, on 284,807 generated rows
+        manage("sync_schedules")
+        frame = synthetic.generate(rows=50_000, fraud_rate=0.01, seed=5, drift=0.3)
+        body = json.dumps({name: float(frame[name].iloc[0]) for name in FEATURES}).encode()
+
+        port = free_port()
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "fraudsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while served_version(port, body) != 1:
+                time.sleep(0.2)
+            time.sleep(65)  # let the first (empty) scan pass, so the file waits for a scheduled one
+            incoming = Path(data_dir) / "bucket" / "incoming"
+            incoming.mkdir(parents=True, exist_ok=True)
+            staging = Path(data_dir) / "creditcard_20260102_000000.csv"
+            synthetic.write_csv(frame, staging)
+            landed = time.time()
+            staging.rename(incoming / staging.name)  # atomic: the scan never sees half a file
+            deadline = landed + 600
+            while (version := served_version(port, body)) in (1, None) and time.time() < deadline:
+                time.sleep(0.05)
+            served = time.time()
+            # Every later request, on either worker, must answer with the new version.
+            later = {served_version(port, body) for _ in range(200)}
+        finally:
+            for process in (cluster, web):
+                process.terminate()
+                process.wait(timeout=60)
+        db = sqlite3.connect(Path(data_dir) / "db.sqlite3")
+        seen = db.execute("SELECT first_seen FROM modelops_datafile").fetchone()[0]
+        started, finished = db.execute(
+            "SELECT started_at, finished_at FROM modelops_trainingrun ORDER BY id DESC"
+        ).fetchone()
+        activated = db.execute("SELECT activated_at FROM modelops_modelversion WHERE status = 'active'").fetchone()[0]
+        log = db.execute("SELECT log FROM modelops_trainingrun ORDER BY id DESC").fetchone()[0]
+
+    out = sys.stdout.write
+    out(f"new file: 50,000 rows; first model on 284,807 rows; {os.cpu_count()} cores; scan every minute\n")
+    out(f"  waiting for the scan, then validating: {stamp(seen) - landed:6.1f} s\n")
+    out(f"  queued until training started:        {stamp(started) - stamp(seen):6.1f} s\n")
+    out(f"  training, recording, activating:       {stamp(activated) - stamp(started):6.1f} s\n")
+    out(f"  run closed after activation:           {stamp(finished) - stamp(activated):6.1f} s\n")
+    out(f"  first request served by v{version}:          {served - stamp(activated):6.1f} s after activation\n")
+    out(f"  total, file landed to served:          {served - landed:6.1f} s\n")
+    out(f"  versions answering the next 200 requests: {sorted(later)}\n")
+    for line in log.splitlines():
+        if "trained in" in line or "activated" in line:
+            out(f"  {line}\n")
+
+
+if __name__ == "__main__":
+    main()
