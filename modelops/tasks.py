@@ -18,6 +18,10 @@ def scan_incoming() -> str:
 
 
 def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE) -> str:
+    # Queued twice (two scans, or a retry after a success) it trains once: the first run marks
+    # the files used, so the second finds nothing new. Manual runs always train.
+    if trigger == TrainingRun.Trigger.SCHEDULE and not DataFile.objects.filter(status=DataFile.Status.NEW).exists():
+        return "skipped: no new data files"
     run = retrain.retrain(trigger=trigger)
     if run is None:
         return "skipped: another training run is running"

@@ -123,3 +123,12 @@ def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, bucket, 
     assert run.status == TrainingRun.Status.FAILED and "too few fraud rows" in run.error
     assert DataFile.objects.get().status == DataFile.Status.NEW
     assert ModelVersion.objects.active().get() == active_version
+
+
+def test_a_scheduled_retrain_queued_twice_trains_once(active_version, new_file):
+    from modelops import tasks
+
+    first = tasks.retrain_models()
+    second = tasks.retrain_models()
+    assert first.startswith("run ") and second == "skipped: no new data files"
+    assert TrainingRun.objects.count() == 1
