@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from .ml import artifact
 from .ml.artifact import ModelBundle
+
+# What a storage outage raises: local folders, or S3 through boto3.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 def models_storage():
@@ -33,6 +37,6 @@ def load(name: str, sha256: str) -> ModelBundle:
     try:
         with models_storage().open(name, "rb") as handle:
             data = handle.read()
-    except (FileNotFoundError, OSError) as exc:
+    except STORAGE_ERRORS as exc:
         raise artifact.ArtifactError(f"artifact {name} cannot be read: {exc}") from None
     return artifact.loads(data, sha256=sha256)

@@ -14,7 +14,10 @@ class DataFile(models.Model):
         REJECTED = "rejected"
 
     key = models.CharField(max_length=500, help_text="Name in the incoming storage")
-    etag = models.CharField(max_length=200, help_text="ETag or sha256 of the content")
+    etag = models.CharField(max_length=200, help_text="ETag on S3, sha256 on local folders: the cheap identity")
+    # The content's own identity: an S3 ETag depends on how the file was uploaded (multipart
+    # uploads get another one), so the same bytes uploaded twice are recognised by this.
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Empty for a file rejected unread")
     size = models.BigIntegerField(default=0)
     rows = models.IntegerField(null=True, blank=True)
     frauds = models.IntegerField(null=True, blank=True)

@@ -4,6 +4,7 @@ good enough."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,13 +38,19 @@ class Candidate:
     version: ModelVersion | None = None
 
 
-def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.DataFrame, pd.Series]:
-    """All rows in time order (files oldest first, each by Time, then feedback), and for each row
-    whether it comes from a file not yet used by any training."""
+def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.DataFrame, pd.Series, list[DataFile]]:
+    """All rows in time order (files oldest first, each by Time, then feedback); for each row
+    whether it comes from a file not yet used by any training; and the files read."""
     storage = incoming_storage()
-    frames, is_new = [], []
+    frames, is_new, read = [], [], []
     for data_file in files:
-        frame = schema.read_training_csv(read_file(storage, data_file.key), require_fraud=False)
+        data = read_file(storage, data_file.key)
+        if hashlib.sha256(data).hexdigest() != data_file.sha256:
+            # Overwritten since the scan: the next scan records the new content as a new file.
+            note(f"{data_file.key}: skipped, its content changed since it was scanned")
+            continue
+        frame = schema.read_training_csv(data, require_fraud=False)
+        read.append(data_file)
         frames.append(frame.sort_values("Time", kind="stable"))
         is_new.append(pd.Series(data_file.status == DataFile.Status.NEW, index=range(len(frame))))
         note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
@@ -54,14 +61,14 @@ def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.D
             is_new.append(pd.Series(True, index=range(len(frame))))
             note(f"analyst labels: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
     if not frames:
-        return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool)
+        return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool), read
     data = pd.concat(frames, ignore_index=True)
     new = pd.concat(is_new, ignore_index=True)
     cap = settings.RETRAIN_MAX_ROWS
     if len(data) > cap:
         note(f"keeping the newest {cap} of {len(data)} rows (RETRAIN_MAX_ROWS)")
         data, new = data.iloc[-cap:].reset_index(drop=True), new.iloc[-cap:].reset_index(drop=True)
-    return data, new
+    return data, new, read
 
 
 def shared_holdout(
@@ -121,7 +128,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     files = list(
         DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id")
     )
-    data, new = _load_data(files, note)
+    data, new, files = _load_data(files, note)
     if data.empty:
         note("no accepted data files and no labels: nothing to train on")
         return None

@@ -6,19 +6,16 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .artifacts import STORAGE_ERRORS
 from .ml import schema
 from .models import DataFile
 
 log = logging.getLogger(__name__)
-
-# What a storage outage raises: local folders, or S3 through boto3.
-STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 @dataclass
@@ -65,14 +62,11 @@ def read_file(storage, name: str) -> bytes:
         return handle.read()
 
 
-def _check(storage, name: str, size: int) -> tuple[dict, str]:
+def _check(data: bytes) -> tuple[dict, str]:
     """(fields for the DataFile row, error) after validating the file's content."""
-    limit = settings.MAX_DATA_FILE_BYTES
-    if size > limit:
-        return {}, f"the file is {size} bytes, over the limit of {limit} (MAX_DATA_FILE_BYTES)"
     try:
         # All-legitimate files are accepted: they teach the model what normal looks like.
-        frame = schema.read_training_csv(read_file(storage, name), require_fraud=False)
+        frame = schema.read_training_csv(data, require_fraud=False)
     except schema.DataValidationError as exc:
         return {}, str(exc)
     return {"rows": len(frame), "frauds": int(frame[schema.LABEL].sum())}, ""
@@ -81,13 +75,14 @@ def _check(storage, name: str, size: int) -> tuple[dict, str]:
 def scan_incoming() -> ScanResult:
     """Record every new data file once per content and validate it.
 
-    A file already recorded with the same content is skipped, however often the scan runs. A
-    bad file is recorded as rejected with the exact reason and never retried; a file that
-    cannot be read (storage error) is not recorded, so the next scan tries it again. One file's
-    failure never stops the scan of the others.
+    A file already recorded with the same content is skipped, however often the scan runs and
+    however it was uploaded. A bad file is recorded as rejected with the exact reason and never
+    retried; a file that cannot be read (storage error) is not recorded, so the next scan tries
+    it again. One file's failure never stops the scan of the others.
     """
     storage = incoming_storage()
     result = ScanResult()
+    limit = settings.MAX_DATA_FILE_BYTES
     for name in sorted(_csv_names(storage)):
         try:
             etag = fingerprint(storage, name)
@@ -95,17 +90,26 @@ def scan_incoming() -> ScanResult:
                 result.already_seen += 1
                 continue
             size = storage.size(name)
-            fields, error = _check(storage, name, size)
+            data = read_file(storage, name) if size <= limit else None
         except STORAGE_ERRORS as exc:
             log.warning("data file %s could not be read: %s", name, exc)
             result.unreadable.append(name)
             continue
+        sha256 = hashlib.sha256(data).hexdigest() if data is not None else ""
+        if sha256 and DataFile.objects.filter(key=name, sha256=sha256).update(etag=etag):
+            result.already_seen += 1  # same bytes uploaded again: remember the new ETag
+            continue
+        if data is None:
+            fields, error = {}, f"the file is {size} bytes, over the limit of {limit} (MAX_DATA_FILE_BYTES)"
+        else:
+            fields, error = _check(data)
         status = DataFile.Status.REJECTED if error else DataFile.Status.NEW
         try:
             with transaction.atomic():
                 DataFile.objects.create(
                     key=name,
                     etag=etag,
+                    sha256=sha256,
                     size=size,
                     status=status,
                     error=error,

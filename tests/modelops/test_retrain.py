@@ -132,3 +132,12 @@ def test_a_scheduled_retrain_queued_twice_trains_once(active_version, new_file):
     second = tasks.retrain_models()
     assert first.startswith("run ") and second == "skipped: no new data files"
     assert TrainingRun.objects.count() == 1
+
+
+def test_a_file_overwritten_since_its_scan_is_not_trained_on(active_version, new_file, bucket):
+    path = bucket / "incoming" / new_file.key
+    synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=99), path)
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert f"{new_file.key}: skipped, its content changed since it was scanned" in run.log
+    new_file.refresh_from_db()
+    assert new_file.status == DataFile.Status.NEW  # not marked used: its content was not learned

@@ -1,0 +1,210 @@
+"""The model-operations loop against a real S3 API over HTTP: moto's server on 127.0.0.1, reached
+through django-storages and boto3 as production reaches its bucket.
+
+Files are uploaded with boto3 as an upstream job would; scanning, retraining, artifact upload and
+scoring then run on the storages configured as fraudsite/settings.py builds them for S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import urllib.request
+import uuid
+
+import boto3
+import pytest
+from boto3.s3.transfer import TransferConfig
+from moto.server import ThreadedMotoServer
+
+from modelops import retrain, scan
+from modelops.ml import synthetic
+from modelops.models import DataFile, ModelVersion, TrainingRun
+
+REGION = "us-east-1"
+KEY_ID = SECRET = "testing"
+FIRST = "creditcard_20260101_000000.csv"
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """An S3 API server on a free port of 127.0.0.1; yields its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    yield endpoint
+    # moto keeps its buckets in this process: leave none behind for other tests.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, bucket, db, settings, monkeypatch):
+    """A fresh bucket, with the incoming and models storages pointed at its prefixes exactly as
+    fraudsite/settings.py configures S3 (requests ``bucket`` so this override wins over it).
+    Yields a boto3 client on the same server and the bucket name."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    # The server is local: never send its traffic through a proxy.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+    name = f"fraud-{uuid.uuid4().hex[:16]}"
+    client = boto3.client(
+        "s3", endpoint_url=s3_server, region_name=REGION, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    )
+    client.create_bucket(Bucket=name)
+
+    def storage(prefix: str) -> dict:
+        return {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": name,
+                "location": prefix,
+                "access_key": KEY_ID,
+                "secret_key": SECRET,
+                "region_name": REGION,
+                "endpoint_url": s3_server,
+                "file_overwrite": True,
+                "default_acl": None,
+                "querystring_auth": False,
+            },
+        }
+
+    # Assigning STORAGES resets django's storages cache; the settings fixture restores it.
+    settings.STORAGES = {**settings.STORAGES, "incoming": storage("incoming"), "models": storage("models")}
+    settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "n_estimators": 40}
+    yield client, name
+
+
+@pytest.fixture(scope="module")
+def good_csv() -> bytes:
+    """A labelled file big enough to train on: 20,000 rows, 400 frauds."""
+    return csv_bytes(rows=20_000, seed=31)
+
+
+def csv_bytes(*, rows: int, seed: int) -> bytes:
+    buffer = io.StringIO()
+    synthetic.write_csv(synthetic.generate(rows=rows, fraud_rate=0.02, seed=seed), buffer)
+    return buffer.getvalue().encode()
+
+
+def upload(s3, name: str, body: bytes) -> str:
+    """Put ``body`` at incoming/``name``; return its ETag as S3 reports it, without quotes."""
+    client, bucket_name = s3
+    return client.put_object(Bucket=bucket_name, Key=f"incoming/{name}", Body=body)["ETag"].strip('"')
+
+
+def test_an_uploaded_file_is_scanned_trained_on_stored_in_the_bucket_and_served(s3, good_csv, client, original_rows):
+    s3_client, bucket_name = s3
+    etag = upload(s3, FIRST, good_csv)
+
+    result = scan.scan_incoming()
+    assert result.accepted == [FIRST] and result.rejected == result.unreadable == []
+    data_file = DataFile.objects.get()
+    assert (data_file.key, data_file.etag, data_file.status) == (FIRST, etag, DataFile.Status.NEW)
+    assert (data_file.size, data_file.rows, data_file.frauds) == (len(good_csv), 20_000, 400)
+
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    version = ModelVersion.objects.active().get()
+    assert run.result_version == version
+    assert list(version.data_files.all()) == [data_file]
+    data_file.refresh_from_db()
+    assert data_file.status == DataFile.Status.USED
+
+    # The artifact is an object under the models prefix, and its bytes are the recorded ones.
+    key = f"models/{version.artifact}"
+    assert s3_client.head_object(Bucket=bucket_name, Key=key)["ContentLength"] > 0
+    stored = s3_client.get_object(Bucket=bucket_name, Key=key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == version.sha256
+
+    # Scoring downloads that artifact from the bucket and answers with the version's number.
+    response = client.post("/detect-fraud", json.dumps(original_rows["fraud"]), content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["model_version"] == version.version
+
+
+def test_a_file_seen_twice_is_recorded_once_and_new_content_under_its_key_is_a_new_file(s3):
+    first = csv_bytes(rows=2_000, seed=1)
+    etag = upload(s3, FIRST, first)
+    assert scan.scan_incoming().accepted == [FIRST]
+    second = scan.scan_incoming()
+    assert (second.accepted, second.already_seen) == ([], 1)
+    assert DataFile.objects.count() == 1
+
+    # The same bytes again under the same key: the same ETag, so the same file.
+    assert upload(s3, FIRST, first) == etag
+    third = scan.scan_incoming()
+    assert (third.accepted, third.already_seen) == ([], 1)
+    assert DataFile.objects.count() == 1
+
+    # Other bytes under the same key: another file.
+    changed = upload(s3, FIRST, csv_bytes(rows=2_000, seed=2))
+    assert changed != etag
+    assert scan.scan_incoming().accepted == [FIRST]
+    assert sorted(DataFile.objects.values_list("key", "etag")) == sorted([(FIRST, etag), (FIRST, changed)])
+
+
+def test_the_same_content_reuploaded_in_parts_is_not_a_new_file(s3, good_csv):
+    # aws s3 cp and boto3's upload_file switch to multipart uploads above 8 MB; the real dataset
+    # is 150 MB. Local folders fingerprint the content itself, so there this file is skipped.
+    client, bucket_name = s3
+    single = upload(s3, FIRST, good_csv)
+    assert scan.scan_incoming().accepted == [FIRST]
+    parts = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    client.upload_fileobj(io.BytesIO(good_csv), bucket_name, f"incoming/{FIRST}", Config=parts)
+    stored = client.get_object(Bucket=bucket_name, Key=f"incoming/{FIRST}")
+    assert stored["Body"].read() == good_csv and stored["ETag"].strip('"') != single
+
+    result = scan.scan_incoming()
+    assert result.accepted == []
+    assert DataFile.objects.exclude(status=DataFile.Status.REJECTED).count() == 1
+
+
+def test_a_bad_file_is_rejected_with_its_line_and_the_good_one_beside_it_is_trained_on(s3, good_csv):
+    lines = csv_bytes(rows=200, seed=5).decode().splitlines()
+    cells = lines[4].split(",")  # line 5 of the file: the header is line 1
+    cells[3] = "abc"  # column V3
+    lines[4] = ",".join(cells)
+    upload(s3, "bad.csv", ("\n".join(lines) + "\n").encode())
+    good_etag = upload(s3, FIRST, good_csv)
+
+    result = scan.scan_incoming()
+    assert (result.accepted, result.rejected) == ([FIRST], ["bad.csv"])
+    bad = DataFile.objects.get(key="bad.csv")
+    assert bad.status == DataFile.Status.REJECTED
+    assert bad.error == "line 5: column V3 is not a number: 'abc'"
+    assert bad.processed_at is not None
+    good = DataFile.objects.get(key=FIRST)
+    assert (good.status, good.etag) == (DataFile.Status.NEW, good_etag)
+    # Rejected once, not retried on the next scan.
+    assert scan.scan_incoming().rejected == []
+
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    version = ModelVersion.objects.active().get()
+    assert list(version.data_files.all()) == [good]
+    assert version.training_rows + version.metrics["rows"] == 20_000
+    assert FIRST in run.log and "bad.csv" not in run.log
+    bad.refresh_from_db()
+    assert bad.status == DataFile.Status.REJECTED
+
+
+def test_a_second_retrain_warm_starts_from_the_active_artifact_read_back_from_the_bucket(s3, good_csv):
+    upload(s3, FIRST, good_csv)
+    scan.scan_incoming()
+    first = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).result_version
+
+    upload(s3, "creditcard_20260102_000000.csv", csv_bytes(rows=20_000, seed=32))
+    assert scan.scan_incoming().accepted == ["creditcard_20260102_000000.csv"]
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    warm = ModelVersion.objects.get(params__kind="warm_start")
+    assert warm.parent == first
+    assert warm.params["training_run"] == run.pk
