@@ -141,3 +141,15 @@ def test_a_file_overwritten_since_its_scan_is_not_trained_on(active_version, new
     assert f"{new_file.key}: skipped, its content changed since it was scanned" in run.log
     new_file.refresh_from_db()
     assert new_file.status == DataFile.Status.NEW  # not marked used: its content was not learned
+
+
+def test_the_whole_loop_on_local_folders(client, bucket, active_version, new_file, original_rows):
+    import json
+
+    run = retrain.retrain()
+    new = run.result_version
+    assert new is not None and new != active_version
+    assert (bucket / "models" / new.artifact).exists()
+    answer = client.post("/detect-fraud", json.dumps(original_rows["fraud"]), content_type="application/json").json()
+    assert answer["model_version"] == new.version
+    assert answer["is_fraud"] is True
