@@ -1,12 +1,13 @@
 """Micro-benchmark of the ways to get a probability (and contributions) out of the booster, for
 one row and for a 10,000-row batch, with one thread as the web workers run.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/predict_paths.py --artifact var/bucket/models/<sha>.json
+    OMP_NUM_THREADS=1 .venv/bin/python bench/predict_paths.py --artifact var/bucket/models/<sha>.json [--busy-neighbour]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import timeit
@@ -20,6 +21,11 @@ from modelops.ml import artifact, synthetic
 from modelops.ml.schema import FEATURES
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
 def per_call_us(fn, number: int) -> float:
     return min(timeit.repeat(fn, number=number, repeat=3)) / number * 1e6
 
@@ -27,14 +33,25 @@ def per_call_us(fn, number: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--artifact", required=True)
+    parser.add_argument(
+        "--busy-neighbour",
+        action="store_true",
+        help="Keep the other core busy meanwhile, as the second gunicorn worker and the load generator do",
+    )
     args = parser.parse_args()
+    if args.busy_neighbour:
+        neighbour = multiprocessing.Process(target=_spin, daemon=True)
+        neighbour.start()
     bundle = artifact.loads(Path(args.artifact).read_bytes(), sha256=None, nthread=1)
     rows = synthetic.generate(rows=10_000, fraud_rate=0.01, seed=3)[list(FEATURES)].to_numpy()
     one = bundle.prepare(rows[:1])
     many = bundle.prepare(rows)
     booster = bundle.booster
     out = sys.stdout.write
-    out(f"model: {booster.num_boosted_rounds()} trees; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}\n")
+    out(
+        f"model: {booster.num_boosted_rounds()} trees; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
+        f"other core {'busy' if args.busy_neighbour else 'idle'}\n"
+    )
     for label, data, number in (("1 row", one, 2000), ("10,000 rows", many, 3)):
         scale, unit = (1, "us") if len(data) == 1 else (1e-3, "ms")
         matrix = xgb.DMatrix(data, nthread=1)

@@ -30,3 +30,8 @@ def test_env_helpers_fail_loudly_on_a_bad_value(monkeypatch, helper):
 def test_env_helpers_fall_back_to_the_default(monkeypatch):
     monkeypatch.delenv("SOME_SETTING", raising=False)
     assert project_settings.env_int("SOME_SETTING", 7) == 7
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch):
+    monkeypatch.setenv("SOME_SETTING", "")
+    assert project_settings.env_str("SOME_SETTING", "fallback") == "fallback"
