@@ -158,8 +158,10 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         candidate.version = services.record_version(
             result=candidate.result, data_files=files, parent=active if candidate.kind == "warm_start" else None
         )
+        seconds = candidate.result.bundle.metadata["training_seconds"]
         note(
-            f"v{candidate.version.version} ({candidate.kind}): {metric} {candidate.metrics[metric]:.4f} on the hold-out"
+            f"v{candidate.version.version} ({candidate.kind}, {candidate.result.rows} rows, trained in {seconds} s): "
+            f"{metric} {candidate.metrics[metric]:.4f} on the hold-out"
         )
     if baseline is not None:
         note(f"active v{active.version}: {metric} {baseline:.4f} on the same hold-out")
