@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import re
 import socket
@@ -60,8 +61,9 @@ def bench(backend: str, seen: bytes, new: bytes) -> None:
             import boto3
             from moto.server import ThreadedMotoServer
 
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per S3 request otherwise
             port = free_port()
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             server.start()
             env.update(
                 S3_BUCKET_NAME="fraud-bench",
