@@ -9,6 +9,7 @@ imports the product: what is checked is what an operator or a client would see.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -409,3 +411,45 @@ def test_after_a_rollback_two_separate_processes_serve_the_older_version(deploym
     for server in servers:
         returncode = server.stop(signal.SIGTERM, timeout=STOP_TIMEOUT)
         assert returncode == 0, server.output()
+
+
+def test_two_retrains_started_at_once_never_train_side_by_side(deployment):
+    data_csv = deployment.data_dir / "data.csv"
+    deployment.manage_concurrently(("migrate", "--noinput"), generate(data_csv, seed=4))
+    incoming = deployment.data_dir / "bucket" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / DROPPED_NAME).write_bytes(data_csv.read_bytes())
+    deployment.manage("scan_bucket")
+
+    # Two operators (or two machines' workers) asking at the same moment.
+    commands = [
+        subprocess.Popen(
+            [sys.executable, MANAGE, "retrain"],
+            cwd=ROOT,
+            env=deployment.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes = []
+    for command in commands:
+        try:
+            stdout, stderr = command.communicate(timeout=COMMAND_TIMEOUT)
+        finally:
+            command.kill()
+        outcomes.append((command.returncode, stdout + stderr))
+
+    for returncode, output in outcomes:
+        assert returncode == 0 or "another training run is running" in output, output
+    runs = deployment.query("SELECT started_at, finished_at, status FROM modelops_trainingrun ORDER BY started_at")
+    assert runs and all(status == "succeeded" for _, _, status in runs), runs
+    # Whatever the timing, no run started before the one before it had finished.
+    moments = [
+        (datetime.fromisoformat(str(started)), datetime.fromisoformat(str(finished))) for started, finished, _ in runs
+    ]
+    for (_, finished), (started, _) in itertools.pairwise(moments):
+        assert started >= finished, runs
+    refused = sum(returncode != 0 for returncode, _ in outcomes)
+    print(f"{len(runs)} run(s) recorded, {refused} request(s) refused while another ran")
