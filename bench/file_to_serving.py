@@ -54,7 +54,14 @@ def stamp(value: str | None) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {**os.environ, "DATA_DIR": data_dir, "DATABASE_URL": "", "REDIS_URL": "", "SCAN_INTERVAL_MINUTES": "1"}
+        env = {
+            **os.environ,
+            "DATA_DIR": data_dir,
+            "DATABASE_URL": "",
+            "REDIS_URL": "",
+            "SCAN_INTERVAL_MINUTES": "1",
+            "SCORING_API_OPEN": "true",
+        }
 
         def manage(*args: str) -> None:
             subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)

@@ -105,6 +105,10 @@ def main() -> None:
         "DATA_DIR": args.data_dir,
         "DATABASE_URL": args.database_url,
         "DJANGO_SETTINGS_MODULE": "bench.settings",
+        # Scoring without an API key (one more indexed query per request with one), and no
+        # per-request log line, as with gunicorn's access log off.
+        "SCORING_API_OPEN": "true",
+        "REQUEST_LOG_LEVEL": "WARNING",
     }
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_model")

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import parsing
 from .models import Transaction
+from .openapi import DETECT_FRAUD_SCHEMA
 from .renderers import FastJSONRenderer
 from .services import score_transactions
 
 
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
 class LenientJSONParser(BaseParser):
     """Any content type is read as JSON (old clients vary in what they send), and a JSON string
-    that holds JSON is unwrapped, as the original test client double-encoded its rows."""
+    that holds JSON is unwrapped, as the original test client double-encoded its rows. A body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413 before it is parsed."""
 
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return parsing.decode(stream.read() if stream is not None else b"")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # Read one byte past the limit: a body without Content-Length (chunked) is caught too.
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
+        return parsing.decode(body)
 
 
 class FixedNegotiation(BaseContentNegotiation):
@@ -38,13 +53,12 @@ class DetectFraudView(APIView):
     parser_classes = [LenientJSONParser]
     renderer_classes = [FastJSONRenderer]
     content_negotiation_class = FixedNegotiation
-    # Open for now, as the original app was; API keys come with the API authentication work.
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
 
+    @extend_schema(**DETECT_FRAUD_SCHEMA)
     def post(self, request):
         batch, is_list = parsing.parse(request.data)
         results = score_transactions(batch=batch, source=Transaction.Source.API)
+        request._request.model_version = results[0].model_version  # for the request log line
         explain = request.query_params.get("explain", "").lower() in ("1", "true", "yes")
         body = [r.as_json(explain=explain) for r in results]
         return Response(body if is_list else body[0])

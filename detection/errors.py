@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rest_framework import status
-from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -29,8 +28,9 @@ def exception_handler(exc, context):
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, APIException):
-        detail = exc.detail
-        message = detail if isinstance(detail, str) else str(detail)
-        response.data = {"error": {"code": getattr(detail, "code", exc.default_code), "message": message}}
+    if response is not None:
+        # DRF's own answers (404, 405, 401, 429...) are {"detail": ErrorDetail(message, code)}.
+        detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = {"error": {"code": code, "message": str(detail)}}
     return response

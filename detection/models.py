@@ -71,3 +71,33 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score:.4f} by {self.model_version_id} for {self.transaction_id}"
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A client's key to the scoring API. Only a hash is stored: the key is shown once, when
+    it is created, and a leaked database does not leak keys."""
+
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. the client system's name")
+    # The key's first characters, stored in clear to find its row without scanning every hash.
+    prefix = models.CharField(max_length=12, unique=True)
+    hashed = models.CharField(max_length=64, help_text="sha256 of the whole key")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…{', revoked' if self.revoked_at else ''})"
+
+    # DRF treats the authenticated client as request.user: these make a key behave as one.
+    is_authenticated = True
+    is_active = True

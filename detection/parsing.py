@@ -54,6 +54,8 @@ def decode(body: bytes | str) -> object:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidInput("the body is nested too deeply") from None
     # The original client sent json.dumps(row) as the JSON body: a JSON string holding the object.
     if isinstance(data, str):
         try:
@@ -69,8 +71,13 @@ def _external_id_error(item: dict) -> str | None:
         return None
     if isinstance(external_id, bool) or not isinstance(external_id, (str, int)):
         return "must be a string"
-    if not 0 < len(str(external_id).strip()) <= EXTERNAL_ID_MAX:
+    text = str(external_id).strip()
+    if not 0 < len(text) <= EXTERNAL_ID_MAX:
         return f"must be 1 to {EXTERNAL_ID_MAX} characters"
+    # Control characters (NUL cannot be stored in PostgreSQL text) and lone surrogates (not
+    # encodable, though JSON escapes can carry them) are refused rather than stored.
+    if any(ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in text):
+        return "must be printable text (no control characters or lone surrogates)"
     return None
 
 

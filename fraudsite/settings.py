@@ -51,7 +51,12 @@ def env_float(name: str, default: float) -> float:
     return _env_number(name, default, float, "a number")
 
 
+# Production mode: a SECRET_KEY is required, DEBUG is refused, and the HTTPS settings default
+# on (behind a TLS-terminating proxy). `manage.py check --deploy` passes with it.
+PRODUCTION = env_bool("PRODUCTION", False)
 DEBUG = env_bool("DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off in production (PRODUCTION=true)")
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 
@@ -61,8 +66,8 @@ def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
-    if env_bool("REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set (REQUIRE_SECRET_KEY is on)")
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY must be set in production (PRODUCTION=true)")
     path = DATA_DIR / "secret_key"
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -89,12 +94,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "modelops",
     "detection",
 ]
 
 MIDDLEWARE = [
+    "fraudsite.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -233,15 +241,43 @@ RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
 
 # --- API.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "detection.auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["detection.auth.ApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["detection.auth.ClientRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["detection.renderers.FastJSONRenderer"],
     "EXCEPTION_HANDLER": "detection.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+# API keys are required unless this keeps the API open (the local demo; clients of the
+# original app, which sent no key). Off unless set.
+SCORING_API_OPEN = env_bool("SCORING_API_OPEN", False)
+# Requests per client (API key, user or address), e.g. "6000/min"; empty: no limit.
+SCORING_RATE_LIMIT = env_str("SCORING_RATE_LIMIT", "6000/min")
 # A batch larger than this is refused with 400; the body size limit follows from it.
 SCORING_MAX_BATCH = env_int("SCORING_MAX_BATCH", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", SCORING_MAX_BATCH * 1_200)
+# OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ from the app's own static files
+# (drf-spectacular-sidecar: no CDN). The hand-written parts live in detection/openapi.py.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Fraud detection API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Scores card transactions (ULB/Kaggle credit-card features: Time, V1..V28, Amount) for fraud "
+        "with the active model version, and stores every transaction and decision. Errors always have "
+        'the shape {"error": {"code", "message", "fields"?, "items"?}}.'
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No call to swagger.io's online validator either: the page talks to this server only.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["detection.openapi.drop_duplicate_routes"],
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -250,10 +286,14 @@ USE_TZ = True
 LOGIN_URL = "admin:login"
 
 # --- Production hardening: HTTPS settings follow one switch, set behind a TLS proxy.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BEHIND_TLS_PROXY")
-SECURE_SSL_REDIRECT = env_bool("BEHIND_TLS_PROXY")
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", PRODUCTION)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = BEHIND_TLS_PROXY
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+# The probes answer over plain HTTP inside the network, before the proxy's redirect.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LOGGING = {
@@ -262,4 +302,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # One line per request; REQUEST_LOG_LEVEL=WARNING silences it (e.g. for benchmarks).
+    "loggers": {"fraudsite.requests": {"level": env_str("REQUEST_LOG_LEVEL", "INFO")}},
 }

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 BIN="${VENV:-.venv}/bin"
 PORT="${PORT:-8000}"
 WORKERS="${WEB_CONCURRENCY:-2}"
+# The local demo's API takes requests without a key, as the original app did. In production
+# leave this unset and give each client a key: manage.py api_key create NAME
+export SCORING_API_OPEN="${SCORING_API_OPEN:-true}"
 
 "$BIN/python" manage.py qcluster &
 cluster=$!
@@ -16,6 +19,8 @@ echo
 echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (score a transaction)"
 echo "  API:   curl -X POST http://127.0.0.1:${PORT}/detect-fraud -H 'Content-Type: application/json' -d @transaction.json"
 echo "  Admin: http://127.0.0.1:${PORT}/admin/  (sign-in printed above)"
+echo "  API keys: $( [ "$SCORING_API_OPEN" = true ] && echo "not required in this demo (SCORING_API_OPEN=true)" || echo "required: manage.py api_key create NAME")"
+echo "  Docs: http://127.0.0.1:${PORT}/api/docs/   Health: /healthz, /readyz"
 echo "  New labelled data: drop a CSV into ${DATA_DIR:-var}/bucket/incoming/ (or the S3 bucket's incoming/)"
 echo "  Stop with Ctrl-C."
 echo

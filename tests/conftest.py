@@ -31,6 +31,8 @@ def bucket(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "n_estimators": 60}
+    # Most tests are about scoring, not keys: the API is open unless a test closes it.
+    settings.SCORING_API_OPEN = True
     yield root
 
 

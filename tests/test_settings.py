@@ -35,3 +35,41 @@ def test_env_helpers_fall_back_to_the_default(monkeypatch):
 def test_an_empty_variable_counts_as_unset(monkeypatch):
     monkeypatch.setenv("SOME_SETTING", "")
     assert project_settings.env_str("SOME_SETTING", "fallback") == "fallback"
+
+
+def run_check(tmp_path, **env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "PRODUCTION")}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=root,
+        env={**clean, "DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    done = run_check(
+        tmp_path,
+        PRODUCTION="true",
+        SECRET_KEY="k" * 20 + "-production-secret-" + "z" * 20,
+        ALLOWED_HOSTS="fraud.example.com",
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    done = run_check(tmp_path, PRODUCTION="true", ALLOWED_HOSTS="fraud.example.com")
+    assert done.returncode != 0
+    assert "SECRET_KEY must be set in production" in done.stderr
+
+
+def test_production_refuses_debug(tmp_path):
+    done = run_check(tmp_path, PRODUCTION="true", DEBUG="true", SECRET_KEY="x" * 60)
+    assert "DEBUG must be off in production" in done.stderr

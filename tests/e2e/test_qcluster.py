@@ -139,6 +139,8 @@ class Deployment:
             TRAIN_N_ESTIMATORS=TREES,
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
+            # These tests post as the original app's clients did, without an API key.
+            SCORING_API_OPEN="true",
         )
         if database_url:
             env["DATABASE_URL"] = database_url

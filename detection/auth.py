@@ -1,0 +1,86 @@
+"""API keys for the scoring API: creation, revocation, and the DRF authentication and throttle
+that use them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions, throttling
+
+from .models import ApiKey
+
+KEY_PREFIX = "fd_"
+
+
+def _digest(key: str) -> str:
+    # Keys are 256-bit random tokens, so a plain sha256 cannot be brute-forced; a slow password
+    # hash would only add latency to every request.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(*, name: str, created_by=None) -> tuple[ApiKey, str]:
+    """A new key: (its row, the key itself). The key is not stored and cannot be shown again."""
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey.objects.create(name=name, prefix=prefix, hashed=_digest(key), created_by=created_by)
+    return row, key
+
+
+def revoke_key(*, prefix: str) -> int:
+    """Revoke the key with this prefix; it stops working on its next request. Returns 1 or 0."""
+    return ApiKey.objects.usable().filter(prefix=prefix).update(revoked_at=timezone.now())
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <key>` or `X-API-Key: <key>`. Looked up on every request, so a
+    revoked key is refused at once."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        key = header[7:].strip() if header[:7].lower() == "bearer " else request.META.get("HTTP_X_API_KEY", "").strip()
+        if not key:
+            return None
+        prefix = key[len(KEY_PREFIX) :].split("_", 1)[0] if key.startswith(KEY_PREFIX) else ""
+        row = ApiKey.objects.filter(prefix=prefix).first() if prefix else None
+        if row is None or not hmac.compare_digest(row.hashed, _digest(key)):
+            raise exceptions.AuthenticationFailed("the API key is not valid")
+        if row.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("the API key was revoked")
+        return row, row
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class ApiAccess(permissions.BasePermission):
+    """A valid API key or a signed-in user; anyone when SCORING_API_OPEN keeps the API open
+    (the local demo, and clients of the original app, which had no keys)."""
+
+    def has_permission(self, request, view):
+        if settings.SCORING_API_OPEN or (request.user and request.user.is_authenticated):
+            return True
+        raise exceptions.NotAuthenticated("an API key is required: send it as 'Authorization: Bearer <key>'")
+
+
+class ClientRateThrottle(throttling.SimpleRateThrottle):
+    """Requests per client (API key, else signed-in user, else address), counted in the
+    configured cache: per process with local memory, shared by every worker with Redis."""
+
+    scope = "client"
+
+    def get_rate(self):
+        return settings.SCORING_RATE_LIMIT or None
+
+    def get_cache_key(self, request, view):
+        client = request.auth if isinstance(request.auth, ApiKey) else None
+        if client is not None:
+            ident = f"key-{client.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"ip-{self.get_ident(request)}"
+        return f"throttle_{self.scope}_{ident}"

@@ -1,0 +1,427 @@
+"""The OpenAPI description of POST /detect-fraud, written by hand.
+
+The view reads its body with a custom parser (any content type, numbers as JSON strings, one
+object or a list) and validates it with plain loops, so there is no serializer drf-spectacular
+could describe. The serializers here exist only for the schema; nothing validates with them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from modelops.ml.schema import BOUNDS, FEATURES
+
+from .parsing import EXTERNAL_ID_MAX
+
+# A decimal number as text, surrounding spaces allowed: what the original client sent. (The server
+# reads anything float() reads, but documents only this.)
+NUMERIC_STRING = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+
+
+# Printable text with at least one character that is not a space (parsing._external_id_error).
+EXTERNAL_ID_PATTERN = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
+
+
+# --- Request --------------------------------------------------------------------------------
+
+
+class FeatureValueField(serializers.Field):
+    """One feature of a transaction: a JSON number or a string holding one, within its bounds."""
+
+    def __init__(self, feature: str, **kwargs):
+        self.feature = feature
+        super().__init__(**kwargs)
+
+
+class FeatureValueFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = FeatureValueField
+
+    def map_serializer_field(self, auto_schema, direction):
+        low, high = BOUNDS[self.target.feature]
+        return {
+            "oneOf": [
+                {"type": "number", "minimum": low, "maximum": high},
+                {"type": "string", "pattern": NUMERIC_STRING},
+            ],
+            "description": (
+                f"A number from {low:g} to {high:g}, or a string holding one within the same bounds (the "
+                "original client sent V-values as strings). NaN, Infinity and booleans are refused."
+            ),
+        }
+
+
+class _TransactionMeta:
+    ref_name = "Transaction"
+
+
+# Built with type(): one field per feature, in the model's order, named as the dataset names them.
+TransactionSerializer = type(
+    "TransactionSerializer",
+    (serializers.Serializer,),
+    {
+        "__module__": __name__,
+        "__doc__": "One card transaction: the dataset's features and an optional client id.",
+        **{name: FeatureValueField(name) for name in FEATURES},
+        "external_id": serializers.RegexField(
+            EXTERNAL_ID_PATTERN,
+            required=False,
+            min_length=1,
+            max_length=EXTERNAL_ID_MAX,
+            help_text=(
+                "The client's own id of the transaction: printable text (no control characters), "
+                "surrounding spaces ignored. A repeat returns the stored result "
+                '("repeated": true) and stores nothing.'
+            ),
+        ),
+        "Meta": _TransactionMeta,
+    },
+)
+
+
+class DetectFraudRequestSerializer(serializers.Serializer):
+    """Placeholder for the request body: one transaction or a list of them (see its extension)."""
+
+    class Meta:
+        ref_name = "DetectFraudRequest"
+
+
+class DetectFraudRequestExtension(OpenApiSerializerExtension):
+    target_class = DetectFraudRequestSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        transaction = auto_schema.resolve_serializer(TransactionSerializer, direction).ref
+        # Read when the schema is generated, so the limit shown is the one in force.
+        limit = settings.SCORING_MAX_BATCH
+        return {
+            "oneOf": [
+                transaction,
+                {
+                    "type": "array",
+                    "items": transaction,
+                    "minItems": 1,
+                    "maxItems": limit,
+                    "description": (
+                        f"A batch of 1 to {limit} transactions (SCORING_MAX_BATCH), answered with a list "
+                        "in the same order. A batch with any bad item is refused whole."
+                    ),
+                },
+            ],
+            "description": (
+                "One transaction, or a list of them. The body is read as JSON whatever its Content-Type, "
+                "and a JSON string holding the JSON (what the original test client sent) is accepted too."
+            ),
+        }
+
+
+# --- Response -------------------------------------------------------------------------------
+
+
+@extend_schema_field({"type": "string", "enum": list(FEATURES)})
+class FeatureNameField(serializers.CharField):
+    """A feature's name (a plain enum, without drf-spectacular's per-choice description)."""
+
+
+class ContributionSerializer(serializers.Serializer):
+    feature = FeatureNameField(help_text="The feature's name.")
+    value = serializers.FloatField(help_text="The feature's value in this transaction.")
+    contribution = serializers.FloatField(help_text="Its contribution to the fraud score, in log-odds (signed).")
+
+    class Meta:
+        ref_name = "Contribution"
+
+
+class ScoreResultSerializer(serializers.Serializer):
+    """The decision on one transaction (detection.services.ScoreResult.as_json)."""
+
+    is_fraud = serializers.BooleanField(help_text="fraud_probability >= threshold.")
+    fraud_probability = serializers.FloatField(min_value=0, max_value=1)
+    threshold = serializers.FloatField(min_value=0, max_value=1, help_text="The model version's decision threshold.")
+    model_version = serializers.IntegerField(min_value=1, help_text="The model version that scored it.")
+    transaction_id = serializers.IntegerField(min_value=1, help_text="The stored transaction's id.")
+    external_id = serializers.CharField(required=False, help_text="Present when the request gave one.")
+    repeated = serializers.BooleanField(
+        required=False,
+        help_text="Present with external_id: true when this is the stored result of an earlier request.",
+    )
+    contributions = ContributionSerializer(
+        many=True,
+        required=False,
+        help_text="With ?explain=true: the five features that moved the score most.",
+    )
+
+    class Meta:
+        ref_name = "ScoreResult"
+
+
+class DetectFraudResponseSerializer(serializers.Serializer):
+    """Placeholder for the 200 body: one result, or a list for a list (see its extension)."""
+
+    class Meta:
+        ref_name = "DetectFraudResponse"
+
+
+class DetectFraudResponseExtension(OpenApiSerializerExtension):
+    target_class = DetectFraudResponseSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        result = auto_schema.resolve_serializer(ScoreResultSerializer, direction).ref
+        return {
+            "oneOf": [result, {"type": "array", "items": result, "minItems": 1}],
+            "description": "One result for one transaction; a list, in the request's order, for a list.",
+        }
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0, help_text="The bad item's position in the list.")
+    fields = serializers.DictField(child=serializers.CharField(), help_text="Field name: what is wrong with it.")
+
+    class Meta:
+        ref_name = "ErrorItem"
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable, e.g. invalid_input, no_active_model.")
+    message = serializers.CharField(help_text="Human-readable.")
+    fields = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="For one transaction: field name: what is wrong with it.",
+    )
+    items = ErrorItemSerializer(
+        many=True,
+        required=False,
+        help_text="For a list: each bad item's index and fields (the first 100).",
+    )
+
+    class Meta:
+        ref_name = "ErrorDetail"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every API error."""
+
+    error = ErrorDetailSerializer()
+
+    class Meta:
+        ref_name = "Error"
+
+
+# --- Authentication -------------------------------------------------------------------------
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """detection.auth.ApiKeyAuthentication: the key as a bearer token or in X-API-Key."""
+
+    target_class = "detection.auth.ApiKeyAuthentication"
+    name = ["apiKeyBearer", "apiKeyHeader"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"},
+            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        ]
+
+    def get_security_requirement(self, auto_schema):
+        requirements = [{name: []} for name in self.name]
+        # SCORING_API_OPEN: no key needed, which OpenAPI spells as an empty requirement.
+        if getattr(settings, "SCORING_API_OPEN", False):
+            requirements.append({})
+        return requirements
+
+
+# --- Examples -------------------------------------------------------------------------------
+# A request example and the response example of the same name go together: tests post each
+# request example and expect the status its namesake is documented under.
+
+# The legit row the original app's tests posted, V-values as JSON strings as its client sent them
+# (tests/fixtures/original_rows.json).
+ORIGINAL_LEGIT_ROW = {
+    "Time": 0,
+    "V1": "-1.3598071336738",
+    "V2": "-0.0727811733098497",
+    "V3": "2.53634673796914",
+    "V4": "1.37815522427443",
+    "V5": "-0.338320769942518",
+    "V6": "0.462387777762292",
+    "V7": "0.239598554061257",
+    "V8": "0.0986979012610507",
+    "V9": "0.363786969611213",
+    "V10": "0.0907941719789316",
+    "V11": "-0.551599533260813",
+    "V12": "-0.617800855762348",
+    "V13": "-0.991389847235408",
+    "V14": "-0.311169353699879",
+    "V15": "1.46817697209427",
+    "V16": "-0.470400525259478",
+    "V17": "0.207971241929242",
+    "V18": "0.0257905801985591",
+    "V19": "0.403992960255733",
+    "V20": "0.251412098239705",
+    "V21": "-0.018306777944153",
+    "V22": "0.277837575558899",
+    "V23": "-0.110473910188767",
+    "V24": "0.0669280749146731",
+    "V25": "0.128539358273528",
+    "V26": "-0.189114843888824",
+    "V27": "0.133558376740387",
+    "V28": "-0.0210530534538215",
+    "Amount": 149.62,
+}
+NUMBERS_ROW = {
+    "Time": 406,
+    **{f"V{i}": round(float(ORIGINAL_LEGIT_ROW[f"V{i}"]) * 0.5, 4) for i in range(1, 29)},
+    "Amount": 12.5,
+    "external_id": "card-7f3a-000042",
+}
+
+_RESULT = {"is_fraud": False, "fraud_probability": 0.000214, "threshold": 0.731, "model_version": 3}
+
+EXAMPLES = [
+    OpenApiExample(
+        "Original client row",
+        summary="The original app's payload: V-values as JSON strings",
+        value=ORIGINAL_LEGIT_ROW,
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Original client row",
+        value={**_RESULT, "transaction_id": 1},
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Numbers with an external id",
+        value=NUMBERS_ROW,
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Numbers with an external id",
+        value={**_RESULT, "transaction_id": 2, "external_id": NUMBERS_ROW["external_id"], "repeated": False},
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Batch",
+        summary="A list is answered with a list in the same order",
+        value=[ORIGINAL_LEGIT_ROW, {k: v for k, v in NUMBERS_ROW.items() if k != "external_id"}],
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Batch",
+        value=[{**_RESULT, "transaction_id": 3}, {**_RESULT, "fraud_probability": 0.000187, "transaction_id": 4}],
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Explained",
+        summary="With ?explain=true",
+        value={
+            **_RESULT,
+            "transaction_id": 5,
+            "contributions": [
+                {"feature": "V14", "value": -0.311169353699879, "contribution": -1.204511},
+                {"feature": "V4", "value": 1.37815522427443, "contribution": 0.412735},
+                {"feature": "V10", "value": 0.0907941719789316, "contribution": -0.380122},
+                {"feature": "V12", "value": -0.617800855762348, "contribution": -0.301546},
+                {"feature": "Amount", "value": 149.62, "contribution": 0.122118},
+            ],
+        },
+        response_only=True,
+        status_codes=["200"],
+    ),
+    OpenApiExample(
+        "Invalid field",
+        summary="A field that is not a number, and one out of bounds",
+        value={**ORIGINAL_LEGIT_ROW, "V3": "abc", "Amount": -5},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Invalid field",
+        value={
+            "error": {
+                "code": "invalid_input",
+                "message": "the transaction is invalid",
+                "fields": {"V3": "must be a number", "Amount": "must be between 0 and 1e+09"},
+            }
+        },
+        response_only=True,
+        status_codes=["400"],
+    ),
+    OpenApiExample(
+        "Invalid batch item",
+        summary="A batch with a bad item is refused whole",
+        value=[ORIGINAL_LEGIT_ROW, {k: v for k, v in ORIGINAL_LEGIT_ROW.items() if k != "V7"}],
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Invalid batch item",
+        value={
+            "error": {
+                "code": "invalid_input",
+                "message": "1 of 2 transactions are invalid (first: index 1)",
+                "items": [{"index": 1, "fields": {"V7": "is required"}}],
+            }
+        },
+        response_only=True,
+        status_codes=["400"],
+    ),
+    OpenApiExample(
+        "No active model",
+        value={
+            "error": {
+                "code": "no_active_model",
+                "message": "no model is active; train one with `manage.py train_model --csv FILE --activate`",
+            }
+        },
+        response_only=True,
+        status_codes=["503"],
+    ),
+]
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=ErrorSerializer, description=description)
+
+
+DETECT_FRAUD_SCHEMA = {
+    "operation_id": "detect_fraud",
+    "summary": "Score one transaction or a batch",
+    "description": (
+        "Scores with the active model version and stores each transaction with its prediction "
+        "(all of a batch, or none). Compatible with the original app's clients: numbers may be "
+        "JSON strings, and the path may end with a slash."
+    ),
+    "tags": ["scoring"],
+    "parameters": [
+        OpenApiParameter(
+            "explain",
+            OpenApiTypes.BOOL,
+            OpenApiParameter.QUERY,
+            description="Add each result's top five feature contributions (also accepts 1 and yes).",
+        )
+    ],
+    "request": {"application/json": DetectFraudRequestSerializer},
+    "responses": {
+        200: OpenApiResponse(response=DetectFraudResponseSerializer, description="Scored (and stored)."),
+        400: _error("Invalid input (code invalid_input); nothing is stored."),
+        401: _error("No valid API key, when keys are required."),
+        413: _error("The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."),
+        429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),
+        503: _error("No usable active model (code no_active_model or model_unavailable)."),
+    },
+    "examples": EXAMPLES,
+}
+
+
+def drop_duplicate_routes(endpoints):
+    """drf-spectacular preprocessing hook: /detect-fraud/ (the trailing-slash alias old clients may
+    use) is the same operation as /detect-fraud, so the schema lists it once."""
+    return [endpoint for endpoint in endpoints if endpoint[0] != "/detect-fraud/"]

@@ -1,0 +1,58 @@
+"""Liveness and readiness probes for load balancers and orchestrators: open to all, never
+throttled, answering JSON."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError, connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from modelops.ml.artifact import ArtifactError
+from modelops.model_cache import NoActiveModel, active_model
+
+UNAVAILABLE = inline_serializer("Unavailable", {"status": serializers.CharField(), "reason": serializers.CharField()})
+
+
+class Probe(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+
+class Healthz(Probe):
+    @extend_schema(responses=inline_serializer("Alive", {"status": serializers.CharField()}), summary="Liveness")
+    def get(self, request):
+        """The process is up and answering; nothing else is checked."""
+        return Response({"status": "ok"})
+
+
+class Readyz(Probe):
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Ready", {"status": serializers.CharField(), "model_version": serializers.IntegerField()}
+            ),
+            503: UNAVAILABLE,
+        },
+        summary="Readiness",
+    )
+    def get(self, request):
+        """Ready to score: the database answers and the active model is loaded in this process.
+        503 with the reason otherwise, so a load balancer takes the instance out until it recovers."""
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError as exc:
+            return Response({"status": "unavailable", "reason": f"database unreachable: {exc}"}, status=503)
+        try:
+            model = active_model()
+        except NoActiveModel:
+            return Response({"status": "unavailable", "reason": "no model version is active"}, status=503)
+        except ArtifactError as exc:
+            return Response(
+                {"status": "unavailable", "reason": f"the active model cannot be loaded: {exc}"}, status=503
+            )
+        return Response({"status": "ready", "model_version": model.version})

@@ -1,0 +1,58 @@
+"""Request ids and one structured log line per request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.http import JsonResponse
+
+log = logging.getLogger("fraudsite.requests")
+# A caller's own id is kept if it looks like one (letters, digits, -_.), so logs can be joined
+# across systems; anything else is replaced, never echoed.
+_CALLER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_API_PREFIXES = ("/detect-fraud", "/api/")
+
+
+class RequestLogMiddleware:
+    """Gives each request an id (the X-Request-ID it came with, or a new one), returns it in the
+    X-Request-ID header, and logs `id method path status ms model_version` once per request.
+    An unhandled error on an API path answers JSON with the id, and the traceback is logged
+    with the same id; no setting or stack trace reaches the client."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        supplied = request.META.get("HTTP_X_REQUEST_ID", "")
+        request.id = supplied if _CALLER_ID.match(supplied) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.id
+        log.info(
+            "id=%s method=%s path=%s status=%s ms=%.1f model_version=%s",
+            request.id,
+            request.method,
+            request.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            getattr(request, "model_version", "-"),
+        )
+        return response
+
+    def process_exception(self, request, exception):
+        log.exception("id=%s unhandled error on %s %s", getattr(request, "id", "-"), request.method, request.path)
+        if not request.path.startswith(_API_PREFIXES):
+            return None  # HTML pages get Django's own error page
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "server_error",
+                    "message": "an unexpected error occurred; quote the request id when reporting it",
+                    "request_id": getattr(request, "id", None),
+                }
+            },
+            status=500,
+        )

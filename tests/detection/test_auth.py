@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+
+from detection.auth import create_key, revoke_key
+from detection.models import Transaction
+from modelops.ml.schema import FEATURES
+
+ROW = {**{name: 0.0 for name in FEATURES}, "Time": 10, "Amount": 5}
+
+
+@pytest.fixture
+def closed_api(settings):
+    settings.SCORING_API_OPEN = False
+
+
+def post(client, **headers):
+    return client.post("/detect-fraud", json.dumps(ROW), content_type="application/json", headers=headers)
+
+
+def test_without_a_key_the_api_answers_401_with_a_clear_body(client, active_version, closed_api):
+    response = post(client)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response.json()["error"] == {
+        "code": "not_authenticated",
+        "message": "an API key is required: send it as 'Authorization: Bearer <key>'",
+    }
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
+def test_a_valid_key_is_accepted_in_either_header(client, active_version, closed_api, header):
+    _, key = create_key(name="acquirer")
+    value = f"Bearer {key}" if header == "Authorization" else key
+    assert post(client, **{header: value}).status_code == 200
+
+
+def test_a_wrong_key_is_refused(client, active_version, closed_api):
+    _, key = create_key(name="acquirer")
+    response = post(client, Authorization=f"Bearer {key[:-2]}xx")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "the API key is not valid"
+
+
+def test_a_revoked_key_stops_working_at_once(client, active_version, closed_api):
+    row, key = create_key(name="acquirer")
+    assert post(client, Authorization=f"Bearer {key}").status_code == 200
+    assert revoke_key(prefix=row.prefix) == 1
+    response = post(client, Authorization=f"Bearer {key}")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "the API key was revoked"
+
+
+def test_only_a_hash_of_the_key_is_stored(db):
+    row, key = create_key(name="acquirer")
+    row.refresh_from_db()
+    assert key not in (row.hashed, row.prefix, row.name)
+    assert key.startswith(f"fd_{row.prefix}_")
+
+
+def test_a_signed_in_user_can_use_the_api_from_the_browser(client, active_version, closed_api):
+    client.force_login(User.objects.create_user("analyst", password="x-1234567"))
+    assert post(client).status_code == 200
+
+
+def test_the_open_setting_lets_clients_without_keys_in(client, active_version, settings):
+    settings.SCORING_API_OPEN = True
+    assert post(client).status_code == 200
+
+
+def test_a_client_over_its_rate_gets_429_with_retry_after(client, active_version, closed_api, settings):
+    settings.SCORING_RATE_LIMIT = "2/min"
+    cache.clear()
+    _, key = create_key(name="acquirer")
+    _, other = create_key(name="issuer")
+    codes = [post(client, Authorization=f"Bearer {key}").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = post(client, Authorization=f"Bearer {key}")
+    assert int(limited["Retry-After"]) > 0
+    assert limited.json()["error"]["code"] == "throttled"
+    # Counted per client: another key still gets through.
+    assert post(client, Authorization=f"Bearer {other}").status_code == 200
+    cache.clear()
+
+
+def test_the_api_key_command_creates_lists_and_revokes(db, capsys):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("api_key", "create", "acquirer", stdout=out)
+    key = out.getvalue().strip().splitlines()[-1]
+    assert key.startswith("fd_")
+    prefix = key[3:].split("_", 1)[0]
+    out = StringIO()
+    call_command("api_key", "list", stdout=out)
+    assert prefix in out.getvalue() and "acquirer" in out.getvalue()
+    out = StringIO()
+    call_command("api_key", "revoke", prefix, stdout=out)
+    assert "revoked" in out.getvalue()
