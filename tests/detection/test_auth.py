@@ -104,3 +104,15 @@ def test_the_api_key_command_creates_lists_and_revokes(db, capsys):
     out = StringIO()
     call_command("api_key", "revoke", prefix, stdout=out)
     assert "revoked" in out.getvalue()
+
+
+def test_a_browser_session_without_its_csrf_token_gets_403(active_version, closed_api):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(User.objects.create_user("analyst", password="x-1234567"))
+    response = post(browser)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert "CSRF" in response.json()["error"]["message"]
+    assert Transaction.objects.count() == 0
