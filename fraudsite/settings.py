@@ -255,9 +255,11 @@ REST_FRAMEWORK = {
 # API keys are required unless this keeps the API open (the local demo; clients of the
 # original app, which sent no key). Off unless set.
 SCORING_API_OPEN = env_bool("SCORING_API_OPEN", False)
-# Requests per client (API key, user or address); empty: no limit. The default, 1,000 a second,
+# Requests per client (API key, user or address); "off": no limit. The default, 1,000 a second,
 # is above what one instance serves, so it only stops a runaway client from starving others.
 SCORING_RATE_LIMIT = env_str("SCORING_RATE_LIMIT", "60000/min")
+if SCORING_RATE_LIMIT.lower() == "off":
+    SCORING_RATE_LIMIT = ""
 # A batch larger than this is refused with 400; the body size limit follows from it.
 SCORING_MAX_BATCH = env_int("SCORING_MAX_BATCH", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", SCORING_MAX_BATCH * 1_200)

@@ -73,3 +73,24 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
 def test_production_refuses_debug(tmp_path):
     done = run_check(tmp_path, PRODUCTION="true", DEBUG="true", SECRET_KEY="x" * 60)
     assert "DEBUG must be off in production" in done.stderr
+
+
+def test_the_rate_limit_can_be_switched_off(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(repr(settings.SCORING_RATE_LIMIT))"],
+        cwd=root,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "fraudsite.settings",
+            "DATA_DIR": str(tmp_path),
+            "SCORING_RATE_LIMIT": "off",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.strip() == "''", done.stderr
