@@ -1,11 +1,11 @@
 """Bulk insert of scored transactions in a few statements, whatever the batch size.
 
 The ORM's bulk_create prepares every field of every row in Python, which for a 10,000-row batch
-costs three times the scoring itself. Here each row is one tuple of already-prepared values:
+cost more than scoring it. Here each row is one tuple of already-prepared values:
 - SQLite: multi-row INSERTs, the transactions' ids coming back by RETURNING (SQLite >= 3.35);
-- PostgreSQL: COPY, with the transactions' ids taken from their sequence first. Django's
-  psycopg cursors quote every bound value in Python, which for the 60,000 values of a
-  multi-row INSERT costs seconds; COPY streams the rows instead.
+- PostgreSQL: COPY, with the transactions' ids taken from their sequence first. Django binds
+  parameters on the client with psycopg 3, and for the 60,000 values of a multi-row INSERT
+  that made batches about three times slower (docs/BENCHMARKS.md); COPY streams the rows.
 Table and column names come from the models, so a renamed field cannot silently diverge.
 """
 

@@ -143,7 +143,7 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
             # Keep the connection: closing the last connection to a WAL database checkpoints
-            # and removes the WAL, which per request costs more than the scoring itself.
+            # and removes the WAL, which would otherwise happen after every request.
             "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets the web workers read while the scheduler writes; IMMEDIATE takes the

@@ -8,6 +8,7 @@ active model does, so a stale entry can never be served.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -35,21 +36,24 @@ class ActiveModel:
     bundle: ModelBundle
 
 
-def _active_row() -> tuple | None:
-    """(id, version, threshold, sha256, artifact) of the active version.
-
-    Plain SQL because it runs on every request, and building it through the ORM costs several
-    times what the database takes to answer it. The partial unique index on status = 'active'
-    serves it.
-    """
+@functools.cache
+def _active_sql() -> str:
     meta = ModelVersion._meta
     quote = connection.ops.quote_name
     columns = ", ".join(
         quote(meta.get_field(name).column) for name in ("id", "version", "threshold", "sha256", "artifact")
     )
-    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('status').column)} = %s"
+    return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('status').column)} = %s"
+
+
+def _active_row() -> tuple | None:
+    """(id, version, threshold, sha256, artifact) of the active version.
+
+    Plain SQL, built once, because it runs on every request and the ORM would build the query
+    anew each time. The partial unique index on status = 'active' serves it.
+    """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ModelVersion.Status.ACTIVE.value])
+        cursor.execute(_active_sql(), [ModelVersion.Status.ACTIVE.value])
         return cursor.fetchone()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -155,8 +154,3 @@ def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True) -> pd.Dat
     result = pd.DataFrame({name: out[name] for name in FEATURES})
     result[LABEL] = labels.astype(np.int8)
     return result
-
-
-def matrix(rows: Iterable[dict[str, float]]) -> np.ndarray:
-    """Feature matrix in model order from already validated mappings."""
-    return np.array([[row[name] for name in FEATURES] for row in rows], dtype=np.float64)

@@ -116,3 +116,11 @@ def test_a_browser_session_without_its_csrf_token_gets_403(active_version, close
     assert response.json()["error"]["code"] == "permission_denied"
     assert "CSRF" in response.json()["error"]["message"]
     assert Transaction.objects.count() == 0
+
+
+def test_the_admin_revokes_keys_at_once(client, active_version, closed_api):
+    row, key = create_key(name="acquirer")
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+    client.post("/admin/detection/apikey/", {"action": "revoke", "_selected_action": [row.pk]})
+    client.logout()
+    assert post(client, Authorization=f"Bearer {key}").status_code == 401

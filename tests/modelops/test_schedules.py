@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from io import StringIO
+
+from django.conf import settings as project_settings
+from django.core.management import call_command
+from django_q.models import Schedule
+
+
+def sync() -> str:
+    out = StringIO()
+    call_command("sync_schedules", stdout=out)
+    return out.getvalue().strip()
+
+
+def test_sync_creates_the_scan_schedule_once(db):
+    assert sync() == "created scan-incoming"
+    assert sync() == "schedules are up to date"
+    schedule = Schedule.objects.get()
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "modelops.tasks.scan_incoming",
+        Schedule.MINUTES,
+        60,
+        -1,
+    )
+
+
+def test_sync_follows_a_changed_interval(db, settings):
+    sync()
+    settings.SCAN_INTERVAL_MINUTES = 5
+    assert sync() == "updated scan-incoming: minutes"
+    assert Schedule.objects.get().minutes == 5
+
+
+def test_the_cluster_never_hands_a_running_task_to_a_second_worker():
+    cluster = project_settings.Q_CLUSTER
+    # retry > timeout, finite attempts, and no burst of missed runs after downtime.
+    assert cluster["retry"] > cluster["timeout"]
+    assert 0 < cluster["max_attempts"] < 10
+    assert cluster["catch_up"] is False
+    assert ("redis" in cluster) == bool(project_settings.REDIS_URL)
+    assert ("orm" in cluster) != bool(project_settings.REDIS_URL)
