@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
+from modelops.ml.schema import FEATURES
 from modelops.models import ModelVersion
 
 
@@ -43,13 +45,40 @@ class Transaction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # Counts per review state on the queue, and the retrain's labelled rows: both read
+            # only labelled rows, a small range of this index.
+            models.Index(fields=["label"], name="transaction_label_idx"),
+        ]
+        permissions = [("review_transaction", "Can review transactions and label them")]
 
     def __str__(self) -> str:
         return f"transaction {self.pk}"
 
+    @property
+    def features(self) -> list[tuple[str, float]]:
+        """(name, value) pairs in model order."""
+        return list(zip(FEATURES, self.feature_row(), strict=True))
+
     def feature_row(self) -> list[float]:
         """Features in model order (schema.FEATURES)."""
         return [self.time, *self.v, self.amount]
+
+
+class PredictionQuerySet(models.QuerySet):
+    QUEUE_ORDER = ("-is_fraud", "-score", "-id")
+
+    def queue_order(self) -> PredictionQuerySet:
+        return self.order_by(*self.QUEUE_ORDER)
+
+    def after(self, *, is_fraud: bool, score: float, pk: int) -> PredictionQuerySet:
+        """Rows that come after (is_fraud, score, pk) in queue order: keyset pagination, which
+        costs the same on the thousandth page as on the first (OFFSET would read every row before)."""
+        return self.filter(
+            Q(is_fraud__lt=is_fraud)
+            | Q(is_fraud=is_fraud, score__lt=score)
+            | Q(is_fraud=is_fraud, score=score, id__lt=pk)
+        )
 
 
 class Prediction(models.Model):
@@ -62,11 +91,14 @@ class Prediction(models.Model):
     contributions = models.JSONField(default=list, help_text="Top feature contributions (log-odds)")
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = PredictionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            # The review queue: flagged first, highest score first.
-            models.Index(fields=["is_fraud", "-score"], name="prediction_queue_idx"),
+            # The review queue (PredictionQuerySet.queue_order): flagged first, highest score
+            # first, id to break ties; the keyset pagination walks this index from a cursor.
+            models.Index(fields=["-is_fraud", "-score", "-id"], name="prediction_queue_idx"),
         ]
 
     def __str__(self) -> str:
@@ -101,3 +133,27 @@ class ApiKey(models.Model):
     # DRF treats the authenticated client as request.user: these make a key behave as one.
     is_authenticated = True
     is_active = True
+
+
+class Review(models.Model):
+    """One analyst decision on a transaction. Decisions are only ever added: changing one's
+    mind records a new decision and the earlier one stays, so the history of who decided what,
+    and when, is complete. The transaction's ``label`` is the latest decision."""
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="reviews")
+    label = models.CharField(max_length=12, choices=Transaction.Label.choices)
+    note = models.TextField(blank=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    # Kept beside the foreign key: the record of who decided outlives the user's account.
+    reviewer_name = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A transaction's history, newest first (transaction page, and the repeat check).
+            models.Index(fields=["transaction", "-created_at", "-id"], name="review_history_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} by {self.reviewer_name} on {self.transaction_id}"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, replace
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from modelops.ml import schema
 from modelops.model_cache import ActiveModel, active_model
 
-from .models import Prediction
-from .parsing import Batch
+from .models import Prediction, Transaction
+from .parsing import Batch, InvalidInput
 from .storage import insert_scored
 
 
@@ -132,3 +135,41 @@ def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
         if results[index] is None:
             results[index] = stored[external_id]
     return results
+
+
+SCORED_CSV_COLUMNS = ("transaction_id", "is_fraud", "fraud_probability", "threshold", "model_version")
+
+
+def score_csv(*, data: bytes, max_rows: int) -> str:
+    """Score the transactions of a CSV file (the dataset's columns; ``Class``, if present, is
+    ignored) and store them as an upload; return the file with the scoring columns appended.
+
+    The file is validated whole before anything is scored: a bad file raises InvalidInput
+    naming the problem and its line, and stores nothing. All rows are stored in one
+    transaction. Raises NoActiveModel / ArtifactError as score_transactions does.
+    """
+    try:
+        frame = schema.read_training_csv(data, require_fraud=False, labelled=False)
+    except schema.DataValidationError as exc:
+        raise InvalidInput(f"the file cannot be scored: {exc}") from None
+    if len(frame) > max_rows:
+        raise InvalidInput(f"the file has {len(frame)} rows; at most {max_rows} can be scored at once")
+    values = frame.to_numpy(dtype="float64")
+    results = score_transactions(
+        batch=Batch(values=values, external_ids=[None] * len(frame)), source=Transaction.Source.UPLOAD
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*schema.FEATURES, *SCORED_CSV_COLUMNS])
+    for row, result in zip(values.tolist(), results, strict=True):
+        writer.writerow(
+            [
+                *(repr(v) for v in row),
+                result.transaction_id,
+                int(result.is_fraud),
+                f"{result.fraud_probability:.6f}",
+                f"{result.threshold:.6f}",
+                result.model_version,
+            ]
+        )
+    return out.getvalue()

@@ -1,18 +1,28 @@
-"""HTML pages of the detection app."""
+"""HTML pages of the detection app: scoring a transaction or a file, and the review queue."""
 
 from __future__ import annotations
 
 import json
 
-from django.shortcuts import render
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
+from modelops import charts
 from modelops.ml.artifact import ArtifactError
 from modelops.model_cache import NoActiveModel
+from modelops.models import ModelVersion
 
-from . import parsing
+from . import parsing, reviews
 from .errors import NO_MODEL_MESSAGE
+from .forms import BulkDecisionForm, DecisionForm, QueueFilter, ScoreFileForm, cursor_of
 from .models import Transaction
-from .services import score_transactions
+from .services import score_csv, score_transactions
 
 EXAMPLE = {
     "Time": 0,
@@ -21,6 +31,16 @@ EXAMPLE = {
 }
 
 
+def analyst_required(view):
+    """Signed in (else the sign-in page) and allowed to review (else 403)."""
+    return login_required(permission_required("detection.review_transaction", raise_exception=True)(view))
+
+
+def _model_error(exc: Exception) -> dict:
+    return {"message": NO_MODEL_MESSAGE if isinstance(exc, NoActiveModel) else str(exc)}
+
+
+@analyst_required
 def score_form(request):
     """Paste a transaction (JSON, as the API takes it) and see the decision."""
     text = request.POST.get("transaction", "") if request.method == "POST" else json.dumps(EXAMPLE, indent=1)
@@ -34,6 +54,143 @@ def score_form(request):
         except parsing.InvalidInput as exc:
             context["error"] = exc.detail
         except (NoActiveModel, ArtifactError) as exc:
-            context["error"] = {"message": NO_MODEL_MESSAGE if isinstance(exc, NoActiveModel) else str(exc)}
+            context["error"] = _model_error(exc)
     status = 400 if "error" in context else 200
     return render(request, "detection/score_form.html", context, status=status)
+
+
+@analyst_required
+def score_file(request):
+    """Upload a CSV of transactions, download it scored (the same scoring as the API)."""
+    form = ScoreFileForm(request.POST or None, request.FILES or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        max_rows = settings.SCORING_UPLOAD_MAX_ROWS
+        try:
+            # A dataset row is about 600 bytes as text: a larger file cannot be within the limit.
+            if upload.size > max_rows * 1_000:
+                raise parsing.InvalidInput(
+                    f"the file is {upload.size:,} bytes; at most {max_rows:,} rows are scored at once"
+                )
+            scored = score_csv(data=upload.read(), max_rows=max_rows)
+        except parsing.InvalidInput as exc:
+            error = exc.detail
+        except (NoActiveModel, ArtifactError) as exc:
+            error = _model_error(exc)
+        else:
+            name = upload.name.rsplit("/", 1)[-1].removesuffix(".csv")
+            response = HttpResponse(scored, content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{name}-scored.csv"'
+            return response
+    status = 400 if error or form.errors else 200
+    return render(request, "detection/score_file.html", {"form": form, "error": error}, status=status)
+
+
+@analyst_required
+def queue(request):
+    """Flagged transactions awaiting review, highest score first, with filters."""
+    form = QueueFilter(request.GET)
+    page, next_query = [], None
+    if form.is_valid():
+        per_page = form.cleaned_data["per_page"]
+        page = list(form.queryset()[: per_page + 1])
+        if len(page) > per_page:
+            page = page[:per_page]
+            query = request.GET.copy()
+            query["after"] = cursor_of(page[-1])
+            next_query = query.urlencode()
+    context = {
+        "form": form,
+        "page": page,
+        "next_query": next_query,
+        "first_query": _without(request.GET, "after"),
+        "counts": reviews.counts(),
+        "versions": ModelVersion.objects.values_list("version", flat=True),
+        "here": request.get_full_path(),
+        "labels": Transaction.Label,
+    }
+    return render(request, "detection/queue.html", context, status=200 if form.is_valid() else 400)
+
+
+def _without(query, name: str) -> str:
+    query = query.copy()
+    query.pop(name, None)
+    return query.urlencode()
+
+
+@analyst_required
+def transaction_page(request, pk: int):
+    """One transaction: its features, score, the version that scored it, why, and its reviews."""
+    item = get_object_or_404(Transaction, pk=pk)
+    prediction = item.predictions.select_related("model_version").first()
+    contributions = prediction.contributions if prediction else []
+    chart = charts.bars(
+        [(c["feature"], c["contribution"]) for c in contributions],
+        title="What moved the score (log-odds contributions)",
+        signed=True,
+    )
+    context = {
+        "item": item,
+        "prediction": prediction,
+        "chart": chart,
+        "reviews": item.reviews.all(),
+        "form": DecisionForm(),
+        "next": _safe_next(request),
+        "labels": Transaction.Label,
+    }
+    return render(request, "detection/transaction.html", context)
+
+
+@require_POST
+@analyst_required
+def decide(request, pk: int):
+    """Record a decision on one transaction, then go back where the analyst came from."""
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            recorded = reviews.decide(
+                transaction_ids=[pk],
+                label=form.cleaned_data["label"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+            )
+        except reviews.ReviewError as exc:
+            messages.error(request, str(exc))
+        else:
+            label = Transaction.Label(form.cleaned_data["label"]).label
+            messages.success(request, f"Transaction {pk} marked {label}." if recorded else "Already recorded.")
+    else:
+        messages.error(request, "Choose a decision.")
+    return redirect(_safe_next(request) or reverse("transaction", args=[pk]))
+
+
+@require_POST
+@analyst_required
+def decide_many(request):
+    """The same decision on every selected transaction of the queue."""
+    form = BulkDecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            recorded = reviews.decide(
+                transaction_ids=form.cleaned_data["ids"],
+                label=form.cleaned_data["label"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+            )
+        except reviews.ReviewError as exc:
+            messages.error(request, str(exc))
+        else:
+            label = Transaction.Label(form.cleaned_data["label"]).label
+            messages.success(request, f"{recorded} transaction(s) marked {label}.")
+    else:
+        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+    return redirect(_safe_next(request) or reverse("queue"))
+
+
+def _safe_next(request) -> str | None:
+    """The page to return to, if it is one of ours (never an open redirect)."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return None

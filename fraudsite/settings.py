@@ -263,6 +263,8 @@ if SCORING_RATE_LIMIT.lower() == "off":
 # A batch larger than this is refused with 400; the body size limit follows from it.
 SCORING_MAX_BATCH = env_int("SCORING_MAX_BATCH", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", SCORING_MAX_BATCH * 1_200)
+# Rows of a CSV file scored from the "Score a file" page, in one transaction.
+SCORING_UPLOAD_MAX_ROWS = env_int("SCORING_UPLOAD_MAX_ROWS", 100_000)
 # OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ from the app's own static files
 # (drf-spectacular-sidecar: no CDN). The hand-written parts live in detection/openapi.py.
 SPECTACULAR_SETTINGS = {
@@ -286,7 +288,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "queue"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Production hardening: HTTPS settings follow one switch, set behind a TLS proxy.
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", PRODUCTION)

@@ -75,3 +75,37 @@ def training_csv(tmp_path, training_frame) -> Path:
     path = tmp_path / "creditcard_20260101_000000.csv"
     synthetic.write_csv(training_frame, path)
     return path
+
+
+def _member_of(group_name: str, username: str):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=username, password="not-used")
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+@pytest.fixture
+def analyst(db):
+    from detection.roles import ANALYSTS
+
+    return _member_of(ANALYSTS, "ana")
+
+
+@pytest.fixture
+def manager(db):
+    from detection.roles import MODEL_MANAGERS
+
+    return _member_of(MODEL_MANAGERS, "max")
+
+
+@pytest.fixture
+def analyst_client(client, analyst):
+    client.force_login(analyst)
+    return client
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client

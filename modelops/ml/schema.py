@@ -69,12 +69,16 @@ def _line_of(row: int) -> int:
     return row + 2
 
 
-def read_training_csv(source: str | os.PathLike | bytes, *, require_fraud: bool = True) -> pd.DataFrame:
+def read_training_csv(
+    source: str | os.PathLike | bytes, *, require_fraud: bool = True, labelled: bool = True
+) -> pd.DataFrame:
     """Read and validate a labelled data file (a path or its bytes); return it in schema order.
 
     Raises DataValidationError naming the first problem (and its line) for: an empty file, a
     missing or unknown column, text in a numeric column, an empty cell, NaN/inf, a value out
     of bounds, a label other than 0/1, or (when ``require_fraud``) no fraud rows at all.
+    With ``labelled=False`` (transactions to score) the Class column is optional and ignored,
+    and the result has the features only.
     """
 
     def read(**kwargs) -> pd.DataFrame:
@@ -95,13 +99,14 @@ def read_training_csv(source: str | os.PathLike | bytes, *, require_fraud: bool 
         raise DataValidationError(f"not a valid CSV file ({exc})") from None
     except UnicodeDecodeError:
         raise DataValidationError("the file is not UTF-8 text") from None
-    return validate_frame(frame, require_fraud=require_fraud)
+    return validate_frame(frame, require_fraud=require_fraud, labelled=labelled)
 
 
-def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True) -> pd.DataFrame:
+def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True, labelled: bool = True) -> pd.DataFrame:
     """Validate a frame of strings or numbers read from a data file; see read_training_csv."""
     columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in COLUMNS if c not in columns]
+    required = COLUMNS if labelled else FEATURES
+    missing = [c for c in required if c not in columns]
     if missing:
         raise DataValidationError(f"missing column(s): {', '.join(missing)}", line=1)
     unknown = [c for c in columns if c not in COLUMNS]
@@ -114,7 +119,7 @@ def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True) -> pd.Dat
         raise DataValidationError("the file has a header but no data rows")
 
     out = {}
-    for name in COLUMNS:
+    for name in required:
         raw = frame[name]
         if not pd.api.types.is_numeric_dtype(raw):
             text = raw.astype(str).str.strip()
@@ -135,22 +140,29 @@ def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True) -> pd.Dat
             raise DataValidationError(f"column {name} is infinite", line=_line_of(_first_bad_row(np.isinf(values))))
         out[name] = values
 
+    if not labelled:
+        _check_bounds(out)
+        return pd.DataFrame({name: out[name] for name in FEATURES})
     labels = out[LABEL]
     bad_label = (labels != 0) & (labels != 1)
     if bad_label.any():
         row = _first_bad_row(bad_label)
         raise DataValidationError(f"column Class must be 0 or 1, got {labels[row]:g}", line=_line_of(row))
-    for name in FEATURES:
-        low, high = BOUNDS[name]
-        outside = (out[name] < low) | (out[name] > high)
-        if outside.any():
-            row = _first_bad_row(outside)
-            raise DataValidationError(
-                f"column {name} must be between {low:g} and {high:g}, got {out[name][row]:g}", line=_line_of(row)
-            )
+    _check_bounds(out)
     if require_fraud and not labels.any():
         raise DataValidationError("the file has no fraud rows (Class = 1); a model cannot learn from it")
 
     result = pd.DataFrame({name: out[name] for name in FEATURES})
     result[LABEL] = labels.astype(np.int8)
     return result
+
+
+def _check_bounds(columns: dict[str, np.ndarray]) -> None:
+    for name in FEATURES:
+        low, high = BOUNDS[name]
+        outside = (columns[name] < low) | (columns[name] > high)
+        if outside.any():
+            row = _first_bad_row(outside)
+            raise DataValidationError(
+                f"column {name} must be between {low:g} and {high:g}, got {columns[name][row]:g}", line=_line_of(row)
+            )

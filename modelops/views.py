@@ -1,0 +1,117 @@
+"""HTML pages of model operations: versions, their evaluation, activation and rollback, data
+files and training runs. Reading needs the view permissions (the Analysts group has them);
+activating or rolling back needs ``modelops.activate_modelversion`` (Model managers)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+
+from . import charts, services
+from .ml.artifact import ArtifactError
+from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+
+
+def _requires(permission: str):
+    def decorate(view):
+        return login_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
+
+
+@_requires("modelops.view_modelversion")
+def version_list(request):
+    context = {
+        "versions": ModelVersion.objects.select_related("parent"),
+        "events": ModelEvent.objects.select_related("from_version", "to_version")[:20],
+        "can_activate": request.user.has_perm("modelops.activate_modelversion"),
+    }
+    return render(request, "modelops/version_list.html", context)
+
+
+@_requires("modelops.view_modelversion")
+def version_page(request, version: int):
+    item = get_object_or_404(ModelVersion.objects.select_related("parent"), version=version)
+    metrics = item.metrics or {}
+    pictures = {}
+    curve = metrics.get("pr_curve")
+    if curve:
+        at = (metrics["recall"], metrics["precision"]) if "recall" in metrics else None
+        pictures["pr_curve"] = charts.pr_curve(curve["recall"], curve["precision"], at=at)
+    if metrics.get("confusion"):
+        pictures["confusion"] = charts.confusion_matrix(**metrics["confusion"])
+    histogram = metrics.get("score_histogram")
+    if histogram:
+        pictures["histogram"] = charts.histogram(
+            histogram["edges"],
+            {"legitimate": histogram["legit"], "fraud": histogram["fraud"]},
+            {"legitimate": charts.LEGIT_COLOUR, "fraud": charts.FRAUD_COLOUR},
+        )
+    importance_error = None
+    try:
+        importance = services.feature_importance(item)[:15]
+        pictures["importance"] = charts.bars(importance, title="Feature importance (share of total gain)", signed=False)
+    except ArtifactError as exc:
+        importance_error = str(exc)
+    # The run that produced this version: the one that names it, else (a candidate it did not
+    # keep) the run that was running when the version was recorded.
+    runs = TrainingRun.objects.filter(
+        Q(result_version=item) | Q(started_at__lte=item.created_at, finished_at__gte=item.created_at)
+    ).order_by("-started_at")[:1]
+    active = ModelVersion.objects.active().first()
+    context = {
+        "item": item,
+        "metrics": metrics,
+        "pictures": pictures,
+        "importance_error": importance_error,
+        "run": next(iter(runs), None),
+        "data_files": item.data_files.all(),
+        "events": ModelEvent.objects.filter(Q(from_version=item) | Q(to_version=item)).select_related(
+            "from_version", "to_version"
+        ),
+        "active": active,
+        "can_activate": request.user.has_perm("modelops.activate_modelversion")
+        and item.pk != getattr(active, "pk", None),
+    }
+    return render(request, "modelops/version.html", context)
+
+
+@_requires("modelops.activate_modelversion")
+def activate(request, version: int):
+    """GET: what would change, and a reason to give. POST: activate (or roll back to) it."""
+    item = get_object_or_404(ModelVersion, version=version)
+    active = ModelVersion.objects.active().first()
+    if request.method == "POST":
+        try:
+            services.activate_version(
+                version_id=item.pk,
+                actor=request.user.get_username(),
+                user=request.user,
+                reason=request.POST.get("reason", "").strip() or "from the model pages",
+            )
+        except services.ActivationError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"v{item.version} is now active; every worker serves it from its next request.")
+        return redirect("model-version", version=item.version)
+    rollback = active is not None and item.version < active.version
+    return render(request, "modelops/activate.html", {"item": item, "active": active, "rollback": rollback})
+
+
+@_requires("modelops.view_datafile")
+def data_files(request):
+    status = request.GET.get("status", "")
+    files = DataFile.objects.all()
+    if status in DataFile.Status.values:
+        files = files.filter(status=status)
+    page = Paginator(files, 50).get_page(request.GET.get("page"))
+    return render(request, "modelops/data_files.html", {"page": page, "status": status, "statuses": DataFile.Status})
+
+
+@_requires("modelops.view_trainingrun")
+def training_runs(request):
+    page = Paginator(TrainingRun.objects.select_related("result_version"), 25).get_page(request.GET.get("page"))
+    return render(request, "modelops/training_runs.html", {"page": page})
