@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
+from . import reviews
 from .auth import create_key, revoke_key
-from .models import ApiKey, Prediction, Transaction
+from .models import ApiKey, Prediction, Review, Transaction
 
 
 class PredictionInline(admin.TabularInline):
@@ -11,13 +12,79 @@ class PredictionInline(admin.TabularInline):
     readonly_fields = ["model_version", "score", "threshold", "is_fraud", "contributions", "created_at"]
 
 
+class ReviewInline(admin.TabularInline):
+    model = Review
+    extra = 0
+    can_delete = False
+    readonly_fields = ["created_at", "reviewer_name", "label", "note"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None):
+        return False  # decisions are recorded by the actions, through the review service
+
+
 @admin.register(Transaction)
 class TransactionAdmin(admin.ModelAdmin):
-    list_display = ["id", "external_id", "amount", "time", "source", "label", "created_at"]
+    list_display = ["id", "external_id", "amount", "time", "source", "label", "reviewed_by", "created_at"]
     list_filter = ["source", "label", "created_at"]
     search_fields = ["external_id"]
-    readonly_fields = ["external_id", "time", "amount", "v", "source", "created_at"]
-    inlines = [PredictionInline]
+    list_select_related = ["reviewed_by"]
+    readonly_fields = [
+        "external_id",
+        "time",
+        "amount",
+        "v",
+        "source",
+        "created_at",
+        "label",
+        "reviewed_by",
+        "reviewed_at",
+    ]
+    inlines = [PredictionInline, ReviewInline]
+    actions = ["confirm_fraud", "mark_legitimate"]
+
+    def has_add_permission(self, request):
+        return False  # transactions come from scoring
+
+    def _decide(self, request, queryset, label: str) -> None:
+        try:
+            recorded = reviews.decide(
+                transaction_ids=queryset.values_list("pk", flat=True), label=label, user=request.user
+            )
+        except reviews.ReviewError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"{recorded} decision(s) recorded.", messages.SUCCESS)
+
+    @admin.action(description="Confirm fraud", permissions=["review"])
+    def confirm_fraud(self, request, queryset):
+        self._decide(request, queryset, Transaction.Label.FRAUD)
+
+    @admin.action(description="Mark legitimate", permissions=["review"])
+    def mark_legitimate(self, request, queryset):
+        self._decide(request, queryset, Transaction.Label.LEGITIMATE)
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("detection.review_transaction")
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    """The decisions' audit trail: read-only, never deleted."""
+
+    list_display = ["created_at", "transaction", "label", "reviewer_name", "note"]
+    list_filter = ["label", "created_at"]
+    search_fields = ["reviewer_name", "note", "transaction__external_id"]
+    list_select_related = ["transaction"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Prediction)
@@ -26,6 +93,15 @@ class PredictionAdmin(admin.ModelAdmin):
     list_filter = ["is_fraud", "model_version"]
     list_select_related = ["transaction", "model_version"]
     readonly_fields = [f.name for f in Prediction._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a prediction is the record of a decision the model made
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ApiKey)

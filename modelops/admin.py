@@ -130,6 +130,7 @@ class DataFileAdmin(ButtonAdmin):
 class TrainingRunAdmin(ButtonAdmin):
     list_display = ["id", "trigger", "status", "started_at", "finished_at", "result_version", "error"]
     list_filter = ["status", "trigger"]
+    search_fields = ["log", "error"]
     readonly_fields = [f.name for f in TrainingRun._meta.fields]
     button_label = "Retrain now"
 

@@ -3,7 +3,6 @@ train from a data file."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -222,18 +221,16 @@ def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
     return None, skipped
 
 
-@functools.lru_cache(maxsize=32)
-def _importance(name: str, sha256: str) -> tuple[tuple[str, float], ...]:
-    bundle = artifacts.load(name, sha256)
+def feature_importance(version: ModelVersion) -> list[tuple[str, float]]:
+    """Each feature's share of the model's total gain, largest first.
+
+    Read from the artifact each time, verified against its sha256: the version page then also
+    tells when the stored file has been altered since. Raises ArtifactError if it cannot be
+    loaded.
+    """
+    bundle = artifacts.load(version.artifact, version.sha256)
     gain = bundle.booster.get_score(importance_type="total_gain")
-    # The booster names features f0..f29 in the artifact's feature order.
+    # The booster names features f0..f29, in the artifact's feature order.
     named = {bundle.features[int(key[1:])] if key[1:].isdigit() else key: value for key, value in gain.items()}
     total = sum(named.values()) or 1.0
-    return tuple(sorted(((k, v / total) for k, v in named.items()), key=lambda kv: -kv[1]))
-
-
-def feature_importance(version: ModelVersion) -> list[tuple[str, float]]:
-    """Each feature's share of the model's total gain, largest first. Read from the verified
-    artifact and kept per process under its sha256 (a version's artifact never changes).
-    Raises ArtifactError if the artifact cannot be loaded."""
-    return list(_importance(version.artifact, version.sha256))
+    return sorted(((name, value / total) for name, value in named.items()), key=lambda pair: -pair[1])

@@ -1,0 +1,211 @@
+"""The review queue, the transaction page and analysts' decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.test import Client
+
+from detection import reviews
+from detection.models import Prediction, Review, Transaction
+from detection.parsing import Batch
+from detection.services import score_transactions
+from modelops.ml.schema import FEATURES, LABEL
+
+
+@pytest.fixture
+def scored(active_version, training_frame) -> list[int]:
+    """30 frauds and 30 legitimate rows of the generated data, scored and stored; their ids."""
+    frauds = training_frame[training_frame[LABEL] == 1].head(30)
+    legit = training_frame[training_frame[LABEL] == 0].head(30)
+    values = np.vstack([frauds[list(FEATURES)].to_numpy(), legit[list(FEATURES)].to_numpy()])
+    results = score_transactions(batch=Batch(values=values, external_ids=[None] * len(values)), source="api")
+    return [r.transaction_id for r in results]
+
+
+def flagged_ids() -> list[int]:
+    return list(Prediction.objects.filter(is_fraud=True).queue_order().values_list("transaction_id", flat=True))
+
+
+# --- permissions
+
+
+@pytest.mark.parametrize(
+    "url", ["/review/", "/review/1/", "/models/", "/models/1/", "/score-file/", "/models/data-files/"]
+)
+def test_anonymous_visitors_are_sent_to_sign_in(client, db, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url == f"/accounts/login/?next={url}"
+
+
+def test_a_user_outside_the_roles_is_refused(client, scored, django_user_model):
+    client.force_login(django_user_model.objects.create_user("outsider"))
+    assert client.get("/review/").status_code == 403
+    assert client.post(f"/review/{scored[0]}/decide", {"label": "fraud"}).status_code == 403
+    assert Review.objects.count() == 0
+
+
+def test_signing_in_leads_to_the_queue(client, analyst):
+    analyst.set_password("a long passphrase")
+    analyst.save()
+    response = client.post("/accounts/login/", {"username": "ana", "password": "a long passphrase"})
+    assert response.url == "/review/"
+    assert client.get("/review/").status_code == 200
+
+
+def test_every_decision_form_is_csrf_protected(analyst, scored):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(analyst)
+    assert strict.post(f"/review/{scored[0]}/decide", {"label": "fraud"}).status_code == 403
+    assert strict.post("/review/decide", {"ids": [scored[0]], "label": "fraud"}).status_code == 403
+    assert Review.objects.count() == 0
+
+
+# --- the queue
+
+
+def test_the_queue_lists_flagged_unreviewed_transactions_highest_score_first(analyst_client, scored):
+    page = analyst_client.get("/review/").context["page"]
+    assert page, "the generated frauds should be flagged"
+    assert all(p.is_fraud and p.transaction.label is None for p in page)
+    scores = [p.score for p in page]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_the_queue_counts_each_state(analyst_client, analyst, scored):
+    flagged = flagged_ids()
+    reviews.decide(transaction_ids=flagged[:3], label="fraud", user=analyst)
+    reviews.decide(transaction_ids=flagged[3:4], label="legitimate", user=analyst)
+    counts = analyst_client.get("/review/").context["counts"]
+    assert counts == {"awaiting": len(flagged) - 4, "fraud": 3, "legitimate": 1}
+
+
+def test_the_queue_filters_by_state_amount_and_version(analyst_client, analyst, scored, active_version):
+    flagged = flagged_ids()
+    reviews.decide(transaction_ids=flagged[:2], label="fraud", user=analyst)
+    confirmed = analyst_client.get("/review/?state=fraud").context["page"]
+    assert sorted(p.transaction_id for p in confirmed) == sorted(flagged[:2])
+
+    everything = analyst_client.get("/review/?state=all&flagged=all&per_page=200").context["page"]
+    assert len(everything) == len(scored)
+    cheap = analyst_client.get("/review/?state=all&flagged=all&amount_max=10&per_page=200").context["page"]
+    assert cheap and all(p.transaction.amount <= 10 for p in cheap)
+    assert len(cheap) < len(everything)
+
+    assert len(analyst_client.get(f"/review/?state=all&flagged=all&version={active_version.version}").context["page"])
+    assert analyst_client.get(f"/review/?version={active_version.version + 1}").context["page"] == []
+
+
+def test_the_queue_refuses_a_bad_filter_with_the_field(analyst_client, scored):
+    response = analyst_client.get("/review/?amount_min=lots")
+    assert response.status_code == 400
+    assert "amount_min" in response.content.decode()
+
+
+def test_pages_follow_each_other_without_gaps_or_repeats(analyst_client, scored):
+    seen, query = [], "state=all&flagged=all&per_page=25"
+    while query:
+        response = analyst_client.get(f"/review/?{query}")
+        seen += [p.transaction_id for p in response.context["page"]]
+        query = response.context["next_query"]
+    assert sorted(seen) == sorted(scored)
+    assert len(seen) == len(set(seen))
+    # Flagged first, then by score.
+    order = list(Prediction.objects.queue_order().values_list("transaction_id", flat=True))
+    assert seen == order
+
+
+def test_the_queue_query_count_does_not_grow_with_the_page_size(analyst_client, scored):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        analyst_client.get("/review/?state=all&flagged=all&per_page=25")
+    with CaptureQueriesContext(connection) as large:
+        analyst_client.get("/review/?state=all&flagged=all&per_page=200")
+    assert len(large) == len(small)
+    assert len(small) <= 8
+
+
+# --- decisions
+
+
+def test_confirming_a_transaction_moves_it_out_of_the_queue(analyst_client, analyst, scored):
+    first = flagged_ids()[0]
+    response = analyst_client.post(
+        f"/review/{first}/decide", {"label": "fraud", "note": "card reported stolen", "next": "/review/"}
+    )
+    assert response.url == "/review/"
+    item = Transaction.objects.get(pk=first)
+    assert (item.label, item.reviewed_by, item.reviewed_at is not None) == ("fraud", analyst, True)
+    assert first not in [p.transaction_id for p in analyst_client.get("/review/").context["page"]]
+    assert first in [p.transaction_id for p in analyst_client.get("/review/?state=fraud").context["page"]]
+
+
+def test_changing_a_decision_keeps_the_earlier_one(analyst_client, manager, scored):
+    pk = flagged_ids()[0]
+    analyst_client.post(f"/review/{pk}/decide", {"label": "fraud", "note": "looks stolen"})
+    reviews.decide(transaction_ids=[pk], label="legitimate", note="customer confirmed", user=manager)
+    history = list(
+        Review.objects.filter(transaction_id=pk)
+        .order_by("created_at", "id")
+        .values_list("label", "reviewer_name", "note")
+    )
+    assert history == [("fraud", "ana", "looks stolen"), ("legitimate", "max", "customer confirmed")]
+    assert Transaction.objects.get(pk=pk).label == "legitimate"
+    page = analyst_client.get(f"/review/{pk}/").content.decode()
+    assert "looks stolen" in page and "customer confirmed" in page
+
+
+def test_a_double_click_records_one_decision(analyst_client, scored):
+    pk = flagged_ids()[0]
+    for _ in range(2):
+        analyst_client.post(f"/review/{pk}/decide", {"label": "fraud", "note": ""})
+    assert Review.objects.filter(transaction_id=pk).count() == 1
+
+
+def test_bulk_decisions_label_every_selected_transaction_at_once(analyst_client, scored):
+    chosen = flagged_ids()[:5]
+    response = analyst_client.post("/review/decide", {"ids": chosen, "label": "fraud", "next": "/review/?state=all"})
+    assert response.url == "/review/?state=all"
+    assert set(Transaction.objects.filter(label="fraud").values_list("pk", flat=True)) == set(chosen)
+    assert Review.objects.count() == 5
+
+
+def test_a_bulk_decision_with_an_unknown_id_records_nothing(analyst, scored):
+    with pytest.raises(reviews.ReviewError, match="no transaction with id 999999"):
+        reviews.decide(transaction_ids=[scored[0], 999999], label="fraud", user=analyst)
+    assert Review.objects.count() == 0
+    assert Transaction.objects.filter(label__isnull=False).count() == 0
+
+
+def test_a_decision_needs_a_known_label(analyst_client, scored):
+    analyst_client.post(f"/review/{scored[0]}/decide", {"label": "maybe"})
+    assert Review.objects.count() == 0
+
+
+def test_next_never_leaves_the_site(analyst_client, scored):
+    response = analyst_client.post(f"/review/{scored[0]}/decide", {"label": "fraud", "next": "https://evil.example/"})
+    assert response.url == f"/review/{scored[0]}/"
+
+
+def test_a_label_is_part_of_the_next_retrains_training_data(analyst_client, scored):
+    from detection.feedback import labelled_rows
+
+    pk = flagged_ids()[0]
+    analyst_client.post(f"/review/{pk}/decide", {"label": "legitimate"})
+    rows = labelled_rows()
+    assert len(rows) == 1
+    stored = Transaction.objects.get(pk=pk)
+    assert rows.iloc[0]["Amount"] == stored.amount and rows.iloc[0][LABEL] == 0
+
+
+def test_the_transaction_page_explains_the_score(analyst_client, scored, active_version):
+    pk = flagged_ids()[0]
+    page = analyst_client.get(f"/review/{pk}/").content.decode()
+    prediction = Prediction.objects.get(transaction_id=pk)
+    assert f"v{active_version.version}" in page
+    assert page.count('class="bar"') == len(prediction.contributions) > 0
+    assert prediction.contributions[0]["feature"] in page
+    assert f"{prediction.score:.4f}" in page
