@@ -27,7 +27,7 @@ class Transaction(models.Model):
 
     class Label(models.TextChoices):
         FRAUD = "fraud", "confirmed fraud"
-        LEGITIMATE = "legitimate"
+        LEGITIMATE = "legitimate", "legitimate"
 
     # NULL, not "": many transactions have no client id, and unique allows many NULLs.
     external_id = models.CharField(

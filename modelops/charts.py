@@ -55,16 +55,25 @@ def pr_curve(recall: Sequence[float], precision: Sequence[float], *, at: tuple[f
         body.append(_text(x0 + tick * span_x, y0 + 14, f"{tick:g}"))
         body.append(_text(x0 - 6, y0 - tick * span_y + 4, f"{tick:g}", anchor="end"))
     if recall:
-        pairs = sorted(zip(recall, precision, strict=True))
+        # In threshold order, as the curve was recorded: sorting by recall would zig-zag.
         body.append(
             f'<polyline class="series" fill="none" stroke="{LINE_COLOUR}" stroke-width="2" '
-            f'points="{" ".join(point(r, p) for r, p in pairs)}"/>'
+            f'points="{" ".join(point(r, p) for r, p in zip(recall, precision, strict=True))}"/>'
         )
     if at is not None:
         r, p = at
         cx, cy = point(r, p).split(",")
         body.append(f'<circle cx="{cx}" cy="{cy}" r="5" fill="{FRAUD_COLOUR}"/>')
-        body.append(_text(float(cx), float(cy) - 9, f"threshold: recall {r:.2f}, precision {p:.2f}"))
+        # The label stays inside the chart whichever side of it the point is on.
+        anchor = "end" if r > 0.5 else "start"
+        body.append(
+            _text(
+                float(cx),
+                float(cy) + (16 if p > 0.5 else -9),
+                f"threshold: recall {r:.2f}, precision {p:.2f}",
+                anchor=anchor,
+            )
+        )
     return _svg("Precision-recall curve on the hold-out", body)
 
 

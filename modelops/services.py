@@ -219,18 +219,3 @@ def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
             version_id=version.pk, actor=actor, reason=f"adopted from the models storage ({name})"
         ), skipped
     return None, skipped
-
-
-def feature_importance(version: ModelVersion) -> list[tuple[str, float]]:
-    """Each feature's share of the model's total gain, largest first.
-
-    Read from the artifact each time, verified against its sha256: the version page then also
-    tells when the stored file has been altered since. Raises ArtifactError if it cannot be
-    loaded.
-    """
-    bundle = artifacts.load(version.artifact, version.sha256)
-    gain = bundle.booster.get_score(importance_type="total_gain")
-    # The booster names features f0..f29, in the artifact's feature order.
-    named = {bundle.features[int(key[1:])] if key[1:].isdigit() else key: value for key, value in gain.items()}
-    total = sum(named.values()) or 1.0
-    return sorted(((name, value / total) for name, value in named.items()), key=lambda pair: -pair[1])

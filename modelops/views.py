@@ -11,7 +11,6 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from . import charts, services
-from .ml.artifact import ArtifactError
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
 
@@ -50,12 +49,14 @@ def version_page(request, version: int):
             {"legitimate": histogram["legit"], "fraud": histogram["fraud"]},
             {"legitimate": charts.LEGIT_COLOUR, "fraud": charts.FRAUD_COLOUR},
         )
-    importance_error = None
-    try:
-        importance = services.feature_importance(item)[:15]
-        pictures["importance"] = charts.bars(importance, title="Feature importance (share of total gain)", signed=False)
-    except ArtifactError as exc:
-        importance_error = str(exc)
+    # Average gain per split of each feature, recorded by the training (no artifact to read).
+    importance = item.params.get("feature_importance") or {}
+    total = sum(importance.values())
+    if total > 0:
+        shares = sorted(((name, gain / total) for name, gain in importance.items()), key=lambda pair: -pair[1])
+        pictures["importance"] = charts.bars(
+            [pair for pair in shares[:15] if pair[1] > 0], title="Feature importance (share of gain)", signed=False
+        )
     # The run that produced this version: the one that names it, else (a candidate it did not
     # keep) the run that was running when the version was recorded.
     runs = TrainingRun.objects.filter(
@@ -66,7 +67,7 @@ def version_page(request, version: int):
         "item": item,
         "metrics": metrics,
         "pictures": pictures,
-        "importance_error": importance_error,
+        "params": {key: value for key, value in item.params.items() if key != "feature_importance"},
         "run": next(iter(runs), None),
         "data_files": item.data_files.all(),
         "events": ModelEvent.objects.filter(Q(from_version=item) | Q(to_version=item)).select_related(

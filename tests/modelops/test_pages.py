@@ -36,12 +36,6 @@ def test_a_version_page_draws_its_four_charts(analyst_client, active_version):
     assert "<polyline" in page
 
 
-def test_a_version_page_says_when_its_artifact_cannot_be_read(analyst_client, active_version, bucket):
-    (bucket / "models" / active_version.artifact).write_bytes(b"{}")
-    page = analyst_client.get(f"/models/{active_version.version}/").content.decode()
-    assert "The artifact cannot be read" in page
-
-
 def test_an_analyst_cannot_activate(analyst_client, two_versions):
     older, newer = two_versions
     assert "Roll back" not in analyst_client.get(f"/models/{older.version}/").content.decode()
