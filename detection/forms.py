@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.db.models import F
 from django.utils import timezone
 
 from .models import Prediction, Transaction
@@ -33,30 +34,73 @@ class QueueFilter(forms.Form):
         data["per_page"] = data.get("per_page") or 50
         return data
 
+    LISTED = (
+        "score",
+        "is_fraud",
+        "created_at",
+        "transaction__amount",
+        "transaction__time",
+        "transaction__label",
+    )
+
     def queryset(self):
-        """The queue's predictions in queue order, with their transaction and version (one query)."""
+        """The queue's predictions in queue order, with what the list shows, every filter but
+        the cursor applied."""
         data = self.cleaned_data
-        rows = Prediction.objects.select_related("transaction", "model_version").queue_order()
+        # Only what the list shows: a version's metrics (its curves) and a transaction's
+        # features would be read and decoded for every row otherwise.
+        rows = (
+            Prediction.objects.select_related("transaction")
+            .only(*self.LISTED)
+            .annotate(version_number=F("model_version__version"))
+            .queue_order()
+        )
         if data["flagged"] == "yes":
-            rows = rows.filter(is_fraud=True)
+            rows = rows.flagged()
         if data["state"] == "unreviewed":
             rows = rows.filter(transaction__label__isnull=True)
         elif data["state"] in Transaction.Label.values:
             rows = rows.filter(transaction__label=data["state"])
         if data.get("version"):
             rows = rows.filter(model_version__version=data["version"])
+        # A transaction and its prediction are stored in the same instant; the transaction's
+        # time is the indexed one.
         if data.get("since"):
-            rows = rows.filter(created_at__gte=_start_of(data["since"]))
+            rows = rows.filter(transaction__created_at__gte=_start_of(data["since"]))
         if data.get("until"):
-            rows = rows.filter(created_at__lt=_start_of(data["until"]) + timedelta(days=1))
+            rows = rows.filter(transaction__created_at__lt=_start_of(data["until"]) + timedelta(days=1))
         if data.get("amount_min") is not None:
             rows = rows.filter(transaction__amount__gte=data["amount_min"])
         if data.get("amount_max") is not None:
             rows = rows.filter(transaction__amount__lte=data["amount_max"])
-        if data.get("after"):
-            flag, score, pk = data["after"].split(":")
-            rows = rows.after(is_fraud=flag == "1", score=float(score), pk=int(pk))
         return rows
+
+    def page(self) -> tuple[list[Prediction], str | None]:
+        """One page of the queue from the cursor on, and the next page's cursor (None at the end).
+
+        Keyset pagination: a page deep in the queue costs what the first one does, where OFFSET
+        would read every row before it. Flagged and other rows are read as two index ranges
+        (an OR over the whole sort key would make the database scan instead).
+        """
+        size = self.cleaned_data["per_page"]
+        rows = self.queryset()
+        after = self.cleaned_data.get("after")
+        if after:
+            flag, score, pk = after.split(":")
+            score, pk = float(score), int(pk)
+            parts = [
+                rows.filter(is_fraud__in=[flag == "1"], score__lte=score).exclude(score=score, id__gte=pk),
+            ]
+            if flag == "1" and self.cleaned_data["flagged"] != "yes":
+                parts.append(rows.filter(is_fraud__in=[False]))
+        else:
+            parts = [rows]
+        found: list[Prediction] = []
+        for part in parts:
+            found += part[: size + 1 - len(found)]
+            if len(found) > size:
+                return found[:size], cursor_of(found[size - 1])
+        return found, None
 
 
 def cursor_of(prediction: Prediction) -> str:

@@ -20,7 +20,7 @@ from modelops.models import ModelVersion
 
 from . import parsing, reviews
 from .errors import NO_MODEL_MESSAGE
-from .forms import BulkDecisionForm, DecisionForm, QueueFilter, ScoreFileForm, cursor_of
+from .forms import BulkDecisionForm, DecisionForm, QueueFilter, ScoreFileForm
 from .models import Transaction
 from .services import score_csv, score_transactions
 
@@ -93,12 +93,10 @@ def queue(request):
     form = QueueFilter(request.GET)
     page, next_query = [], None
     if form.is_valid():
-        per_page = form.cleaned_data["per_page"]
-        page = list(form.queryset()[: per_page + 1])
-        if len(page) > per_page:
-            page = page[:per_page]
+        page, cursor = form.page()
+        if cursor:
             query = request.GET.copy()
-            query["after"] = cursor_of(page[-1])
+            query["after"] = cursor
             next_query = query.urlencode()
     context = {
         "form": form,
