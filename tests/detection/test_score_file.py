@@ -64,3 +64,14 @@ def test_scoring_a_file_without_a_model_says_so(analyst_client, tmp_path):
     response = upload(analyst_client, path.read_bytes())
     assert response.status_code == 400
     assert "no model is active" in response.content.decode()
+
+
+def test_the_upload_is_csrf_protected(analyst, active_version, tmp_path):
+    from django.test import Client
+
+    path = tmp_path / "batch.csv"
+    synthetic.write_csv(synthetic.generate(rows=5, fraud_rate=0.2, seed=3), path)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(analyst)
+    assert upload(strict, path.read_bytes()).status_code == 403
+    assert Transaction.objects.count() == 0
