@@ -209,3 +209,21 @@ def test_the_transaction_page_explains_the_score(analyst_client, scored, active_
     assert page.count('class="bar"') == len(prediction.contributions) > 0
     assert prediction.contributions[0]["feature"] in page
     assert f"{prediction.score:.4f}" in page
+
+
+def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_client, scored):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    today = timezone.now().date()
+    tomorrow = today + timedelta(days=1)
+    for flagged in ("yes", "all"):
+        base = f"/review/?state=all&flagged={flagged}&per_page=200"
+        everything = analyst_client.get(base).context["page"]
+        assert analyst_client.get(f"{base}&since={today}&until={today}").context["page"] == everything
+        assert analyst_client.get(f"{base}&since={tomorrow}").context["page"] == []
+        assert analyst_client.get(f"{base}&until={today - timedelta(days=1)}").context["page"] == []
+        middle = sorted(p.transaction.amount for p in everything)[len(everything) // 2]
+        above = analyst_client.get(f"{base}&amount_min={middle}").context["page"]
+        assert above and [p.pk for p in above] == [p.pk for p in everything if p.transaction.amount >= middle]
