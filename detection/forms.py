@@ -33,7 +33,7 @@ class QueueFilter(forms.Form):
         data = super().clean()
         data["state"] = data.get("state") or "unreviewed"
         data["flagged"] = data.get("flagged") or "yes"
-        data["per_page"] = data.get("per_page") or 50
+        data["per_page"] = data.get("per_page") or 25  # the first choice, which the form shows
         return data
 
     LISTED = (
