@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from modelops.admin import ReadOnlyAdmin
+
 from . import reviews
 from .auth import create_key, revoke_key
 from .models import ApiKey, Prediction, Review, Transaction
@@ -69,7 +71,7 @@ class TransactionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(ReadOnlyAdmin):
     """The decisions' audit trail: read-only, never deleted."""
 
     list_display = ["created_at", "transaction", "label", "reviewer_name", "note"]
@@ -77,31 +79,15 @@ class ReviewAdmin(admin.ModelAdmin):
     search_fields = ["reviewer_name", "note", "transaction__external_id"]
     list_select_related = ["transaction"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(ReadOnlyAdmin):
+    """A prediction is the record of a decision the model made."""
+
     list_display = ["id", "transaction", "model_version", "score", "threshold", "is_fraud", "created_at"]
     list_filter = ["is_fraud", "model_version"]
     list_select_related = ["transaction", "model_version"]
     readonly_fields = [f.name for f in Prediction._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # a prediction is the record of a decision the model made
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiKey)

@@ -144,22 +144,7 @@ def transaction_page(request, pk: int):
 @analyst_required
 def decide(request, pk: int):
     """Record a decision on one transaction, then go back where the analyst came from."""
-    form = DecisionForm(request.POST)
-    if form.is_valid():
-        try:
-            recorded = reviews.decide(
-                transaction_ids=[pk],
-                label=form.cleaned_data["label"],
-                note=form.cleaned_data["note"],
-                user=request.user,
-            )
-        except reviews.ReviewError as exc:
-            messages.error(request, str(exc))
-        else:
-            label = Transaction.Label(form.cleaned_data["label"]).label
-            messages.success(request, f"Transaction {pk} marked {label}." if recorded else "Already recorded.")
-    else:
-        messages.error(request, "Choose a decision.")
+    _record(request, DecisionForm(request.POST), ids=[pk])
     return redirect(_safe_next(request) or reverse("transaction", args=[pk]))
 
 
@@ -168,22 +153,30 @@ def decide(request, pk: int):
 def decide_many(request):
     """The same decision on every selected transaction of the queue."""
     form = BulkDecisionForm(request.POST)
-    if form.is_valid():
-        try:
-            recorded = reviews.decide(
-                transaction_ids=form.cleaned_data["ids"],
-                label=form.cleaned_data["label"],
-                note=form.cleaned_data["note"],
-                user=request.user,
-            )
-        except reviews.ReviewError as exc:
-            messages.error(request, str(exc))
-        else:
-            label = Transaction.Label(form.cleaned_data["label"]).label
-            messages.success(request, f"{recorded} transaction(s) marked {label}.")
-    else:
-        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+    _record(request, form, ids=None)
     return redirect(_safe_next(request) or reverse("queue"))
+
+
+def _record(request, form: DecisionForm, *, ids: list[int] | None) -> None:
+    """Record the form's decision on ``ids`` (or the form's own ids) and say what happened."""
+    if not form.is_valid():
+        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        return
+    ids = ids if ids is not None else form.cleaned_data["ids"]
+    try:
+        recorded = reviews.decide(
+            transaction_ids=ids, label=form.cleaned_data["label"], note=form.cleaned_data["note"], user=request.user
+        )
+    except reviews.ReviewError as exc:
+        messages.error(request, str(exc))
+        return
+    label = Transaction.Label(form.cleaned_data["label"]).label
+    if not recorded:
+        messages.info(request, "Already recorded: nothing changed.")
+    elif len(ids) == 1:
+        messages.success(request, f"Transaction {ids[0]} marked {label}.")
+    else:
+        messages.success(request, f"{recorded} transaction(s) marked {label}.")
 
 
 def _safe_next(request) -> str | None:

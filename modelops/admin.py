@@ -71,11 +71,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return request.user.has_perm("modelops.activate_modelversion")
 
 
-@admin.register(ModelEvent)
-class ModelEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "kind", "from_version", "to_version", "actor", "reason"]
-    list_filter = ["kind", "actor"]
-    search_fields = ["reason", "actor"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An audit trail: rows are shown, never added, changed or deleted from the admin."""
 
     def has_add_permission(self, request):
         return False
@@ -85,6 +82,13 @@ class ModelEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ModelEvent)
+class ModelEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "from_version", "to_version", "actor", "reason"]
+    list_filter = ["kind", "actor"]
+    search_fields = ["reason", "actor"]
 
 
 class ButtonAdmin(admin.ModelAdmin):
