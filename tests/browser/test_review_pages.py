@@ -152,10 +152,22 @@ def test_bulk_decisions_from_the_queue(page, live_server, world):
     chosen = [int(boxes.nth(i).get_attribute("value")) for i in range(3)]
     for i in range(3):
         boxes.nth(i).check()
-    page.click("#bulk button.legit")
+    page.click("#bulk-legit")
     page.wait_for_url(re.compile(r"/review/(\?.*)?$"))
     assert "3 transaction(s) marked legitimate" in page.inner_text(".messages")
     assert set(Transaction.objects.filter(label="legitimate").values_list("pk", flat=True)) == set(chosen)
+
+
+def test_a_row_is_decided_in_one_click_from_the_queue(page, live_server, world):
+    base = live_server.url
+    sign_in(page, base, "ana", "/review/")
+    row = page.locator("#queue tbody tr").nth(1)
+    target = int(row.locator("input[name=ids]").get_attribute("value"))
+    row.locator("button.legit").click()
+    page.wait_for_url(re.compile(r"/review/(\?.*)?$"))
+    assert f"Transaction {target} marked legitimate" in page.inner_text(".messages")
+    assert Transaction.objects.get(pk=target).label == "legitimate"
+    assert Review.objects.count() == 1
 
 
 def test_a_model_version_page_renders_its_charts(page, live_server, world):
