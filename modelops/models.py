@@ -95,6 +95,9 @@ class ModelEvent(models.Model):
         ACTIVATE = "activate"
         ROLLBACK = "rollback"
         REJECT = "reject"
+        # The version's artifact failed verification (checksum, format, missing file) when it
+        # was loaded; its status is left as it was, so the row says who found it and when.
+        INTEGRITY = "integrity", "Integrity failure"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     from_version = models.ForeignKey(

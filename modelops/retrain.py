@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from . import artifacts, services
 from .ml import evaluation, schema, training
-from .ml.artifact import ModelBundle
+from .ml.artifact import ArtifactError, ModelBundle
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 from .scan import incoming_storage, read_file
 
@@ -138,7 +138,22 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     new_pool = pool[new.loc[pool.index].to_numpy()]
 
     active = ModelVersion.objects.active().first()
-    active_bundle = artifacts.load(active.artifact, active.sha256) if active else None
+    active_bundle = None
+    if active is not None:
+        try:
+            active_bundle = artifacts.load(active.artifact, active.sha256)
+        except artifacts.ArtifactUnavailable:
+            raise  # an outage: the run fails, its data stays new, the next schedule tries again
+        except ArtifactError as exc:
+            # Without the active model no candidate can be compared with it, and activating one
+            # unchecked would bypass RETRAIN_TOLERANCE: stop until an operator restores the file
+            # or rolls back.
+            services.record_integrity_failure(
+                version_id=active.pk,
+                reason=f"the active artifact failed verification when retraining: {exc}",
+                actor=actor,
+            )
+            raise
     candidates: list[Candidate] = []
     if active_bundle is not None:
         try:

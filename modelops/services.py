@@ -22,6 +22,11 @@ from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 log = logging.getLogger(__name__)
 
 
+# One integrity event per version in this window: every worker finds a bad artifact on every
+# request, and the audit trail needs the fact, not thousands of copies of it.
+INTEGRITY_EVENT_EVERY = timedelta(minutes=10)
+
+
 class ActivationError(Exception):
     """A version that must not become active; the active one is left as it was."""
 
@@ -138,6 +143,47 @@ def activate_version(*, version_id: int, actor: str, user=None, reason: str = ""
         )
     log.info("model v%s %s by %s", target.version, kind, actor)
     return target
+
+
+def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> ModelEvent | None:
+    """Record that a version's artifact failed verification, unless the same was recorded for
+    it within INTEGRITY_EVENT_EVERY. The version keeps its status: an active version stays
+    active (nothing better is known to serve) until an operator restores its artifact or rolls
+    back. Returns the new event, or None when one was recorded recently."""
+    log.error("model version id %s: %s", version_id, reason)
+    recent = ModelEvent.objects.filter(
+        kind=ModelEvent.Kind.INTEGRITY,
+        to_version_id=version_id,
+        created_at__gte=timezone.now() - INTEGRITY_EVENT_EVERY,
+    )
+    if recent.exists():
+        return None
+    return ModelEvent.objects.create(
+        kind=ModelEvent.Kind.INTEGRITY,
+        from_version_id=version_id,
+        to_version_id=version_id,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def verify_active_artifact(*, actor: str) -> str:
+    """Download the active version's artifact and check it, as a new worker would, so an
+    altered file is found (and recorded) even while every running worker serves its copy from
+    memory. Returns what was found."""
+    active = ModelVersion.objects.active().first()
+    if active is None:
+        return "no active version"
+    try:
+        artifacts.load(active.artifact, active.sha256)
+    except artifacts.ArtifactUnavailable as exc:
+        return f"active v{active.version} not checked: {exc}"
+    except ArtifactError as exc:
+        record_integrity_failure(
+            version_id=active.pk, reason=f"the active artifact failed verification: {exc}", actor=actor
+        )
+        return f"active v{active.version} FAILED verification: {exc}"
+    return f"active v{active.version} verified"
 
 
 def train_from_csv(
