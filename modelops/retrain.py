@@ -100,7 +100,8 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
     Single flight: returns None without training when another run is running (on any worker).
     Every outcome is a TrainingRun with its log and, for activations and rejections, a
     ModelEvent. Data files become "used" only when the run succeeds, so a failed run leaves
-    them for the next one. Artifacts are uploaded before their versions are recorded.
+    them for the next one, and candidates it had recorded are rejected. Artifacts are uploaded
+    before their versions are recorded.
     """
     try:
         run = services.start_run(trigger=trigger)
@@ -116,8 +117,15 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
     try:
         chosen = _retrain(run, actor, note)
     except Exception as exc:
-        note(f"failed: {exc}")
-        services.finish_run(run, log=lines, error=str(exc) or type(exc).__name__)
+        error = str(exc) or type(exc).__name__
+        note(f"failed: {error}")
+        active = ModelVersion.objects.active().first()
+        for version in ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, params__training_run=run.pk):
+            # Recorded before the failure (its artifact is stored): never left a candidate
+            # nobody decided on.
+            _reject(version, actor=actor, reason=f"training run {run.pk} failed: {error}", active=active)
+            note(f"rejected v{version.version}: the run failed")
+        services.finish_run(run, log=lines, error=error)
         raise
     services.finish_run(run, log=lines, version=chosen)
     run.refresh_from_db()
@@ -192,6 +200,10 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason)
             note(f"activated v{chosen.version}")
         except services.ActivationError as exc:
+            if isinstance(exc.__cause__, artifacts.ArtifactUnavailable):
+                # The bucket is down, not the candidate bad: fail the run so its data stays
+                # new and the next schedule trains again.
+                raise
             note(str(exc))
     for candidate in candidates:
         if chosen is not None and candidate.version.pk == chosen.pk:
