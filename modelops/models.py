@@ -132,6 +132,9 @@ class TrainingRun(models.Model):
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
+    # Stamped every TRAINING_HEARTBEAT_SECONDS while the run's process lives: a run whose
+    # heartbeat stopped was killed (SIGKILL, OOM, a lost machine) and is taken over.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)

@@ -114,19 +114,24 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
         lines.append(message)
         log.info("run %s: %s", run.pk, message)
 
-    try:
-        chosen = _retrain(run, actor, note)
-    except Exception as exc:
-        error = str(exc) or type(exc).__name__
-        note(f"failed: {error}")
-        active = ModelVersion.objects.active().first()
-        for version in ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, params__training_run=run.pk):
-            # Recorded before the failure (its artifact is stored): never left a candidate
-            # nobody decided on.
-            _reject(version, actor=actor, reason=f"training run {run.pk} failed: {error}", active=active)
-            note(f"rejected v{version.version}: the run failed")
-        services.finish_run(run, log=lines, error=error)
-        raise
+    with services.Heartbeat(run) as heartbeat:
+
+        def step(message: str) -> None:
+            # Every step of a run taken over by another worker stops it here.
+            heartbeat.check()
+            note(message)
+
+        try:
+            chosen = _retrain(run, actor, step)
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
+            note(f"failed: {error}")
+            for version in services.reject_candidates_of(
+                run_id=run.pk, actor=actor, reason=f"training run {run.pk} failed: {error}"
+            ):
+                note(f"rejected v{version.version}: the run failed")
+            services.finish_run(run, log=lines, error=error)
+            raise
     services.finish_run(run, log=lines, version=chosen)
     run.refresh_from_db()
     return run
@@ -196,6 +201,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         reason = f"retrain run {run.pk}: {metric} {best.metrics[metric]:.4f}" + (
             f" vs active v{active.version} {baseline:.4f}" if baseline is not None else ""
         )
+        note(f"activating v{best.version.version}")
         try:
             chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason)
             note(f"activated v{chosen.version}")
