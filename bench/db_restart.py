@@ -80,9 +80,10 @@ class Postgres:
 
 
 @contextmanager
-def deployment():
-    """A PostgreSQL instance, a migrated database with an active model and gunicorn serving it;
-    yields (postgres, port, env). Everything is stopped and removed afterwards."""
+def deployment(*, versions: int = 1):
+    """A PostgreSQL instance, a migrated database with ``versions`` trained versions (the last
+    active) and gunicorn serving it; yields (postgres, port, env). Everything is stopped and
+    removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="db-restart-"))
     postgres = Postgres(folder)
     postgres.start()
@@ -104,12 +105,14 @@ def deployment():
     server = None
     try:
         manage = [PYTHON, str(ROOT / "manage.py")]
-        csv = folder / "data.csv"
-        for argv in (
-            ["migrate", "--noinput"],
-            ["generate_data", "--rows", "20000", "--fraud-rate", "0.02", "--seed", "1", "--out", str(csv)],
-            ["train_model", "--csv", str(csv), "--activate"],
-        ):
+        steps = [["migrate", "--noinput"]]
+        for seed in range(1, versions + 1):
+            csv = folder / f"data{seed}.csv"
+            steps.append(
+                ["generate_data", "--rows", "20000", "--fraud-rate", "0.02", "--seed", str(seed), "--out", str(csv)]
+            )
+            steps.append(["train_model", "--csv", str(csv), "--activate"])
+        for argv in steps:
             subprocess.run([*manage, *argv], check=True, capture_output=True, env=env, cwd=ROOT, timeout=300)
         log = (folder / "gunicorn.log").open("wb")
         server = subprocess.Popen(
