@@ -20,8 +20,8 @@ def artifact_path(active_version, bucket):
 
 
 def tamper(path) -> bytes:
-    """Change one character of the stored file, as bit rot or a careless edit would: same size,
-    still valid JSON, different bytes. Returns the original bytes."""
+    """Change one value of the stored file, as a careless or malicious edit would: still valid
+    JSON, different bytes. Returns the original bytes."""
     original = path.read_bytes()
     document = json.loads(original)
     document["threshold"] = 0.0  # flags every transaction as fraud if it were ever served
