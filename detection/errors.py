@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -11,10 +12,23 @@ from modelops.model_cache import NoActiveModel
 
 from .parsing import InvalidInput
 
+# A client may try again this many seconds after a 503 for a database outage.
+DATABASE_RETRY_AFTER = 5
 NO_MODEL_MESSAGE = "no model is active; train one with `manage.py train_model --csv FILE --activate`"
 
 
+def database_unavailable() -> tuple[dict, int, dict]:
+    """(body, status, headers) of the answer while the database cannot be reached: 503, so
+    clients and load balancers retry, instead of a 500 that says the request was wrong. Nothing
+    was stored, as the transaction did not commit."""
+    body = {"error": {"code": "database_unavailable", "message": "the database is unavailable; try again shortly"}}
+    return body, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": str(DATABASE_RETRY_AFTER)}
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        body, code, headers = database_unavailable()
+        return Response(body, status=code, headers=headers)
     if isinstance(exc, InvalidInput):
         return Response({"error": exc.detail}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, NoActiveModel):

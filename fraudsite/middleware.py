@@ -7,7 +7,10 @@ import re
 import time
 import uuid
 
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+
+from detection.errors import database_unavailable
 
 log = logging.getLogger("fraudsite.requests")
 # A caller's own id is kept if it looks like one (letters, digits, -_.), so logs can be joined
@@ -43,6 +46,10 @@ class RequestLogMiddleware:
         return response
 
     def process_exception(self, request, exception):
+        if isinstance(exception, OperationalError | InterfaceError) and request.path.startswith(_API_PREFIXES):
+            log.warning("id=%s database unavailable on %s %s: %s", request.id, request.method, request.path, exception)
+            body, status, headers = database_unavailable()
+            return JsonResponse(body, status=status, headers=headers)
         log.exception("id=%s unhandled error on %s %s", getattr(request, "id", "-"), request.method, request.path)
         if not request.path.startswith(_API_PREFIXES):
             return None  # HTML pages get Django's own error page

@@ -229,6 +229,9 @@ FRAUD_TRAINING = {
     "recall_target": env_float("TRAIN_RECALL_TARGET", 0.0) or None,
 }
 
+# A running training run stamps its heartbeat this often; one silent for STALE_AFTER_BEATS
+# beats (modelops.services) belongs to a dead worker and no longer blocks training.
+TRAINING_HEARTBEAT_SECONDS = env_float("TRAINING_HEARTBEAT_SECONDS", 30.0)
 # How often the scheduler looks for new data files in the incoming storage (the original: hourly).
 SCAN_INTERVAL_MINUTES = env_int("SCAN_INTERVAL_MINUTES", 60)
 # A data file larger than this is rejected unread, so one upload cannot exhaust a worker's memory.

@@ -132,7 +132,7 @@ class DataFileAdmin(ButtonAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(ButtonAdmin):
-    list_display = ["id", "trigger", "status", "started_at", "finished_at", "result_version", "error"]
+    list_display = ["id", "trigger", "status", "started_at", "heartbeat_at", "finished_at", "result_version", "error"]
     list_filter = ["status", "trigger"]
     search_fields = ["log", "error"]
     readonly_fields = [f.name for f in TrainingRun._meta.fields]

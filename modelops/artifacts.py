@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
@@ -9,34 +11,63 @@ from django.core.files.storage import storages
 from .ml import artifact
 from .ml.artifact import ModelBundle
 
+log = logging.getLogger(__name__)
+
 # What a storage outage raises: local folders, or S3 through boto3.
 STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+
+
+class ArtifactUnavailable(artifact.ArtifactError):
+    """The storage could not be read (an outage, a missing file): nothing says the artifact is
+    bad, so this is no integrity failure and a later attempt may succeed."""
 
 
 def models_storage():
     return storages["models"]
 
 
+def _read(name: str) -> bytes:
+    try:
+        with models_storage().open(name, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        # The storage answered, and the file is gone: as bad as an altered one.
+        raise artifact.ArtifactError(f"artifact {name} is missing from the models storage") from None
+    except STORAGE_ERRORS as exc:
+        raise ArtifactUnavailable(f"artifact {name} cannot be read: {exc}") from None
+
+
 def store(bundle: ModelBundle) -> tuple[str, str]:
     """Upload a bundle; return (name, sha256). Names are content addresses, so storing the same
-    model twice is harmless and a name never points at different bytes."""
+    model twice is harmless and a name never points at different bytes.
+
+    A file already stored under the name is reused only if its bytes hash to it: a copy that was
+    altered, or left half-written by an interrupted upload, is replaced, so a new version never
+    names a file that fails its checksum. Raises a STORAGE_ERRORS exception if the upload fails.
+    """
     data = artifact.dumps(bundle)
     sha256 = artifact.sha256_hex(data)
     name = f"{sha256}.json"
     storage = models_storage()
-    if not storage.exists(name):
-        name = storage.save(name, ContentFile(data))
+    if storage.exists(name):
+        try:
+            stored = _read(name)
+        except artifact.ArtifactError:
+            stored = b""
+        if artifact.sha256_hex(stored) == sha256:
+            return name, sha256
+        log.warning("artifact %s in the models storage does not match its checksum: uploading it again", name)
+        storage.delete(name)
+    saved = storage.save(name, ContentFile(data))
+    if saved != name:
+        raise OSError(f"the models storage saved artifact {name} as {saved}")
     return name, sha256
 
 
 def load(name: str, sha256: str) -> ModelBundle:
     """Download and load an artifact, verifying its sha256 first.
 
-    Raises artifact.ArtifactError if the file is missing, altered or unreadable.
+    Raises ArtifactUnavailable if the storage cannot be reached, and artifact.ArtifactError if
+    the file is missing, altered or unreadable as a model.
     """
-    try:
-        with models_storage().open(name, "rb") as handle:
-            data = handle.read()
-    except STORAGE_ERRORS as exc:
-        raise artifact.ArtifactError(f"artifact {name} cannot be read: {exc}") from None
-    return artifact.loads(data, sha256=sha256)
+    return artifact.loads(_read(name), sha256=sha256)

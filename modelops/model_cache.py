@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from dataclasses import dataclass
 
 from django.db import connection
 
-from .artifacts import load
-from .ml.artifact import ModelBundle
+from . import services
+from .artifacts import ArtifactUnavailable, load
+from .ml.artifact import ArtifactError, ModelBundle
 from .models import ModelVersion
 
 # Two entries: the active model and the one before it, so a rollback does not reload.
 _KEEP = 2
 _cache: dict[tuple[int, str], ModelBundle] = {}
+# After a failed load the artifact is not fetched again for this long: under load, every request
+# would otherwise download and hash it anew only to fail the same way. Then it is tried again,
+# so a restored file (or a storage back from an outage) is served without a restart.
+RETRY_FAILED_LOAD_SECONDS = 30.0
+_failed: dict[tuple[int, str], tuple[float, ArtifactError]] = {}
 _lock = threading.Lock()
 
 
@@ -70,13 +77,34 @@ def active_model() -> ActiveModel:
         with _lock:
             bundle = _cache.get(key)
             if bundle is None:
-                bundle = load(name, sha256)
-                while len(_cache) >= _KEEP:
-                    _cache.pop(next(iter(_cache)))
-                _cache[key] = bundle
+                bundle = _load(key, name)
     return ActiveModel(id=pk, version=version, threshold=threshold, bundle=bundle)
+
+
+def _load(key: tuple[int, str], name: str) -> ModelBundle:
+    """Load into the cache (the caller holds _lock). An artifact that fails verification is
+    recorded as an integrity event; a storage outage is not, as nothing says the file is bad."""
+    failed = _failed.get(key)
+    if failed is not None and time.monotonic() - failed[0] < RETRY_FAILED_LOAD_SECONDS:
+        error = failed[1]
+        raise type(error)(str(error))
+    try:
+        bundle = load(name, key[1])
+    except ArtifactError as exc:
+        _failed[key] = (time.monotonic(), exc)
+        if not isinstance(exc, ArtifactUnavailable):
+            services.record_integrity_failure(
+                version_id=key[0], reason=f"the active artifact failed verification when loaded: {exc}", actor="serving"
+            )
+        raise
+    _failed.pop(key, None)
+    while len(_cache) >= _KEEP:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = bundle
+    return bundle
 
 
 def clear() -> None:
     with _lock:
         _cache.clear()
+        _failed.clear()

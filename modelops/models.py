@@ -95,6 +95,9 @@ class ModelEvent(models.Model):
         ACTIVATE = "activate"
         ROLLBACK = "rollback"
         REJECT = "reject"
+        # The version's artifact failed verification (checksum, format, missing file) when it
+        # was loaded; its status is left as it was, so the row says who found it and when.
+        INTEGRITY = "integrity", "Integrity failure"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     from_version = models.ForeignKey(
@@ -129,6 +132,9 @@ class TrainingRun(models.Model):
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
+    # Stamped every TRAINING_HEARTBEAT_SECONDS while the run's process lives: a run whose
+    # heartbeat stopped was killed (SIGKILL, OOM, a lost machine) and is taken over.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)

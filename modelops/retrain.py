@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from . import artifacts, services
 from .ml import evaluation, schema, training
-from .ml.artifact import ModelBundle
+from .ml.artifact import ArtifactError, ModelBundle
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 from .scan import incoming_storage, read_file
 
@@ -100,7 +100,8 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
     Single flight: returns None without training when another run is running (on any worker).
     Every outcome is a TrainingRun with its log and, for activations and rejections, a
     ModelEvent. Data files become "used" only when the run succeeds, so a failed run leaves
-    them for the next one. Artifacts are uploaded before their versions are recorded.
+    them for the next one, and candidates it had recorded are rejected. Artifacts are uploaded
+    before their versions are recorded.
     """
     try:
         run = services.start_run(trigger=trigger)
@@ -113,12 +114,24 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
         lines.append(message)
         log.info("run %s: %s", run.pk, message)
 
-    try:
-        chosen = _retrain(run, actor, note)
-    except Exception as exc:
-        note(f"failed: {exc}")
-        services.finish_run(run, log=lines, error=str(exc) or type(exc).__name__)
-        raise
+    with services.Heartbeat(run) as heartbeat:
+
+        def step(message: str) -> None:
+            # Every step of a run taken over by another worker stops it here.
+            heartbeat.check()
+            note(message)
+
+        try:
+            chosen = _retrain(run, actor, step)
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
+            note(f"failed: {error}")
+            for version in services.reject_candidates_of(
+                run_id=run.pk, actor=actor, reason=f"training run {run.pk} failed: {error}"
+            ):
+                note(f"rejected v{version.version}: the run failed")
+            services.finish_run(run, log=lines, error=error)
+            raise
     services.finish_run(run, log=lines, version=chosen)
     run.refresh_from_db()
     return run
@@ -138,7 +151,22 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     new_pool = pool[new.loc[pool.index].to_numpy()]
 
     active = ModelVersion.objects.active().first()
-    active_bundle = artifacts.load(active.artifact, active.sha256) if active else None
+    active_bundle = None
+    if active is not None:
+        try:
+            active_bundle = artifacts.load(active.artifact, active.sha256)
+        except artifacts.ArtifactUnavailable:
+            raise  # an outage: the run fails, its data stays new, the next schedule tries again
+        except ArtifactError as exc:
+            # Without the active model no candidate can be compared with it, and activating one
+            # unchecked would bypass RETRAIN_TOLERANCE: stop until an operator restores the file
+            # or rolls back.
+            services.record_integrity_failure(
+                version_id=active.pk,
+                reason=f"the active artifact failed verification when retraining: {exc}",
+                actor=actor,
+            )
+            raise
     candidates: list[Candidate] = []
     if active_bundle is not None:
         try:
@@ -173,10 +201,15 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         reason = f"retrain run {run.pk}: {metric} {best.metrics[metric]:.4f}" + (
             f" vs active v{active.version} {baseline:.4f}" if baseline is not None else ""
         )
+        note(f"activating v{best.version.version}")
         try:
             chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason)
             note(f"activated v{chosen.version}")
         except services.ActivationError as exc:
+            if isinstance(exc.__cause__, artifacts.ArtifactUnavailable):
+                # The bucket is down, not the candidate bad: fail the run so its data stays
+                # new and the next schedule trains again.
+                raise
             note(str(exc))
     for candidate in candidates:
         if chosen is not None and candidate.version.pk == chosen.pk:

@@ -18,18 +18,29 @@ from .models import DataFile
 log = logging.getLogger(__name__)
 
 
+class StorageUnavailable(Exception):
+    """The incoming storage, or some files in it, could not be read; the next scan tries again."""
+
+
 @dataclass
 class ScanResult:
     accepted: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # storage errors: tried again next scan
     already_seen: int = 0
+    error: str = ""  # the storage could not be listed: nothing was scanned
 
     def summary(self) -> str:
+        if self.error:
+            return f"scan failed: {self.error}"
         return (
             f"{len(self.accepted)} accepted, {len(self.rejected)} rejected, {len(self.unreadable)} unreadable, "
             f"{self.already_seen} already seen"
         )
+
+    @property
+    def storage_failed(self) -> bool:
+        return bool(self.error or self.unreadable)
 
 
 def incoming_storage():
@@ -78,12 +89,21 @@ def scan_incoming() -> ScanResult:
     A file already recorded with the same content is skipped, however often the scan runs and
     however it was uploaded. A bad file is recorded as rejected with the exact reason and never
     retried; a file that cannot be read (storage error) is not recorded, so the next scan tries
-    it again. One file's failure never stops the scan of the others.
+    it again, and a storage that cannot be listed records nothing (``error``). One file's
+    failure never stops the scan of the others.
     """
     storage = incoming_storage()
     result = ScanResult()
     limit = settings.MAX_DATA_FILE_BYTES
-    for name in sorted(_csv_names(storage)):
+    try:
+        names = sorted(_csv_names(storage))
+    except FileNotFoundError:
+        names = []  # a local folder not created yet: nothing has arrived
+    except STORAGE_ERRORS as exc:
+        log.warning("the incoming storage could not be listed: %s", exc)
+        result.error = f"the incoming storage could not be listed: {exc}"
+        return result
+    for name in names:
         try:
             etag = fingerprint(storage, name)
             if DataFile.objects.filter(key=name, etag=etag).exists():

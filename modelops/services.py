@@ -4,13 +4,15 @@ train from a data file."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db import connection as db_connection
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from . import artifacts
@@ -22,6 +24,11 @@ from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 log = logging.getLogger(__name__)
 
 
+# One integrity event per version in this window: every worker finds a bad artifact on every
+# request, and the audit trail needs the fact, not thousands of copies of it.
+INTEGRITY_EVENT_EVERY = timedelta(minutes=10)
+
+
 class ActivationError(Exception):
     """A version that must not become active; the active one is left as it was."""
 
@@ -30,27 +37,111 @@ class TrainingInProgress(Exception):
     """Another training run is running; this one was not started."""
 
 
+# A run whose heartbeat is older than this many beats is dead: a live run misses none (its
+# heartbeat is a thread of its own, not a step of the training).
+STALE_AFTER_BEATS = 4
+
+
+class RunAbandoned(Exception):
+    """This run was declared dead and taken over by another; it must not record or activate."""
+
+
 def start_run(*, trigger: str) -> TrainingRun:
     """Open a TrainingRun, or raise TrainingInProgress if one is running anywhere.
 
-    A run left "running" by a worker that died (killed mid-training) is closed as failed once
-    it is older than the task timeout, so it cannot block training for ever.
+    A run left "running" by a worker that died (SIGKILL, out of memory, a lost machine) is
+    closed as failed, and the candidates it recorded are rejected, once its heartbeat is older
+    than STALE_AFTER_BEATS beats (or, for a run that never beat, once it is older than the task
+    timeout), so it cannot block training for ever.
     """
-    stale_before = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"])
-    TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, started_at__lt=stale_before).update(
-        status=TrainingRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="abandoned: still running after the task timeout (its worker stopped)",
+    now = timezone.now()
+    beats = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * STALE_AFTER_BEATS)
+    stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=now - beats)
+        | Q(heartbeat_at__isnull=True, started_at__lt=now - timedelta(seconds=settings.Q_CLUSTER["timeout"]))
     )
+    for dead in stale:
+        # The conditional update claims it: of two workers finding it, one closes it.
+        closed = TrainingRun.objects.filter(pk=dead.pk, status=TrainingRun.Status.RUNNING).update(
+            status=TrainingRun.Status.FAILED,
+            finished_at=now,
+            error="abandoned: its worker stopped (no heartbeat) before the run finished",
+        )
+        if closed:
+            log.warning("training run %s abandoned by its worker: closed as failed", dead.pk)
+            reject_candidates_of(run_id=dead.pk, actor="scheduler", reason=f"training run {dead.pk} was abandoned")
     try:
         with transaction.atomic():
-            return TrainingRun.objects.create(trigger=trigger)
+            return TrainingRun.objects.create(trigger=trigger, heartbeat_at=now)
     except IntegrityError:
         raise TrainingInProgress("a training run is already running") from None
 
 
+def reject_candidates_of(*, run_id: int, actor: str, reason: str) -> list[ModelVersion]:
+    """Reject the versions a run recorded and left undecided (it failed or died before
+    activating or rejecting them), each with a reject event. Returns them."""
+    active = ModelVersion.objects.active().first()
+    rejected = []
+    for version in ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, params__training_run=run_id):
+        with transaction.atomic():
+            if ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.CANDIDATE).update(
+                status=ModelVersion.Status.REJECTED
+            ):
+                ModelEvent.objects.create(
+                    kind=ModelEvent.Kind.REJECT, from_version=active, to_version=version, actor=actor, reason=reason
+                )
+                rejected.append(version)
+    return rejected
+
+
+class Heartbeat:
+    """While open, a thread stamps the run's heartbeat_at every TRAINING_HEARTBEAT_SECONDS.
+
+    If it finds the run no longer running (another worker declared it dead, e.g. after this
+    process was frozen for minutes), ``check()`` raises RunAbandoned from then on, so the run
+    stops before it records or activates anything beside the one that took over.
+    """
+
+    def __init__(self, run: TrainingRun):
+        self.run_id = run.pk
+        self.interval = settings.TRAINING_HEARTBEAT_SECONDS
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run.pk}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def check(self) -> None:
+        if self.lost:
+            raise RunAbandoned(f"training run {self.run_id} was taken over by another worker")
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    beat = TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                    # Not found running: taken over, unless the row is not visible to this
+                    # thread's connection at all (a test's uncommitted transaction).
+                    if not beat and TrainingRun.objects.filter(pk=self.run_id).exists():
+                        self.lost = True
+                        return
+                except DatabaseError as exc:
+                    log.warning("training run %s: heartbeat not written: %s", self.run_id, exc)
+        finally:
+            db_connection.close()
+
+
 def finish_run(run: TrainingRun, *, log: list[str], error: str = "", version: ModelVersion | None = None) -> None:
-    TrainingRun.objects.filter(pk=run.pk).update(
+    # Only a run still running: one already closed as abandoned stays closed.
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
         status=TrainingRun.Status.FAILED if error else TrainingRun.Status.SUCCEEDED,
         finished_at=timezone.now(),
         log="\n".join(log),
@@ -140,6 +231,47 @@ def activate_version(*, version_id: int, actor: str, user=None, reason: str = ""
     return target
 
 
+def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> ModelEvent | None:
+    """Record that a version's artifact failed verification, unless the same was recorded for
+    it within INTEGRITY_EVENT_EVERY. The version keeps its status: an active version stays
+    active (nothing better is known to serve) until an operator restores its artifact or rolls
+    back. Returns the new event, or None when one was recorded recently."""
+    log.error("model version id %s: %s", version_id, reason)
+    recent = ModelEvent.objects.filter(
+        kind=ModelEvent.Kind.INTEGRITY,
+        to_version_id=version_id,
+        created_at__gte=timezone.now() - INTEGRITY_EVENT_EVERY,
+    )
+    if recent.exists():
+        return None
+    return ModelEvent.objects.create(
+        kind=ModelEvent.Kind.INTEGRITY,
+        from_version_id=version_id,
+        to_version_id=version_id,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def verify_active_artifact(*, actor: str) -> str:
+    """Download the active version's artifact and check it, as a new worker would, so an
+    altered file is found (and recorded) even while every running worker serves its copy from
+    memory. Returns what was found."""
+    active = ModelVersion.objects.active().first()
+    if active is None:
+        return "no active version"
+    try:
+        artifacts.load(active.artifact, active.sha256)
+    except artifacts.ArtifactUnavailable as exc:
+        return f"active v{active.version} not checked: {exc}"
+    except ArtifactError as exc:
+        record_integrity_failure(
+            version_id=active.pk, reason=f"the active artifact failed verification: {exc}", actor=actor
+        )
+        return f"active v{active.version} FAILED verification: {exc}"
+    return f"active v{active.version} verified"
+
+
 def train_from_csv(
     *,
     path: str | Path,
@@ -157,24 +289,30 @@ def train_from_csv(
     """
     run = start_run(trigger=trigger)
     lines: list[str] = []
+    with Heartbeat(run) as heartbeat:
 
-    def note(message: str) -> None:
-        lines.append(message)
-        progress(message)
+        def note(message: str) -> None:
+            heartbeat.check()
+            lines.append(message)
+            progress(message)
 
-    try:
-        note(f"reading {Path(path).name}")
-        frame = schema.read_training_csv(path)
-        note(f"{len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
-        result = training.train(frame, config or train_config(), progress=note)
-        version = record_version(result=result)
-        note(f"recorded v{version.version}")
-        if activate:
-            version = activate_version(version_id=version.pk, actor=actor, reason=f"trained on {Path(path).name}")
-            note(f"activated v{version.version}")
-    except Exception as exc:
-        finish_run(run, log=lines, error=str(exc) or type(exc).__name__)
-        raise
+        try:
+            note(f"reading {Path(path).name}")
+            frame = schema.read_training_csv(path)
+            note(f"{len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+            result = training.train(frame, config or train_config(), progress=note)
+            result.params["training_run"] = run.pk
+            heartbeat.check()
+            version = record_version(result=result)
+            note(f"recorded v{version.version}")
+            if activate:
+                heartbeat.check()
+                version = activate_version(version_id=version.pk, actor=actor, reason=f"trained on {Path(path).name}")
+                note(f"activated v{version.version}")
+        except Exception as exc:
+            reject_candidates_of(run_id=run.pk, actor=actor, reason=f"training run {run.pk} failed: {exc}")
+            finish_run(run, log=lines, error=str(exc) or type(exc).__name__)
+            raise
     finish_run(run, log=lines, version=version)
     return version
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 from django.db import transaction
 from django_q.tasks import async_task
 
-from . import retrain, scan
+from . import retrain, scan, services
 from .models import DataFile, TrainingRun
 
 
 def scan_incoming() -> str:
-    """Scheduled: record new data files, then queue one retrain if accepted data awaits."""
+    """Scheduled: record new data files, queue one retrain if accepted data awaits, and check
+    the active artifact in the bucket."""
     result = scan.scan_incoming()
     if DataFile.objects.filter(status=DataFile.Status.NEW).exists():
         enqueue_retrain(trigger=TrainingRun.Trigger.SCHEDULE)
-    return result.summary()
+    checked = services.verify_active_artifact(actor=retrain.SCHEDULER)
+    summary = f"{result.summary()}; {checked}"
+    if result.storage_failed:
+        # A failed task is what the cluster records and the admin lists (Failed tasks); the
+        # schedule runs again at its next time, and files not read were not recorded.
+        raise scan.StorageUnavailable(summary)
+    return summary
 
 
 def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE) -> str:

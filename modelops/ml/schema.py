@@ -6,9 +6,11 @@ generator, so a column can never mean one thing in training and another when sco
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -69,17 +71,81 @@ def _line_of(row: int) -> int:
     return row + 2
 
 
+# The real header is 31 short names (about 300 bytes). A longer first line is no header of this
+# dataset, and is refused before pandas sees it: pandas renames duplicate column names in time
+# quadratic in their number, so one 200 KB line of "1,1,1,..." would hold a worker for minutes.
+MAX_HEADER_BYTES = 4096
+_GZIP_MAGIC = b"\x1f\x8b"
+# pandas' C parser: "Error tokenizing data. C error: Expected 31 fields in line 6, saw 33"
+_FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _first_bytes(source: str | os.PathLike | bytes) -> bytes:
+    if isinstance(source, bytes):
+        return source[: MAX_HEADER_BYTES + 1]
+    with open(source, "rb") as handle:
+        return handle.read(MAX_HEADER_BYTES + 1)
+
+
+def check_header(first: bytes, *, labelled: bool = True) -> None:
+    """Refuse, from the first bytes of a file alone, what is no CSV file of this dataset: gzip
+    data, a first line over MAX_HEADER_BYTES, a header that is not UTF-8 or not these columns."""
+    if first.startswith(_GZIP_MAGIC):
+        raise DataValidationError("the file is gzip-compressed: upload the CSV uncompressed")
+    line, newline, _ = first.partition(b"\n")
+    if not newline and len(first) > MAX_HEADER_BYTES:
+        raise DataValidationError(f"the first line is over {MAX_HEADER_BYTES} bytes: not this dataset's header", line=1)
+    if not line.strip():
+        return  # empty: pandas says so
+    try:
+        text = line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        raise DataValidationError("the file is not UTF-8 text", line=1) from None
+    check_columns(next(csv.reader([text])), labelled=labelled)
+
+
+def check_columns(names: list[str], *, labelled: bool = True) -> list[str]:
+    """The header's names, stripped; DataValidationError unless they are exactly COLUMNS (or,
+    for transactions to score, FEATURES with Class optional)."""
+    columns = [str(c).strip() for c in names]
+    required = COLUMNS if labelled else FEATURES
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise DataValidationError(f"missing column(s): {', '.join(missing)}", line=1)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise DataValidationError(f"unknown column(s): {shown}", line=1)
+    if len(set(columns)) != len(columns):
+        raise DataValidationError("a column appears twice in the header", line=1)
+    return columns
+
+
+def _not_utf8(source: str | os.PathLike | bytes) -> DataValidationError:
+    data = source if isinstance(source, bytes) else None
+    if data is None:
+        with open(source, "rb") as handle:
+            data = handle.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return DataValidationError("the file is not UTF-8 text", line=data.count(b"\n", 0, exc.start) + 1)
+    return DataValidationError("the file is not UTF-8 text")
+
+
 def read_training_csv(
     source: str | os.PathLike | bytes, *, require_fraud: bool = True, labelled: bool = True
 ) -> pd.DataFrame:
     """Read and validate a labelled data file (a path or its bytes); return it in schema order.
 
     Raises DataValidationError naming the first problem (and its line) for: an empty file, a
-    missing or unknown column, text in a numeric column, an empty cell, NaN/inf, a value out
-    of bounds, a label other than 0/1, or (when ``require_fraud``) no fraud rows at all.
-    With ``labelled=False`` (transactions to score) the Class column is optional and ignored,
-    and the result has the features only.
+    gzip file, a header that is not this dataset's, a missing or unknown column, a row with
+    more or fewer cells, text in a numeric column, an empty cell, NaN/inf, a value out of
+    bounds, a label other than 0/1, bytes that are not UTF-8, or (when ``require_fraud``) no
+    fraud rows at all. With ``labelled=False`` (transactions to score) the Class column is
+    optional and ignored, and the result has the features only.
     """
+    check_header(_first_bytes(source), labelled=labelled)
 
     def read(**kwargs) -> pd.DataFrame:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
@@ -90,30 +156,28 @@ def read_training_csv(
         try:
             # Fast path: a clean file parses straight to floats in pandas' C parser.
             frame = read(dtype=np.float64)
-        except ValueError:
+        except ValueError as exc:
+            if isinstance(exc, UnicodeDecodeError | pd.errors.ParserError):
+                raise
             # Some cell is not a number: read again as text to say which one and where.
             frame = read(dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
         raise DataValidationError("the file is empty") from None
     except pd.errors.ParserError as exc:
-        raise DataValidationError(f"not a valid CSV file ({exc})") from None
+        counted = _FIELD_COUNT.search(str(exc))
+        if counted:
+            expected, line, seen = counted.groups()
+            raise DataValidationError(f"{seen} cells, expected {expected}", line=int(line)) from None
+        raise DataValidationError(f"not a valid CSV file ({str(exc).strip()})") from None
     except UnicodeDecodeError:
-        raise DataValidationError("the file is not UTF-8 text") from None
+        raise _not_utf8(source) from None
     return validate_frame(frame, require_fraud=require_fraud, labelled=labelled)
 
 
 def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True, labelled: bool = True) -> pd.DataFrame:
     """Validate a frame of strings or numbers read from a data file; see read_training_csv."""
-    columns = [str(c).strip() for c in frame.columns]
+    columns = check_columns(list(frame.columns), labelled=labelled)
     required = COLUMNS if labelled else FEATURES
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise DataValidationError(f"missing column(s): {', '.join(missing)}", line=1)
-    unknown = [c for c in columns if c not in COLUMNS]
-    if unknown:
-        raise DataValidationError(f"unknown column(s): {', '.join(unknown)}", line=1)
-    if len(set(columns)) != len(columns):
-        raise DataValidationError("a column appears twice in the header", line=1)
     frame = frame.set_axis(columns, axis=1)
     if frame.empty:
         raise DataValidationError("the file has a header but no data rows")

@@ -75,3 +75,11 @@ def test_the_upload_is_csrf_protected(analyst, active_version, tmp_path):
     strict.force_login(analyst)
     assert upload(strict, path.read_bytes()).status_code == 403
     assert Transaction.objects.count() == 0
+
+
+def test_a_file_without_the_class_column_is_scored(analyst_client, active_version, tmp_path):
+    frame = synthetic.generate(rows=30, fraud_rate=0.1, seed=4).drop(columns=["Class"])
+    response = upload(analyst_client, frame.to_csv(index=False).encode())
+    assert response.status_code == 200
+    assert len(response.content.decode().splitlines()) == 31
+    assert Transaction.objects.count() == 30

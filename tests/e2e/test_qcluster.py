@@ -455,3 +455,69 @@ def test_two_retrains_started_at_once_never_train_side_by_side(deployment):
         assert started >= finished, runs
     refused = sum(returncode != 0 for returncode, _ in outcomes)
     print(f"{len(runs)} run(s) recorded, {refused} request(s) refused while another ran")
+
+
+def test_a_cluster_killed_mid_training_leaves_nothing_half_done_and_the_next_scan_trains_again(deployment):
+    data_csv = deployment.data_dir / "data.csv"
+    deployment.manage_concurrently(("migrate", "--noinput"), generate(data_csv, seed=5))
+    incoming = deployment.data_dir / "bucket" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / DROPPED_NAME).write_bytes(data_csv.read_bytes())
+    deployment.manage("scan_bucket")
+    # A heartbeat a second, so a dead run is known dead after four; and a training long enough
+    # to be killed in the middle of.
+    deployment.env.update(TRAINING_HEARTBEAT_SECONDS="1", TRAIN_N_ESTIMATORS="3000")
+    cluster = deployment.start("qcluster", MANAGE, "qcluster")
+    deployment.manage(
+        "shell", "--no-imports", "-c", "from modelops import tasks; tasks.enqueue_retrain(trigger='schedule')"
+    )
+
+    def training_under_way() -> bool:
+        if not cluster.is_running():
+            pytest.fail(f"the cluster exited with {cluster.popen.returncode}\n{cluster.output()}")
+        # Beating since it started: the worker is inside the training, not before it.
+        return bool(
+            deployment.query(
+                "SELECT id FROM modelops_trainingrun WHERE status = 'running' AND heartbeat_at > started_at"
+            )
+        )
+
+    _wait_for(training_under_way, timeout=PICKUP_TIMEOUT, interval=0.2, failure=cluster.output)
+    # SIGKILL for the cluster and every worker it forked: nothing runs a handler or a finally.
+    os.killpg(cluster.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    cluster.popen.wait(timeout=10)
+    _wait_for(cluster.group_is_gone, timeout=10, interval=0.1, failure=cluster.output)
+
+    # What the kill left: a run that says "running", no model, the data still new.
+    assert deployment.query("SELECT status FROM modelops_trainingrun") == [("running",)]
+    assert deployment.active_version() is None
+    assert deployment.query("SELECT status FROM modelops_datafile") == [("new",)]
+
+    # The cluster is restarted (a supervisor would); the next scheduled scan finds the data new
+    # and queues a retrain, which must take the dead run's place rather than wait for it.
+    deployment.env["TRAIN_N_ESTIMATORS"] = TREES
+    time.sleep(5)  # four missed heartbeats: the dead run is now known dead
+    second = deployment.start("qcluster2", MANAGE, "qcluster")
+    deployment.manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django_q.tasks import async_task; async_task('modelops.tasks.scan_incoming')",
+    )
+    active = _wait_for(
+        deployment.active_version,
+        timeout=PICKUP_TIMEOUT,
+        interval=0.5,
+        failure=lambda: f"no version became active after the kill\n{second.output()}",
+    )
+    print(f"v{active} active {time.monotonic() - killed:.1f} s after the kill")
+    runs = deployment.query("SELECT status, error FROM modelops_trainingrun ORDER BY id")
+    assert runs == [
+        ("failed", "abandoned: its worker stopped (no heartbeat) before the run finished"),
+        ("succeeded", ""),
+    ], runs
+    assert deployment.query("SELECT status FROM modelops_datafile") == [("used",)]
+    # Nothing the killed run started was left undecided.
+    assert deployment.query("SELECT count(*) FROM modelops_modelversion WHERE status = 'candidate'") == [(0,)]
+    assert second.stop(signal.SIGTERM, timeout=STOP_TIMEOUT) == 0, second.output()

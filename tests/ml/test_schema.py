@@ -96,7 +96,7 @@ def test_it_accepts_a_file_without_frauds_when_asked(good_csv):
 
 
 def test_it_refuses_a_gzip_file_named_csv(good_csv):
-    assert refusal(gzip.compress(good_csv)).reason == "the file is not UTF-8 text"
+    assert refusal(gzip.compress(good_csv)).reason == "the file is gzip-compressed: upload the CSV uncompressed"
 
 
 def test_it_accepts_quoted_cells_as_in_the_kaggle_file(good_csv):

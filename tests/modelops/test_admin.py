@@ -77,3 +77,14 @@ def test_the_scan_button_scans_the_bucket(client, manager, bucket):
 def test_the_retrain_button_needs_the_model_manager_permission(client, staff):
     client.force_login(staff)
     assert client.post("/admin/modelops/trainingrun/run/").status_code == 403
+
+
+def test_the_training_runs_list_shows_each_runs_heartbeat(client, staff):
+    from modelops.models import TrainingRun
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_trainingrun"))
+    TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
+    client.force_login(User.objects.get(pk=staff.pk))
+    page = client.get("/admin/modelops/trainingrun/")
+    assert page.status_code == 200
+    assert b"column-heartbeat_at" in page.content

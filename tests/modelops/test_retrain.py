@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from detection.models import Transaction
-from modelops import retrain, scan
+from modelops import retrain, scan, services
 from modelops.ml import synthetic
 from modelops.ml.schema import DataValidationError
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
@@ -95,6 +96,61 @@ def test_a_run_abandoned_by_a_dead_worker_does_not_block_training(active_version
     stuck.refresh_from_db()
     assert stuck.status == TrainingRun.Status.FAILED
     assert "abandoned" in stuck.error
+
+
+def test_a_run_whose_heartbeat_stopped_is_taken_over_and_its_candidates_rejected(
+    active_version, new_file, trained, settings
+):
+    stuck = TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
+    silent_for = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * (services.STALE_AFTER_BEATS + 1))
+    TrainingRun.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - silent_for)
+    trained.params["training_run"] = stuck.pk
+    orphan = services.record_version(result=trained)  # recorded just before its worker died
+
+    run = retrain.retrain()
+    assert run is not None and run.status == TrainingRun.Status.SUCCEEDED
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.error) == (
+        TrainingRun.Status.FAILED,
+        "abandoned: its worker stopped (no heartbeat) before the run finished",
+    )
+    orphan.refresh_from_db()
+    assert orphan.status == ModelVersion.Status.REJECTED
+    assert ModelEvent.objects.get(to_version=orphan).reason == f"training run {stuck.pk} was abandoned"
+
+
+def test_a_run_with_a_recent_heartbeat_still_blocks_a_second_one(active_version, new_file, settings):
+    live = TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE, heartbeat_at=timezone.now())
+    # Older than the task timeout, but beating: a long training, not a dead one.
+    TrainingRun.objects.filter(pk=live.pk).update(
+        started_at=timezone.now() - timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+    )
+    assert retrain.retrain() is None
+    assert TrainingRun.objects.get().status == TrainingRun.Status.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_stamps_a_live_run_and_stops_one_taken_over(settings):
+    # transaction=True: the heartbeat thread has a connection of its own and must see the run.
+    settings.TRAINING_HEARTBEAT_SECONDS = 0.05
+    run = services.start_run(trigger=TrainingRun.Trigger.MANUAL)
+    first = TrainingRun.objects.get(pk=run.pk).heartbeat_at
+    with services.Heartbeat(run) as heartbeat:
+        deadline = time.monotonic() + 10
+        while TrainingRun.objects.get(pk=run.pk).heartbeat_at == first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert TrainingRun.objects.get(pk=run.pk).heartbeat_at > first
+        heartbeat.check()  # still its own run: goes on
+
+        # Another worker declares it dead (this process was frozen for minutes, say).
+        TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.FAILED, error="abandoned")
+        while not heartbeat.lost and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(services.RunAbandoned):
+            heartbeat.check()
+    # Finishing afterwards does not turn the closed run back into a success.
+    services.finish_run(run, log=["done"])
+    assert TrainingRun.objects.get(pk=run.pk).status == TrainingRun.Status.FAILED
 
 
 def test_analyst_labels_are_part_of_the_training_data(active_version, new_file):

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from modelops import scan
 
@@ -14,4 +14,6 @@ class Command(BaseCommand):
             self.stdout.write(f"rejected {name}")
         for name in result.unreadable:
             self.stderr.write(f"could not read {name}; it will be tried again")
+        if result.error:
+            raise CommandError(f"scan: {result.summary()}; the next scan tries again")
         self.stdout.write(f"scan: {result.summary()}")

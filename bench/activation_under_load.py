@@ -1,0 +1,150 @@
+"""Activations and rollbacks while the API is under load: no failed request, and every stored
+prediction names a version that was active while its request ran.
+
+Uses the deployment of bench/db_restart.py (PostgreSQL of its own, gunicorn with two workers)
+with two trained versions; a separate process activates the other version every few seconds
+through the product's own service (an activation, then a rollback, and so on) while client
+threads post transactions. Afterwards it reads the audit trail (ModelEvent: when each version
+became active) and the stored predictions, and checks each answer against both.
+
+    .venv/bin/python bench/activation_under_load.py [--seconds 60] [--clients 8] [--every 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import collections
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.db_restart import PYTHON, deployment, post  # noqa: E402
+
+# An activation's event is stamped just before its transaction commits; a request that read the
+# active version in between still sees the previous one. Allowed overlap at each switch:
+SLACK_SECONDS = 0.25
+
+ACTIVATOR = """
+import time
+from modelops import services
+from modelops.models import ModelVersion
+ids = sorted(ModelVersion.objects.values_list("pk", flat=True))
+deadline = time.monotonic() + {seconds}
+switches = 0
+while time.monotonic() < deadline:
+    time.sleep({every})
+    active = ModelVersion.objects.active().get().pk
+    target = ids[0] if active == ids[1] else ids[1]
+    services.activate_version(version_id=target, actor="bench", reason="activation under load")
+    switches += 1
+print(switches)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--every", type=float, default=3)
+    args = parser.parse_args()
+
+    with deployment(versions=2) as (postgres, port, env):
+        answers: list[tuple[float, float, int, str]] = []  # (sent, answered, status, body), epoch s
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(number: int) -> None:
+            for sequence in range(10**9):
+                if stop.is_set():
+                    return
+                sent = time.time()
+                status, body = post(port, f"c{number}-{sequence}")
+                with lock:
+                    answers.append((sent, time.time(), status, body))
+
+        activator = subprocess.Popen(
+            [
+                PYTHON,
+                str(ROOT / "manage.py"),
+                "shell",
+                "--no-imports",
+                "-c",
+                ACTIVATOR.format(seconds=args.seconds, every=args.every),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        stdout, stderr = activator.communicate(timeout=args.seconds + 120)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        if activator.returncode != 0:
+            raise SystemExit(f"the activator failed:\n{stderr}")
+
+        import psycopg
+
+        with psycopg.connect(postgres.url.replace("postgres://", "postgresql://", 1)) as connection:
+            events = connection.execute(
+                "SELECT e.created_at, v.version FROM modelops_modelevent e "
+                "JOIN modelops_modelversion v ON v.id = e.to_version_id "
+                "WHERE e.kind IN ('activate', 'rollback') ORDER BY e.created_at, e.id"
+            ).fetchall()
+            stored = dict(
+                connection.execute(
+                    "SELECT p.transaction_id, v.version FROM detection_prediction p "
+                    "JOIN modelops_modelversion v ON v.id = p.model_version_id"
+                ).fetchall()
+            )
+
+    statuses = collections.Counter(status for _, _, status, _ in answers)
+    switch_times = [created.timestamp() for created, _ in events]
+    switch_versions = [version for _, version in events]
+
+    def active_between(start: float, end: float) -> set[int]:
+        """Versions active at some moment of [start, end], each switch widened by the slack."""
+        first = max(0, bisect.bisect_right(switch_times, start - SLACK_SECONDS) - 1)
+        last = bisect.bisect_right(switch_times, end + SLACK_SECONDS)
+        return set(switch_versions[first:last]) if last > first else set(switch_versions[-1:])
+
+    wrong_version = not_stored = stored_differently = 0
+    served = collections.Counter()
+    for sent, answered, status, body in answers:
+        if status != 200:
+            continue
+        answer = json.loads(body)
+        served[answer["model_version"]] += 1
+        if answer["model_version"] not in active_between(sent, answered):
+            wrong_version += 1
+        if answer["transaction_id"] not in stored:
+            not_stored += 1
+        elif stored[answer["transaction_id"]] != answer["model_version"]:
+            stored_differently += 1
+    failed = sum(count for status, count in statuses.items() if status != 200)
+    print(
+        f"{len(answers)} requests from {args.clients} clients in {args.seconds:g} s "
+        f"({len(answers) / args.seconds:.0f}/s); {stdout.strip()} switches (one every {args.every:g} s)"
+    )
+    print(f"answers by status: {dict(sorted(statuses.items()))}; failed: {failed}")
+    print(f"served by version: {dict(sorted(served.items()))}")
+    print(
+        f"answers naming a version not active during their request (±{SLACK_SECONDS} s at a switch): "
+        f"{wrong_version}; acknowledged but not stored: {not_stored}; "
+        f"stored with another version than answered: {stored_differently}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Batches scored beside single transactions while the active version changes: no failed
+request, every item of a batch scored by one version, every acknowledged item stored with it.
+
+Uses the deployment of bench/db_restart.py (PostgreSQL of its own, gunicorn with two workers,
+two trained versions) and the activator of bench/activation_under_load.py (the other version
+activated every few seconds). Batch clients post lists of ``--batch`` transactions while single
+clients post one at a time; afterwards every answer is checked against the stored predictions.
+
+    .venv/bin/python bench/batch_under_load.py [--seconds 30] [--batch 1000] [--batch-clients 2]
+                                                [--single-clients 4] [--every 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.activation_under_load import ACTIVATOR  # noqa: E402
+from bench.db_restart import PYTHON, TRANSACTION, deployment  # noqa: E402
+
+
+def post_json(port: int, payload) -> tuple[int, object]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/detect-fraud",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch-clients", type=int, default=2)
+    parser.add_argument("--single-clients", type=int, default=4)
+    parser.add_argument("--every", type=float, default=3)
+    args = parser.parse_args()
+
+    with deployment(versions=2) as (postgres, port, env):
+        answers: list[tuple[str, float, int, object]] = []  # (kind, seconds, status, body)
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(kind: str, number: int) -> None:
+            for sequence in range(10**9):
+                if stop.is_set():
+                    return
+                if kind == "batch":
+                    payload = [
+                        {**TRANSACTION, "Amount": float(i % 500), "external_id": f"b{number}-{sequence}-{i}"}
+                        for i in range(args.batch)
+                    ]
+                else:
+                    payload = {**TRANSACTION, "external_id": f"s{number}-{sequence}"}
+                started = time.perf_counter()
+                status, body = post_json(port, payload)
+                with lock:
+                    answers.append((kind, time.perf_counter() - started, status, body))
+
+        activator = subprocess.Popen(
+            [
+                PYTHON,
+                str(ROOT / "manage.py"),
+                "shell",
+                "--no-imports",
+                "-c",
+                ACTIVATOR.format(seconds=args.seconds, every=args.every),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threads = [threading.Thread(target=client, args=("batch", n)) for n in range(args.batch_clients)]
+        threads += [threading.Thread(target=client, args=("single", n)) for n in range(args.single_clients)]
+        for thread in threads:
+            thread.start()
+        stdout, stderr = activator.communicate(timeout=args.seconds + 120)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        if activator.returncode != 0:
+            raise SystemExit(f"the activator failed:\n{stderr}")
+
+        import psycopg
+
+        with psycopg.connect(postgres.url.replace("postgres://", "postgresql://", 1)) as connection:
+            stored = dict(
+                connection.execute(
+                    "SELECT p.transaction_id, v.version FROM detection_prediction p "
+                    "JOIN modelops_modelversion v ON v.id = p.model_version_id"
+                ).fetchall()
+            )
+
+    statuses = collections.Counter((kind, status) for kind, _, status, _ in answers)
+    mixed_batches = items = not_stored = stored_differently = 0
+    for kind, _, status, body in answers:
+        if status != 200:
+            continue
+        results = body if kind == "batch" else [body]
+        if kind == "batch" and len({r["model_version"] for r in results}) != 1:
+            mixed_batches += 1
+        for result in results:
+            items += 1
+            version = stored.get(result["transaction_id"])
+            if version is None:
+                not_stored += 1
+            elif version != result["model_version"]:
+                stored_differently += 1
+    failed = sum(count for (_, status), count in statuses.items() if status != 200)
+    print(
+        f"{args.seconds:g} s, {stdout.strip()} switches (one every {args.every:g} s); "
+        f"{args.batch_clients} batch clients ({args.batch} transactions a request), "
+        f"{args.single_clients} single clients"
+    )
+    for kind in ("batch", "single"):
+        seconds = [s for k, s, status, _ in answers if k == kind and status == 200]
+        by_status = {status: count for (k, status), count in sorted(statuses.items()) if k == kind}
+        print(
+            f"{kind}: {by_status}; latency p50 {percentile(seconds, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(seconds, 99) * 1000:.0f} ms"
+        )
+    print(
+        f"failed requests: {failed}; batches answered by more than one version: {mixed_batches}; "
+        f"items acknowledged: {items}, not stored: {not_stored}, stored with another version: {stored_differently}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""The database restarted while the API serves: 503s during the outage, no 500, recovery without
+restarting the app, and every acknowledged prediction stored.
+
+Creates a PostgreSQL instance of its own (initdb in a temporary folder, its own port on
+127.0.0.1, run as the ``postgres`` user when this runs as root), migrates it, trains a small
+model, starts gunicorn (2 workers) on it and posts transactions from several client threads,
+each with a unique external_id. Part-way through, PostgreSQL is stopped (fast shutdown: open
+connections are cut), left down, and started again. Prints the answers by status, the longest
+run of failures, the time from PostgreSQL accepting connections again to the first 200, and
+whether every acknowledged (200) transaction is stored.
+
+    .venv/bin/python bench/db_restart.py [--seconds 20] [--outage-at 6] [--outage 5] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+TRANSACTION = {"Time": 100.0, **{f"V{i}": 0.0 for i in range(1, 29)}, "Amount": 12.5}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name)]
+    if not found[-1]:
+        raise SystemExit(f"PostgreSQL's {name} is not installed")
+    return found[-1]
+
+
+class Postgres:
+    """A throw-away PostgreSQL instance on 127.0.0.1:port, data in ``folder``."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.data = folder / "pgdata"
+        self.port = free_port()
+        # initdb refuses to run as root: run the server as the postgres user then.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(folder, "postgres")
+        self.run(pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def run(self, *argv: str) -> None:
+        subprocess.run([*self.as_user, *argv], check=True, capture_output=True, cwd=self.folder)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder}"
+        self.run(
+            pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "pg.log"), "-w", "start"
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self.run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+
+@contextmanager
+def deployment(*, versions: int = 1):
+    """A PostgreSQL instance, a migrated database with ``versions`` trained versions (the last
+    active) and gunicorn serving it; yields (postgres, port, env). Everything is stopped and
+    removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="db-restart-"))
+    postgres = Postgres(folder)
+    postgres.start()
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("S3_", "Q_", "TRAIN_", "RETRAIN_")) and key not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="fraudsite.settings",
+        DATA_DIR=str(folder / "data"),
+        DATABASE_URL=postgres.url,
+        SCORING_API_OPEN="true",
+        SCORING_RATE_LIMIT="off",
+        REQUEST_LOG_LEVEL="WARNING",
+        TRAIN_N_ESTIMATORS="40",
+    )
+    server = None
+    try:
+        manage = [PYTHON, str(ROOT / "manage.py")]
+        steps = [["migrate", "--noinput"]]
+        for seed in range(1, versions + 1):
+            csv = folder / f"data{seed}.csv"
+            steps.append(
+                ["generate_data", "--rows", "20000", "--fraud-rate", "0.02", "--seed", str(seed), "--out", str(csv)]
+            )
+            steps.append(["train_model", "--csv", str(csv), "--activate"])
+        for argv in steps:
+            subprocess.run([*manage, *argv], check=True, capture_output=True, env=env, cwd=ROOT, timeout=300)
+        log = (folder / "gunicorn.log").open("wb")
+        server = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while post(port, "warm-up")[0] != 200:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"gunicorn did not serve\n{(folder / 'gunicorn.log').read_text()}")
+            time.sleep(0.2)
+        yield postgres, port, env
+    finally:
+        if server is not None:
+            server.terminate()
+            with suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=15)
+            with suppress(ProcessLookupError):
+                os.killpg(server.pid, 9)
+        with suppress(subprocess.CalledProcessError):
+            postgres.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def post(port: int, external_id: str) -> tuple[int, str]:
+    body = json.dumps({**TRANSACTION, "external_id": external_id}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/detect-fraud", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError as exc:
+        return 0, str(exc)  # no HTTP answer at all
+
+
+def stored_external_ids(url: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as connection:
+        rows = connection.execute(
+            "SELECT t.external_id FROM detection_transaction t JOIN detection_prediction p ON p.transaction_id = t.id"
+        ).fetchall()
+    return {external_id for (external_id,) in rows}
+
+
+def run(*, seconds: float, outage_at: float, outage: float, clients: int) -> dict:
+    """Load, outage, recovery; returns the figures."""
+    with deployment() as (postgres, port, _env):
+        answers: list[tuple[float, int, str, str]] = []  # (when, status, external_id, body)
+        lock = threading.Lock()
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def client(number: int) -> None:
+            for sequence in range(10**9):
+                if stop.is_set():
+                    return
+                external_id = f"c{number}-{sequence}"
+                status, body = post(port, external_id)
+                with lock:
+                    answers.append((time.monotonic() - started, status, external_id, body))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        time.sleep(outage_at)
+        postgres.stop("fast")
+        stopped = time.monotonic() - started
+        time.sleep(outage)
+        postgres.start()
+        back = time.monotonic() - started
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        stop.set()
+        for thread in threads:
+            thread.join()
+        stored = stored_external_ids(postgres.url)
+
+    statuses = collections.Counter(status for _, status, _, _ in answers)
+    acknowledged = {external_id for _, status, external_id, _ in answers if status == 200}
+    first_ok_after = min((when for when, status, _, _ in answers if status == 200 and when > back), default=None)
+    codes = collections.Counter(
+        json.loads(body)["error"]["code"] for _, status, _, body in answers if status == 503 and body.startswith("{")
+    )
+    return {
+        "requests": len(answers),
+        "statuses": dict(sorted(statuses.items())),
+        "503_codes": dict(codes),
+        "outage": (round(stopped, 1), round(back, 1)),
+        "recovery_seconds": round(first_ok_after - back, 2) if first_ok_after is not None else None,
+        "acknowledged": len(acknowledged),
+        "acknowledged_not_stored": len(acknowledged - stored),
+        "stored_not_acknowledged": len(stored - acknowledged - {"warm-up"}),
+        "errors_500": [body for _, status, _, body in answers if status >= 500 and status != 503][:3],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--outage-at", type=float, default=6)
+    parser.add_argument("--outage", type=float, default=5)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    figures = run(seconds=args.seconds, outage_at=args.outage_at, outage=args.outage, clients=args.clients)
+    print(
+        f"{figures['requests']} requests from {args.clients} clients in {args.seconds:g} s; "
+        f"PostgreSQL down from {figures['outage'][0]} s to {figures['outage'][1]} s"
+    )
+    print(f"answers by status: {figures['statuses']} (503 codes: {figures['503_codes']})")
+    print(f"first 200 {figures['recovery_seconds']} s after PostgreSQL accepted connections again")
+    print(
+        f"acknowledged (200): {figures['acknowledged']}, of them not stored: {figures['acknowledged_not_stored']}; "
+        f"stored but not acknowledged: {figures['stored_not_acknowledged']}"
+    )
+    for body in figures["errors_500"]:
+        print(f"500: {body}")
+
+
+if __name__ == "__main__":
+    main()
