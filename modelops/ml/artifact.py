@@ -61,6 +61,10 @@ class ModelBundle:
         return np.asarray(self.booster.inplace_predict(self.prepare(rows)), dtype=np.float64)
 
     @functools.cached_property
+    def _names(self) -> np.ndarray:
+        return np.array(self.features, dtype=object)
+
+    @functools.cached_property
     def walker(self) -> TreeTable | None:
         """The trees as numpy arrays for scoring a few rows, or None if this booster is one the
         walk does not reproduce; checked against the booster on a few rows before use."""
@@ -100,13 +104,13 @@ class ModelBundle:
         line = np.arange(len(raw))[:, None]
         picked = features[line, order].round(6).tolist()
         values = raw[line, order].tolist()
-        names = self.features
+        names = self._names[order].tolist()
         explanations = [
             [
-                {"feature": names[j], "value": value, "contribution": contribution}
-                for j, value, contribution in zip(row_order, row_values, row_contribs, strict=True)
+                {"feature": f, "value": v, "contribution": c}
+                for f, v, c in zip(row_names, row_values, row_picked, strict=True)
             ]
-            for row_order, row_values, row_contribs in zip(order.tolist(), values, picked, strict=True)
+            for row_names, row_values, row_picked in zip(names, values, picked, strict=True)
         ]
         return probability, explanations
 
