@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from modelops.model_cache import ActiveModel, active_model
@@ -103,6 +104,9 @@ def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
         external_ids = batch.external_ids if everything else [batch.external_ids[i] for i in to_score]
         scores, contributions = model.bundle.score(values)
         with transaction.atomic():
+            if not settings.SCORING_SYNCHRONOUS_COMMIT and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             ids = insert_scored(
                 values=values,
                 external_ids=external_ids,
