@@ -58,3 +58,12 @@ def test_rows_with_missing_values_go_to_xgboost(trained, training_frame):
     rows[0, 3] = np.nan
     probability, _ = trained.bundle.score(rows)
     assert probability[0] == pytest.approx(trained.bundle.predict_proba(rows)[0], abs=1e-6)
+
+
+def test_a_walk_that_disagrees_with_the_booster_is_not_used(trained, training_frame, monkeypatch):
+    monkeypatch.setattr(treewalk.TreeTable, "contributions", lambda self, prepared: np.zeros((len(prepared), 31)))
+    bundle = artifact.loads(artifact.dumps(trained.bundle), sha256=None)
+    assert bundle.walker is None
+    rows = training_frame[list(FEATURES)].to_numpy()[:1]
+    probability, _ = bundle.score(rows)
+    assert probability[0] == pytest.approx(trained.bundle.predict_proba(rows)[0], abs=1e-6)
