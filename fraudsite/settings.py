@@ -263,8 +263,8 @@ SCORING_RATE_LIMIT = env_str("SCORING_RATE_LIMIT", "60000/min")
 if SCORING_RATE_LIMIT.lower() == "off":
     SCORING_RATE_LIMIT = ""
 # PostgreSQL: false lets a scoring transaction's COMMIT return before its WAL reaches the disk
-# (synchronous_commit = off, for that transaction only). Faster, but a crash of the database
-# server (not of the app) can lose the last fraction of a second of acknowledged predictions;
+# (synchronous_commit = off, for that transaction only). No wait for the disk, but a crash of the
+# database server (not of the app) can lose the last fraction of a second of acknowledged predictions;
 # the database stays consistent. Other writes (activations, keys, labels) keep waiting. On by
 # default; SQLite ignores it.
 SCORING_SYNCHRONOUS_COMMIT = env_bool("SCORING_SYNCHRONOUS_COMMIT", True)
