@@ -140,9 +140,7 @@ else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
-            # Django's SQLite backend, handing the write lock from one worker to the next
-            # without its busy handler's sleeps (see fraudsite/sqlite/base.py).
-            "ENGINE": "fraudsite.sqlite",
+            "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "db.sqlite3",
             # Keep the connection: closing the last connection to a WAL database checkpoints
             # and removes the WAL, which would otherwise happen after every request.
