@@ -5,6 +5,7 @@ p50 and p99; then 10,000-transaction batches: transactions scored and stored per
 
     .venv/bin/python bench/http_scoring.py                      # SQLite in var/bench
     .venv/bin/python bench/http_scoring.py --database-url postgres://postgres@127.0.0.1:5432/fraud_bench
+    .venv/bin/python bench/http_scoring.py ... --set SCORING_SYNCHRONOUS_COMMIT=false   # a setting for the server
 
 Needs wrk (Debian package `wrk`). The first run trains a model on 284,807 generated rows.
 """
@@ -98,6 +99,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only-single", action="store_true", help="Only /detect-fraud at concurrency 8")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class, e.g. gthread")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="A setting for the server")
     args = parser.parse_args()
 
     env = {
@@ -111,6 +115,7 @@ def main() -> None:
         "REQUEST_LOG_LEVEL": "WARNING",
         # wrk is one client at thousands of requests a second: the per-client limit is off.
         "SCORING_RATE_LIMIT": "off",
+        **dict(item.split("=", 1) for item in args.set),
     }
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_model")
@@ -129,7 +134,10 @@ def main() -> None:
 
     port = free_port()
     server = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)],
+        [
+            *(PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}"),
+            *("--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads)),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -141,7 +149,9 @@ def main() -> None:
         wrk(f"{base}/detect-fraud", body_file, 8, 3)  # warm up: every worker loads the model
         database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
         out = sys.stdout.write
-        out(f"gunicorn {args.workers} sync workers, {database}, wrk {args.seconds}s per line, {os.cpu_count()} cores\n")
+        kind = args.worker_class if args.threads == 1 else f"{args.worker_class} ({args.threads} threads)"
+        out(f"gunicorn {args.workers} {kind} workers, {database}, wrk {args.seconds}s per line, {os.cpu_count()} cores")
+        out(f", {' '.join(args.set)}\n" if args.set else "\n")
         endpoints = (("constant DRF endpoint", "/bench/constant"), ("POST /detect-fraud", "/detect-fraud"))
         for name, path in endpoints[1:] if args.only_single else endpoints:
             for connections in (8,) if args.only_single else (1, 8):

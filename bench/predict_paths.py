@@ -65,13 +65,18 @@ def main() -> None:
                 m, pred_contribs=True, approx_contribs=True
             ),
             "ModelBundle.score (served path)": lambda r=raw: bundle.score(r),
+            **(
+                {"tree walk in numpy (served up to 16 rows)": lambda d=data: bundle.walker.contributions(d)}
+                if len(data) <= artifact.WALK_MAX_ROWS
+                else {}
+            ),
             "predict_proba + score (two passes)": lambda r=raw: (
                 bundle.predict_proba(r),
                 bundle.score(r),
             ),
         }
         for name, fn in figures.items():
-            out(f"{label:>12}  {name:<36} {per_call_us(fn, number) * scale:10.1f} {unit}\n")
+            out(f"{label:>12}  {name:<42} {per_call_us(fn, number) * scale:10.1f} {unit}\n")
 
 
 if __name__ == "__main__":

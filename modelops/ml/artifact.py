@@ -7,17 +7,24 @@ so a file fetched from a bucket can at worst fail to load; it can never run code
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 import xgboost as xgb
 
 from .schema import FEATURES
+from .treewalk import TreeTable, UnsupportedModel
 
 FORMAT = "fraud-model/1"
 TOP_CONTRIBUTIONS = 5
+# Up to this many rows, the trees are walked in numpy (treewalk.py); above it XGBoost's own
+# predict is faster (bench/predict_paths.py).
+WALK_MAX_ROWS = 16
+log = logging.getLogger(__name__)
 _SCALED = {name: FEATURES.index(name) for name in ("Time", "Amount")}
 
 
@@ -53,6 +60,33 @@ class ModelBundle:
         is the fastest path (bench/predict_paths.py). Serving uses score(), which also explains."""
         return np.asarray(self.booster.inplace_predict(self.prepare(rows)), dtype=np.float64)
 
+    @functools.cached_property
+    def _names(self) -> np.ndarray:
+        return np.array(self.features, dtype=object)
+
+    @functools.cached_property
+    def walker(self) -> TreeTable | None:
+        """The trees as numpy arrays for scoring a few rows, or None if this booster is one the
+        walk does not reproduce; checked against the booster on a few rows before use."""
+        try:
+            table = TreeTable(self.booster)
+        except UnsupportedModel as exc:
+            log.info("scoring with XGBoost's predict only: %s", exc)
+            return None
+        probe = np.random.default_rng(0).normal(scale=3.0, size=(64, len(self.features))).astype(np.float32)
+        expected = self.booster.predict(xgb.DMatrix(probe, nthread=1), pred_contribs=True, approx_contribs=True)
+        if not np.allclose(table.contributions(probe), expected, rtol=1e-4, atol=1e-4):
+            log.warning("the numpy tree walk disagrees with XGBoost on this model; scoring with XGBoost only")
+            return None
+        return table
+
+    def contributions(self, prepared: np.ndarray) -> np.ndarray:
+        """Approximate (Saabas) contributions of prepared rows, the bias last."""
+        if len(prepared) <= WALK_MAX_ROWS and self.walker is not None and not np.isnan(prepared).any():
+            return self.walker.contributions(prepared)
+        matrix = xgb.DMatrix(prepared, nthread=self.nthread)
+        return self.booster.predict(matrix, pred_contribs=True, approx_contribs=True)
+
     def score(self, rows: np.ndarray, *, top: int = TOP_CONTRIBUTIONS) -> tuple[np.ndarray, list[list[dict]]]:
         """Fraud probability and the ``top`` contributions (log-odds, signed) of each row.
 
@@ -61,24 +95,22 @@ class ModelBundle:
         approximate (Saabas) ones: exact SHAP costs about 25 times more (bench/predict_paths.py)
         and would make a 10,000-row batch take seconds.
         """
-        prepared = self.prepare(rows)
-        matrix = xgb.DMatrix(prepared, nthread=self.nthread)
-        contribs = self.booster.predict(matrix, pred_contribs=True, approx_contribs=True)
+        raw = np.asarray(rows, dtype=np.float64).reshape(-1, len(self.features))
+        contribs = self.contributions(self.prepare(raw))
         margin = contribs.sum(axis=1, dtype=np.float64)
         probability = 1.0 / (1.0 + np.exp(-margin))
         features = contribs[:, : len(self.features)]
         order = np.argsort(-np.abs(features), axis=1)[:, :top]
-        picked = np.take_along_axis(features, order, axis=1).round(6).tolist()
-        values = np.take_along_axis(
-            np.asarray(rows, dtype=np.float64).reshape(len(prepared), -1), order, axis=1
-        ).tolist()
-        names = self.features
+        line = np.arange(len(raw))[:, None]
+        picked = features[line, order].round(6).tolist()
+        values = raw[line, order].tolist()
+        names = self._names[order].tolist()
         explanations = [
             [
-                {"feature": names[j], "value": value, "contribution": contribution}
-                for j, value, contribution in zip(row_order, row_values, row_contribs, strict=True)
+                {"feature": f, "value": v, "contribution": c}
+                for f, v, c in zip(row_names, row_values, row_picked, strict=True)
             ]
-            for row_order, row_values, row_contribs in zip(order.tolist(), values, picked, strict=True)
+            for row_names, row_values, row_picked in zip(names, values, picked, strict=True)
         ]
         return probability, explanations
 
@@ -125,4 +157,5 @@ def loads(data: bytes, *, sha256: str | None, nthread: int = 1) -> ModelBundle:
         raise ArtifactError(f"artifact cannot be loaded: {exc}") from None
     bundle = ModelBundle(booster=booster, scaling=scaling, threshold=threshold, metadata=document.get("metadata", {}))
     bundle.use_threads(nthread)
+    bundle.walker  # noqa: B018 -- laid out now, at load, rather than in the first request
     return bundle

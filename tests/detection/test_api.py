@@ -203,3 +203,18 @@ def test_numbers_as_strings_with_spaces_are_accepted(client, active_version):
     response = post(client, row(V1=" 1.5 ", Amount="20"))
     assert response.status_code == 200
     assert Transaction.objects.get().v[0] == 1.5
+
+
+@pytest.mark.parametrize("synchronous", [True, False])
+def test_asynchronous_commit_is_asked_for_only_when_switched_off_and_only_on_postgresql(
+    client, active_version, settings, synchronous
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SCORING_SYNCHRONOUS_COMMIT = synchronous
+    with CaptureQueriesContext(connection) as queries:
+        assert post(client, row()).status_code == 200
+    asked = any("synchronous_commit" in q["sql"] for q in queries.captured_queries)
+    assert asked == (not synchronous and connection.vendor == "postgresql")
+    assert Prediction.objects.count() == 1

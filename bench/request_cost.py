@@ -1,0 +1,77 @@
+"""What one request costs inside the process, without the network or the load generator:
+requests go straight to the WSGI application. Prints CPU microseconds per request; under
+callgrind it counts instructions instead, which stay the same however busy the machine is:
+
+    .venv/bin/python bench/request_cost.py --data-dir var/bench /detect-fraud
+    valgrind --tool=callgrind --instr-atstart=no .venv/bin/python bench/request_cost.py \\
+        --data-dir var/bench --callgrind /detect-fraud      # then: instructions / requests
+
+`/bench/constant` is the constant DRF endpoint; `batch` posts 10,000 transactions. Uses the
+data folder of bench/http_scoring.py (its database and active model); rows are stored there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("path", help="/detect-fraud, /bench/constant or batch")
+    parser.add_argument("--data-dir", default="var/bench")
+    parser.add_argument("--requests", type=int, default=0, help="default: 500, or 3 batches")
+    parser.add_argument("--callgrind", action="store_true", help="switch callgrind's counting on for the requests")
+    args = parser.parse_args()
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATA_DIR=str(Path(args.data_dir).resolve()),
+        SCORING_API_OPEN="true",
+        REQUEST_LOG_LEVEL="WARNING",
+        SCORING_RATE_LIMIT="off",
+    )
+    from fraudsite.wsgi import application
+    from modelops.ml import synthetic
+    from modelops.ml.schema import FEATURES
+
+    batch = args.path == "batch"
+    frame = synthetic.generate(rows=10_000 if batch else 1, fraud_rate=0.01, seed=11)
+    rows = [{k: float(v) for k, v in zip(FEATURES, values, strict=True)} for values in frame[list(FEATURES)].to_numpy()]
+    body = json.dumps(rows if batch else rows[0]).encode()
+    path = "/detect-fraud" if batch else args.path
+    count = args.requests or (3 if batch else 500)
+
+    def request() -> None:
+        environ = {
+            **{"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": ""},
+            **{"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http"},
+            **{"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
+        }
+        status = []
+        b"".join(application(environ, lambda s, headers, exc_info=None: status.append(s)))
+        if not status[0].startswith("200"):
+            raise RuntimeError(f"{path} answered {status[0]}")
+
+    for _ in range(1 if batch else 50):  # loads the model, warms the caches
+        request()
+    if args.callgrind:
+        subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
+    started = time.process_time()
+    for _ in range(count):
+        request()
+    cpu = time.process_time() - started
+    if args.callgrind:
+        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], check=True, capture_output=True)
+    sys.stdout.write(f"{args.path}: {count} requests, {cpu / count * 1e6:,.0f} us of CPU each\n")
+
+
+if __name__ == "__main__":
+    main()
