@@ -48,6 +48,25 @@ print(switches)
 """
 
 
+def start_activator(env: dict, *, seconds: float, every: float) -> subprocess.Popen:
+    """A process of its own that activates and rolls back versions every ``every`` seconds."""
+    return subprocess.Popen(
+        [
+            PYTHON,
+            str(ROOT / "manage.py"),
+            "shell",
+            "--no-imports",
+            "-c",
+            ACTIVATOR.format(seconds=seconds, every=every),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
@@ -69,21 +88,7 @@ def main() -> None:
                 with lock:
                     answers.append((sent, time.time(), status, body))
 
-        activator = subprocess.Popen(
-            [
-                PYTHON,
-                str(ROOT / "manage.py"),
-                "shell",
-                "--no-imports",
-                "-c",
-                ACTIVATOR.format(seconds=args.seconds, every=args.every),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        activator = start_activator(env, seconds=args.seconds, every=args.every)
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         for thread in threads:
             thread.start()

@@ -16,7 +16,6 @@ import argparse
 import collections
 import json
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -27,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.activation_under_load import ACTIVATOR  # noqa: E402
-from bench.db_restart import PYTHON, TRANSACTION, deployment  # noqa: E402
+from bench.activation_under_load import start_activator  # noqa: E402
+from bench.db_restart import TRANSACTION, deployment  # noqa: E402
 
 
 def post_json(port: int, payload) -> tuple[int, object]:
@@ -80,21 +79,7 @@ def main() -> None:
                 with lock:
                     answers.append((kind, time.perf_counter() - started, status, body))
 
-        activator = subprocess.Popen(
-            [
-                PYTHON,
-                str(ROOT / "manage.py"),
-                "shell",
-                "--no-imports",
-                "-c",
-                ACTIVATOR.format(seconds=args.seconds, every=args.every),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        activator = start_activator(env, seconds=args.seconds, every=args.every)
         threads = [threading.Thread(target=client, args=("batch", n)) for n in range(args.batch_clients)]
         threads += [threading.Thread(target=client, args=("single", n)) for n in range(args.single_clients)]
         for thread in threads:
