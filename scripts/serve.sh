@@ -16,7 +16,8 @@ cluster=$!
 trap 'kill -TERM "$cluster" 2>/dev/null || true; wait "$cluster" 2>/dev/null || true' EXIT
 
 echo
-echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (score a transaction)"
+echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (sign in with the account printed above)"
+echo "  Review queue: http://127.0.0.1:${PORT}/review/   Models: http://127.0.0.1:${PORT}/models/"
 echo "  API:   curl -X POST http://127.0.0.1:${PORT}/detect-fraud -H 'Content-Type: application/json' -d @transaction.json"
 echo "  Admin: http://127.0.0.1:${PORT}/admin/  (sign-in printed above)"
 echo "  API keys: $( [ "$SCORING_API_OPEN" = true ] && echo "not required in this demo (SCORING_API_OPEN=true)" || echo "required: manage.py api_key create NAME")"
