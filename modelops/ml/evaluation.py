@@ -26,12 +26,18 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, *, recall_target: flo
     return float(thresholds[int(np.argmax(f1))])
 
 
-def _thin(*arrays: np.ndarray, points: int = CURVE_POINTS) -> list[np.ndarray]:
-    size = len(arrays[0])
-    if size <= points:
-        return list(arrays)
-    keep = np.unique(np.linspace(0, size - 1, points).round().astype(int))
-    return [a[keep] for a in arrays]
+def _curve_points(
+    precision: np.ndarray, recall: np.ndarray, thresholds: np.ndarray, *, points: int = CURVE_POINTS
+) -> list[np.ndarray]:
+    """The points that draw the PR curve: for each recall value, its best precision (the last,
+    highest threshold, of its run; recall falls as the threshold rises), then at most ``points``
+    of those, evenly spaced. Thinning the raw arrays by index would keep almost only the
+    low-threshold end, where nearly every legitimate row is flagged: hundreds of thousands of
+    thresholds sit at recall 1, and the curve's high-precision part would vanish."""
+    last_of_run = np.flatnonzero(np.r_[recall[1:] != recall[:-1], True])
+    if len(last_of_run) > points:
+        last_of_run = last_of_run[np.unique(np.linspace(0, len(last_of_run) - 1, points).round().astype(int))]
+    return [a[last_of_run] for a in (precision, recall, thresholds)]
 
 
 def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
@@ -48,7 +54,9 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     both_classes = 0 < y_true.sum() < len(y_true)
 
     curve_precision, curve_recall, curve_thresholds = precision_recall_curve(y_true, scores)
-    curve_precision, curve_recall, curve_thresholds = _thin(curve_precision[:-1], curve_recall[:-1], curve_thresholds)
+    curve_precision, curve_recall, curve_thresholds = _curve_points(
+        curve_precision[:-1], curve_recall[:-1], curve_thresholds
+    )
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
     return {
         "threshold": float(threshold),

@@ -89,3 +89,18 @@ def test_predictions_separate_the_classes(trained, training_frame):
     scores = trained.bundle.predict_proba(training_frame[list(FEATURES)].to_numpy())
     fraud = training_frame["Class"].to_numpy() == 1
     assert scores[fraud].mean() > 0.5 > scores[~fraud].mean()
+
+
+def test_the_stored_pr_curve_keeps_its_high_precision_part():
+    from modelops.ml.evaluation import CURVE_POINTS, evaluate
+
+    rng = np.random.default_rng(0)
+    # 100,000 legitimate rows and 60 frauds, well separated: the real curve reaches precision 1
+    # at high thresholds, while almost every threshold lies among the legitimate scores.
+    y = np.r_[np.zeros(100_000), np.ones(60)]
+    scores = np.r_[rng.uniform(0, 0.6, 100_000), rng.uniform(0.5, 1.0, 60)]
+    curve = evaluate(y, scores, threshold=0.6)["pr_curve"]
+    assert len(curve["recall"]) <= CURVE_POINTS
+    assert max(curve["precision"]) == 1.0
+    high = [p for p, r in zip(curve["precision"], curve["recall"], strict=True) if 0.3 < r < 0.7]
+    assert high and min(high) > 0.9
