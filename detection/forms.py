@@ -29,6 +29,17 @@ class QueueFilter(forms.Form):
     per_page = forms.TypedChoiceField(choices=PAGE_SIZES, coerce=int, required=False, label="Per page")
     after = forms.RegexField(regex=r"^[01]:[0-9.eE+-]+:\d+$", required=False, widget=forms.HiddenInput)
 
+    def clean_after(self) -> str:
+        after = self.cleaned_data.get("after") or ""
+        if after:
+            try:
+                score = float(after.split(":")[1])
+            except ValueError:
+                raise forms.ValidationError("not a page cursor") from None
+            if not 0.0 <= score <= 1.0:
+                raise forms.ValidationError("not a page cursor")
+        return after
+
     def clean(self):
         data = super().clean()
         data["state"] = data.get("state") or "unreviewed"

@@ -227,3 +227,8 @@ def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_clien
         middle = sorted(p.transaction.amount for p in everything)[len(everything) // 2]
         above = analyst_client.get(f"{base}&amount_min={middle}").context["page"]
         assert above and [p.pk for p in above] == [p.pk for p in everything if p.transaction.amount >= middle]
+
+
+@pytest.mark.parametrize("cursor", ["1:e:5", "1:1e400:5", "0:-.:3", "2:0.5:1"])
+def test_a_malformed_cursor_is_a_bad_request(analyst_client, scored, cursor):
+    assert analyst_client.get(f"/review/?after={cursor}").status_code == 400
