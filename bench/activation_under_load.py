@@ -48,6 +48,23 @@ print(switches)
 """
 
 
+def run_beside_activator(
+    env: dict, threads: list[threading.Thread], stop: threading.Event, *, seconds: float, every: float
+) -> str:
+    """Run the client threads while the activator switches versions; stop them when it is done.
+    Returns the activator's output."""
+    activator = start_activator(env, seconds=seconds, every=every)
+    for thread in threads:
+        thread.start()
+    stdout, stderr = activator.communicate(timeout=seconds + 120)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    if activator.returncode != 0:
+        raise SystemExit(f"the activator failed:\n{stderr}")
+    return stdout
+
+
 def start_activator(env: dict, *, seconds: float, every: float) -> subprocess.Popen:
     """A process of its own that activates and rolls back versions every ``every`` seconds."""
     return subprocess.Popen(
@@ -88,16 +105,8 @@ def main() -> None:
                 with lock:
                     answers.append((sent, time.time(), status, body))
 
-        activator = start_activator(env, seconds=args.seconds, every=args.every)
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
-        for thread in threads:
-            thread.start()
-        stdout, stderr = activator.communicate(timeout=args.seconds + 120)
-        stop.set()
-        for thread in threads:
-            thread.join()
-        if activator.returncode != 0:
-            raise SystemExit(f"the activator failed:\n{stderr}")
+        stdout = run_beside_activator(env, threads, stop, seconds=args.seconds, every=args.every)
 
         import psycopg
 

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.activation_under_load import start_activator  # noqa: E402
+from bench.activation_under_load import run_beside_activator  # noqa: E402
 from bench.db_restart import TRANSACTION, deployment  # noqa: E402
 
 
@@ -79,17 +79,9 @@ def main() -> None:
                 with lock:
                     answers.append((kind, time.perf_counter() - started, status, body))
 
-        activator = start_activator(env, seconds=args.seconds, every=args.every)
         threads = [threading.Thread(target=client, args=("batch", n)) for n in range(args.batch_clients)]
         threads += [threading.Thread(target=client, args=("single", n)) for n in range(args.single_clients)]
-        for thread in threads:
-            thread.start()
-        stdout, stderr = activator.communicate(timeout=args.seconds + 120)
-        stop.set()
-        for thread in threads:
-            thread.join()
-        if activator.returncode != 0:
-            raise SystemExit(f"the activator failed:\n{stderr}")
+        stdout = run_beside_activator(env, threads, stop, seconds=args.seconds, every=args.every)
 
         import psycopg
 

@@ -27,6 +27,7 @@ PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_f
 
 @functools.cache
 def _table_and_columns(vendor: str, model, fields: tuple[str, ...]) -> tuple[str, str]:
+    # ``vendor`` is only part of the cache key: quoting differs between databases.
     quote = connection.ops.quote_name
     meta = model._meta
     return quote(meta.db_table), ", ".join(quote(meta.get_field(f).column) for f in fields)

@@ -6,13 +6,13 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from fraudsite.access import requires
 from modelops import charts
 from modelops.ml.artifact import ArtifactError
 from modelops.model_cache import NoActiveModel
@@ -31,9 +31,8 @@ EXAMPLE = {
 }
 
 
-def analyst_required(view):
-    """Signed in (else the sign-in page) and allowed to review (else 403)."""
-    return login_required(permission_required("detection.review_transaction", raise_exception=True)(view))
+# Signed in and allowed to review: the Analysts and Model managers groups.
+analyst_required = requires("detection.review_transaction")
 
 
 def _model_error(exc: Exception) -> dict:

@@ -1,9 +1,9 @@
 """Charts as inline SVG, drawn on the server from figures already stored.
 
 Why SVG from Python rather than a plotting library or a JavaScript one: the figures are a few
-hundred points at most (curves are thinned when a version is recorded), so a page draws its
-charts in well under a millisecond with no extra dependency, nothing to fetch (the pages work
-offline and behind a strict proxy), and nothing to run in the browser. Each chart is an
+hundred points at most (curves are thinned when a version is recorded), so drawing them needs
+no extra dependency, nothing to fetch (the pages work offline and behind a strict proxy), and
+nothing to run in the browser. Each chart is an
 ``<svg role="img">`` with a title and a text alternative, and every label is escaped.
 """
 

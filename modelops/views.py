@@ -5,23 +5,17 @@ activating or rolling back needs ``modelops.activate_modelversion`` (Model manag
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
+
+from fraudsite.access import requires
 
 from . import charts, services
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
 
-def _requires(permission: str):
-    def decorate(view):
-        return login_required(permission_required(permission, raise_exception=True)(view))
-
-    return decorate
-
-
-@_requires("modelops.view_modelversion")
+@requires("modelops.view_modelversion")
 def version_list(request):
     context = {
         "versions": ModelVersion.objects.select_related("parent"),
@@ -31,7 +25,7 @@ def version_list(request):
     return render(request, "modelops/version_list.html", context)
 
 
-@_requires("modelops.view_modelversion")
+@requires("modelops.view_modelversion")
 def version_page(request, version: int):
     item = get_object_or_404(ModelVersion.objects.select_related("parent"), version=version)
     metrics = item.metrics or {}
@@ -80,7 +74,7 @@ def version_page(request, version: int):
     return render(request, "modelops/version.html", context)
 
 
-@_requires("modelops.activate_modelversion")
+@requires("modelops.activate_modelversion")
 def activate(request, version: int):
     """GET: what would change, and a reason to give. POST: activate (or roll back to) it."""
     item = get_object_or_404(ModelVersion, version=version)
@@ -102,7 +96,7 @@ def activate(request, version: int):
     return render(request, "modelops/activate.html", {"item": item, "active": active, "rollback": rollback})
 
 
-@_requires("modelops.view_datafile")
+@requires("modelops.view_datafile")
 def data_files(request):
     status = request.GET.get("status", "")
     files = DataFile.objects.all()
@@ -112,7 +106,7 @@ def data_files(request):
     return render(request, "modelops/data_files.html", {"page": page, "status": status, "statuses": DataFile.Status})
 
 
-@_requires("modelops.view_trainingrun")
+@requires("modelops.view_trainingrun")
 def training_runs(request):
     page = Paginator(TrainingRun.objects.select_related("result_version"), 25).get_page(request.GET.get("page"))
     return render(request, "modelops/training_runs.html", {"page": page})
