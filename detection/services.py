@@ -15,7 +15,7 @@ from modelops.model_cache import ActiveModel, active_model
 
 from .models import Prediction, Transaction
 from .parsing import Batch, InvalidInput
-from .storage import insert_scored
+from .storage import insert_scored, write_transaction
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
@@ -108,7 +108,7 @@ def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
         values = batch.values if everything else batch.values[to_score]
         external_ids = batch.external_ids if everything else [batch.external_ids[i] for i in to_score]
         scores, contributions = model.bundle.score(values)
-        with transaction.atomic():
+        with write_transaction():
             if not settings.SCORING_SYNCHRONOUS_COMMIT and connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
