@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass, replace
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from modelops.ml import schema
