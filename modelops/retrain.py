@@ -97,7 +97,8 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
     """Train candidates on all accepted data, record each as a version, activate the best if it
     is not worse than the active model by more than RETRAIN_TOLERANCE on RETRAIN_METRIC.
 
-    Single flight: returns None without training when another run is running (on any worker).
+    Single flight: returns None without training when another run is running (on any worker),
+    and for a scheduled run while scheduled training is paused (services.crash_loop).
     Every outcome is a TrainingRun with its log and, for activations and rejections, a
     ModelEvent. Data files become "used" only when the run succeeds, so a failed run leaves
     them for the next one, and candidates it had recorded are rejected. Artifacts are uploaded
@@ -107,6 +108,9 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
         run = services.start_run(trigger=trigger)
     except services.TrainingInProgress:
         log.info("retrain skipped: another training run is running")
+        return None
+    except services.TrainingPaused as exc:
+        log.error("retrain skipped: %s", exc)
         return None
     lines: list[str] = []
 

@@ -46,8 +46,38 @@ class RunAbandoned(Exception):
     """This run was declared dead and taken over by another; it must not record or activate."""
 
 
+class TrainingPaused(Exception):
+    """Scheduled training is paused: its last runs all died with their worker."""
+
+
+ABANDONED = "abandoned: its worker stopped (no heartbeat) before the run finished"
+
+
+def crash_loop() -> str | None:
+    """Why scheduled training is paused, or None.
+
+    A training that kills its worker (out of memory on a huge data set, say) would otherwise be
+    started again by every schedule and by the broker's redelivery, for ever. After
+    TRAINING_MAX_ABANDONED runs in a row died that way, the schedule stops starting runs; a run
+    started by hand (command or admin) still starts, and once one finishes, the schedule resumes.
+    """
+    limit = settings.TRAINING_MAX_ABANDONED
+    if limit <= 0:
+        return None
+    errors = list(
+        TrainingRun.objects.exclude(status=TrainingRun.Status.RUNNING).values_list("error", flat=True)[:limit]
+    )
+    if len(errors) < limit or any(error != ABANDONED for error in errors):
+        return None
+    return (
+        f"scheduled training is paused: the last {limit} runs were abandoned by their worker; "
+        "find the cause (memory, data), then start a run by hand (manage.py retrain or the admin)"
+    )
+
+
 def start_run(*, trigger: str) -> TrainingRun:
-    """Open a TrainingRun, or raise TrainingInProgress if one is running anywhere.
+    """Open a TrainingRun, or raise TrainingInProgress if one is running anywhere, or
+    TrainingPaused for a scheduled run while crash_loop() says so.
 
     A run left "running" by a worker that died (SIGKILL, out of memory, a lost machine) is
     closed as failed, and the candidates it recorded are rejected, once its heartbeat is older
@@ -65,11 +95,13 @@ def start_run(*, trigger: str) -> TrainingRun:
         closed = TrainingRun.objects.filter(pk=dead.pk, status=TrainingRun.Status.RUNNING).update(
             status=TrainingRun.Status.FAILED,
             finished_at=now,
-            error="abandoned: its worker stopped (no heartbeat) before the run finished",
+            error=ABANDONED,
         )
         if closed:
             log.warning("training run %s abandoned by its worker: closed as failed", dead.pk)
             reject_candidates_of(run_id=dead.pk, actor="scheduler", reason=f"training run {dead.pk} was abandoned")
+    if trigger == TrainingRun.Trigger.SCHEDULE and (reason := crash_loop()):
+        raise TrainingPaused(reason)
     try:
         with transaction.atomic():
             return TrainingRun.objects.create(trigger=trigger, heartbeat_at=now)

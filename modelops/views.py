@@ -109,4 +109,4 @@ def data_files(request):
 @requires("modelops.view_trainingrun")
 def training_runs(request):
     page = Paginator(TrainingRun.objects.select_related("result_version"), 25).get_page(request.GET.get("page"))
-    return render(request, "modelops/training_runs.html", {"page": page})
+    return render(request, "modelops/training_runs.html", {"page": page, "paused": services.crash_loop()})

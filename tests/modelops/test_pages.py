@@ -96,3 +96,13 @@ def test_the_training_runs_page_shows_logs_and_errors(analyst_client, active_ver
     TrainingRun.objects.create(trigger="schedule", status="failed", error="no new data", log="scanned 0 files")
     page = analyst_client.get("/models/training-runs/").content.decode()
     assert "no new data" in page and "scanned 0 files" in page
+
+
+def test_the_training_runs_page_says_when_the_schedule_is_paused(analyst_client, active_version, settings):
+    settings.TRAINING_MAX_ABANDONED = 2
+    page = analyst_client.get("/models/training-runs/").content.decode()
+    assert 'id="paused"' not in page
+    for _ in range(2):
+        TrainingRun.objects.create(trigger="schedule", status="failed", error=services.ABANDONED)
+    page = analyst_client.get("/models/training-runs/").content.decode()
+    assert 'id="paused"' in page and "Scheduled training is paused: the last 2 runs were abandoned" in page

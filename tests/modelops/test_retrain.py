@@ -129,6 +129,58 @@ def test_a_run_with_a_recent_heartbeat_still_blocks_a_second_one(active_version,
     assert TrainingRun.objects.get().status == TrainingRun.Status.RUNNING
 
 
+def _abandoned_runs(count: int) -> None:
+    for _ in range(count):
+        TrainingRun.objects.create(
+            trigger=TrainingRun.Trigger.SCHEDULE,
+            status=TrainingRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=services.ABANDONED,
+        )
+
+
+def test_after_runs_abandoned_in_a_row_the_schedule_pauses_until_a_run_by_hand(active_version, new_file, settings):
+    settings.TRAINING_MAX_ABANDONED = 3
+    _abandoned_runs(2)
+    assert services.crash_loop() is None
+    _abandoned_runs(1)
+    assert "the last 3 runs were abandoned" in services.crash_loop()
+
+    assert retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE) is None
+    assert TrainingRun.objects.count() == 3  # nothing started
+    assert DataFile.objects.get().status == DataFile.Status.NEW  # the data waits for the operator
+
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL, actor="command")
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert services.crash_loop() is None  # the schedule resumes
+
+
+def test_the_run_closed_as_abandoned_by_this_start_counts_towards_the_pause(active_version, new_file, settings):
+    settings.TRAINING_MAX_ABANDONED = 2
+    _abandoned_runs(1)
+    stuck = TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
+    silent_for = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * (services.STALE_AFTER_BEATS + 1))
+    TrainingRun.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - silent_for)
+
+    assert retrain.retrain() is None
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.error) == (TrainingRun.Status.FAILED, services.ABANDONED)
+    assert not TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists()
+
+
+def test_a_failure_of_another_kind_breaks_the_series(db, settings):
+    settings.TRAINING_MAX_ABANDONED = 2
+    _abandoned_runs(1)
+    TrainingRun.objects.create(
+        trigger=TrainingRun.Trigger.MANUAL, status=TrainingRun.Status.FAILED, error="the data has no fraud rows"
+    )
+    _abandoned_runs(1)
+    assert services.crash_loop() is None
+    settings.TRAINING_MAX_ABANDONED = 0
+    _abandoned_runs(5)
+    assert services.crash_loop() is None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_stamps_a_live_run_and_stops_one_taken_over(settings):
     # transaction=True: the heartbeat thread has a connection of its own and must see the run.
