@@ -16,6 +16,7 @@ import fcntl
 import functools
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
@@ -29,6 +30,9 @@ PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_f
 
 
 _lock_file: tuple[int, int] | None = None  # (pid, fd): a forked worker opens its own
+# An flock belongs to the open file, which all threads of a process share: threads (gunicorn's
+# gthread workers) queue on this first.
+_thread_lock = threading.Lock()
 
 
 def _sqlite_lock_fd() -> int:
@@ -55,13 +59,14 @@ def write_transaction() -> Iterator[None]:
         with transaction.atomic():
             yield
         return
-    fd = _sqlite_lock_fd()
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        with transaction.atomic():
-            yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    with _thread_lock:
+        fd = _sqlite_lock_fd()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            with transaction.atomic():
+                yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 
 import pytest
 from django.db import connection
@@ -52,3 +53,24 @@ def test_an_in_memory_database_takes_no_lock(monkeypatch):
     with storage.write_transaction():
         pass
     assert storage._lock_file is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_of_one_process_queue_too(monkeypatch, tmp_path):
+    # All threads share the process's open lock file, so the flock alone would let a second
+    # thread in at once.
+    monkeypatch.setattr(connection, "is_in_memory_db", lambda: False)
+    monkeypatch.setitem(connection.settings_dict, "NAME", str(tmp_path / "db.sqlite3"))
+    monkeypatch.setattr(storage, "_lock_file", None)
+    entered = threading.Event()
+
+    def other_thread():
+        with storage.write_transaction():
+            entered.set()
+
+    with storage.write_transaction():
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        assert not entered.wait(0.3)
+    assert entered.wait(5)
+    thread.join()
