@@ -80,9 +80,9 @@ class Postgres:
 
 
 @contextmanager
-def deployment(*, versions: int = 1):
+def deployment(*, versions: int = 1, workers: int = 2):
     """A PostgreSQL instance, a migrated database with ``versions`` trained versions (the last
-    active) and gunicorn serving it; yields (postgres, port, env). Everything is stopped and
+    active) and gunicorn (``workers`` sync workers) serving it; yields (postgres, port, env). Everything is stopped and
     removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="db-restart-"))
     postgres = Postgres(folder)
@@ -116,7 +116,7 @@ def deployment(*, versions: int = 1):
             subprocess.run([*manage, *argv], check=True, capture_output=True, env=env, cwd=ROOT, timeout=300)
         log = (folder / "gunicorn.log").open("wb")
         server = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
+            [PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"],
             cwd=ROOT,
             env=env,
             stdout=log,
