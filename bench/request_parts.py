@@ -1,0 +1,112 @@
+"""Where one POST /detect-fraud spends its time inside the process: the request goes straight to
+the WSGI application (no network), and the main steps of the scoring path are timed as they run.
+
+    .venv/bin/python bench/request_parts.py --data-dir var/bench [--requests 5000]
+
+Uses the data folder of bench/http_scoring.py (its database and active model); rows are stored
+there. Wall-clock microseconds per request, averaged; nested steps are included in their parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+spent: dict[str, float] = {}
+
+
+def timed(owner, name: str, label: str) -> None:
+    """Wrap ``owner.name`` so that its time is added to ``spent[label]``."""
+    function = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - started
+
+    setattr(owner, name, wrapper)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", default="var/bench")
+    parser.add_argument("--requests", type=int, default=5000)
+    args = parser.parse_args()
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATA_DIR=str(Path(args.data_dir).resolve()),
+        SCORING_API_OPEN="true",
+        REQUEST_LOG_LEVEL="WARNING",
+        SCORING_RATE_LIMIT="off",
+        SQLITE_CHECKPOINT_SECONDS="0",  # no thread beside the timed loop
+    )
+    import django
+
+    django.setup()
+    from detection import api, parsing, services, storage
+    from fraudsite.wsgi import application
+    from modelops.ml import synthetic
+    from modelops.ml.artifact import ModelBundle
+    from modelops.ml.schema import FEATURES
+
+    timed(parsing, "decode", "decode the JSON body")
+    timed(parsing, "parse", "validate")
+    timed(api, "score_transactions", "score_transactions")
+    timed(services, "active_model", "  read the active version")
+    timed(ModelBundle, "score", "  score and explain (model)")
+    timed(services, "insert_scored", "  insert the two rows")
+    write_transaction = storage.write_transaction
+
+    @contextlib.contextmanager
+    def timed_transaction():
+        started = time.perf_counter()
+        with write_transaction():
+            spent["  queue and begin"] = spent.get("  queue and begin", 0.0) + time.perf_counter() - started
+            yield
+            started = time.perf_counter()
+        spent["  commit"] = spent.get("  commit", 0.0) + time.perf_counter() - started
+
+    services.write_transaction = timed_transaction
+
+    frame = synthetic.generate(rows=1, fraud_rate=0.01, seed=11)
+    body = json.dumps({k: float(v) for k, v in zip(FEATURES, frame[list(FEATURES)].to_numpy()[0], strict=True)})
+    body = body.encode()
+
+    def request() -> None:
+        environ = {
+            **{"REQUEST_METHOD": "POST", "PATH_INFO": "/detect-fraud", "QUERY_STRING": "", "SCRIPT_NAME": ""},
+            **{"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http"},
+            **{"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
+        }
+        status = []
+        b"".join(application(environ, lambda s, headers, exc_info=None: status.append(s)))
+        if not status[0].startswith("200"):
+            raise RuntimeError(f"/detect-fraud answered {status[0]}")
+
+    for _ in range(100):  # loads the model, warms the caches
+        request()
+    spent.clear()
+    started = time.perf_counter()
+    for _ in range(args.requests):
+        request()
+    total = time.perf_counter() - started
+    out = sys.stdout.write
+    out(f"POST /detect-fraud, {args.requests} requests in-process: {total / args.requests * 1e6:,.0f} us each\n")
+    for label, seconds in spent.items():
+        out(f"  {label:<34} {seconds / args.requests * 1e6:7.1f} us\n")
+    rest = total - sum(v for k, v in spent.items() if not k.startswith(" "))
+    out(f"  {'Django, DRF, middleware, response':<34} {rest / args.requests * 1e6:7.1f} us\n")
+
+
+if __name__ == "__main__":
+    main()
