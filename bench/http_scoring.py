@@ -1,7 +1,9 @@
 """HTTP throughput and latency of POST /detect-fraud under gunicorn, load from wrk on loopback.
 
 Prints, for a constant DRF endpoint and for /detect-fraud at concurrency 1 and 8: requests/s,
-p50 and p99; then 10,000-transaction batches: transactions scored and stored per second.
+p50 and p99, the gunicorn workers' CPU time per request and the share of time the machine's
+cores stood idle (Linux /proc); then 10,000-transaction batches: transactions scored and stored
+per second.
 
     .venv/bin/python bench/http_scoring.py                      # SQLite in var/bench
     .venv/bin/python bench/http_scoring.py --database-url postgres://postgres@127.0.0.1:5432/fraud_bench
@@ -54,16 +56,34 @@ def wait_ready(port: int, timeout: float = 60) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
+def cpu_ticks(pids: list[int]) -> int:
+    """User and system clock ticks used so far by these processes."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def idle_ticks() -> tuple[int, int]:
+    """(idle, all) clock ticks of the whole machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return values[3], sum(values)
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int, workers: list[int]) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(body=body_file))
     threads = 1 if connections == 1 else 2
+    cpu_before, (idle_before, all_before) = cpu_ticks(workers), idle_ticks()
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    cpu, (idle, every) = cpu_ticks(workers) - cpu_before, idle_ticks()
+    idle, every = idle - idle_before, every - all_before
     os.unlink(script.name)
 
     def latency_ms(label: str) -> float:
@@ -71,7 +91,10 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict:
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {
+        "cpu_us": cpu / os.sysconf("SC_CLK_TCK") / max(requests, 1) * 1e6,
+        "idle": idle / every if every else 0.0,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": latency_ms("50"),
         "p99": latency_ms("99"),
@@ -146,7 +169,11 @@ def main() -> None:
     try:
         wait_ready(port)
         base = f"http://127.0.0.1:{port}"
-        wrk(f"{base}/detect-fraud", body_file, 8, 3)  # warm up: every worker loads the model
+        workers: list[int] = []
+        while len(workers) < args.workers:  # the CPU figures are the workers'
+            time.sleep(0.1)
+            workers = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+        wrk(f"{base}/detect-fraud", body_file, 8, 3, workers)  # warm up: every worker loads the model
         database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
         out = sys.stdout.write
         kind = args.worker_class if args.threads == 1 else f"{args.worker_class} ({args.threads} threads)"
@@ -155,10 +182,11 @@ def main() -> None:
         endpoints = (("constant DRF endpoint", "/bench/constant"), ("POST /detect-fraud", "/detect-fraud"))
         for name, path in endpoints[1:] if args.only_single else endpoints:
             for connections in (8,) if args.only_single else (1, 8):
-                r = wrk(base + path, body_file, connections, args.seconds)
+                r = wrk(base + path, body_file, connections, args.seconds, workers)
                 out(
                     f"{name:<22} c={connections}: {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
-                    f"p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}\n"
+                    f"p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}  "
+                    f"workers' CPU {r['cpu_us']:4.0f} us/request  cores idle {r['idle']:4.0%}\n"
                 )
         if not args.only_single:
             rate = batch_rate(port, rows, rounds=5)
