@@ -3,7 +3,7 @@
 Compares this project's pipeline with the original app's configuration on the same split:
 SMOTE on all training rows, 200 trees of depth 20 (exact method), threshold 0.5.
 
-    .venv/bin/python bench/quality_real.py --csv ../shared/data/creditcard_real_day1.csv
+    .venv/bin/python bench/quality_real.py --csv ../shared/data/creditcard_real_day1.csv [--internal-holdout]
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def original_config(train, holdout) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--csv", required=True)
+    parser.add_argument(
+        "--internal-holdout", action="store_true", help="ours also sets aside 20 %% of the 80 %% as a hold-out"
+    )
     args = parser.parse_args()
     frame = schema.read_training_csv(args.csv).sort_values("Time", kind="stable").reset_index(drop=True)
     cut = int(len(frame) * 0.8)
@@ -61,9 +64,16 @@ def main() -> None:
     out(f"hold-out {len(holdout)} ({int(y.sum())} frauds), newest 20 % by Time\n")
 
     started = time.perf_counter()
-    # Ours: the production pipeline on the same 80 %, which it splits again for validation.
-    config = training.TrainConfig(holdout_fraction=0.2)
-    ours = training.train(train, config)
+    # Ours: the production pipeline on the same 80 %, which it splits into training and
+    # validation rows (the strategy, the number of trees and the threshold are chosen on
+    # validation). The hold-out is passed as such, as retraining passes its shared hold-out: it
+    # is only scored, and the pipeline does not set aside a second hold-out of its own from the
+    # 80 %, which the original configuration learns from whole.
+    # --internal-holdout: as before 2026-11-26, the pipeline also sets aside its own hold-out.
+    if args.internal_holdout:
+        ours = training.train(train, training.TrainConfig(holdout_fraction=0.2))
+    else:
+        ours = training.train(train, training.TrainConfig(), holdout=holdout)
     ours_scores = ours.bundle.predict_proba(holdout[list(schema.FEATURES)].to_numpy())
     ours_seconds = time.perf_counter() - started
     started = time.perf_counter()
