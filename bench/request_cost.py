@@ -24,6 +24,32 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def set_environment(data_dir: str, **extra: str) -> None:
+    """The settings of an in-process run on the data folder of bench/http_scoring.py: the API
+    open, no request log line, no rate limit."""
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATA_DIR=str(Path(data_dir).resolve()),
+        SCORING_API_OPEN="true",
+        REQUEST_LOG_LEVEL="WARNING",
+        SCORING_RATE_LIMIT="off",
+        **extra,
+    )
+
+
+def post(application, path: str, body: bytes) -> None:
+    """POST ``body`` as JSON to ``path`` straight through the WSGI application; raises unless 200."""
+    environ = {
+        **{"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": ""},
+        **{"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http"},
+        **{"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
+    }
+    status = []
+    b"".join(application(environ, lambda s, headers, exc_info=None: status.append(s)))
+    if not status[0].startswith("200"):
+        raise RuntimeError(f"{path} answered {status[0]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("path", help="/detect-fraud, /bench/constant or batch")
@@ -31,13 +57,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=0, help="default: 500, or 3 batches")
     parser.add_argument("--callgrind", action="store_true", help="switch callgrind's counting on for the requests")
     args = parser.parse_args()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DATA_DIR=str(Path(args.data_dir).resolve()),
-        SCORING_API_OPEN="true",
-        REQUEST_LOG_LEVEL="WARNING",
-        SCORING_RATE_LIMIT="off",
-    )
+    set_environment(args.data_dir)
     from fraudsite.wsgi import application
     from modelops.ml import synthetic
     from modelops.ml.schema import FEATURES
@@ -50,15 +70,7 @@ def main() -> None:
     count = args.requests or (3 if batch else 500)
 
     def request() -> None:
-        environ = {
-            **{"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": ""},
-            **{"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http"},
-            **{"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
-        }
-        status = []
-        b"".join(application(environ, lambda s, headers, exc_info=None: status.append(s)))
-        if not status[0].startswith("200"):
-            raise RuntimeError(f"{path} answered {status[0]}")
+        post(application, path, body)
 
     for _ in range(1 if batch else 50):  # loads the model, warms the caches
         request()

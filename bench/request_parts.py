@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -42,14 +40,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default="var/bench")
     parser.add_argument("--requests", type=int, default=5000)
     args = parser.parse_args()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DATA_DIR=str(Path(args.data_dir).resolve()),
-        SCORING_API_OPEN="true",
-        REQUEST_LOG_LEVEL="WARNING",
-        SCORING_RATE_LIMIT="off",
-        SQLITE_CHECKPOINT_SECONDS="0",  # no thread beside the timed loop
-    )
+    from bench.request_cost import post, set_environment
+
+    set_environment(args.data_dir, SQLITE_CHECKPOINT_SECONDS="0")  # no thread beside the timed loop
     import django
 
     django.setup()
@@ -83,15 +76,7 @@ def main() -> None:
     body = body.encode()
 
     def request() -> None:
-        environ = {
-            **{"REQUEST_METHOD": "POST", "PATH_INFO": "/detect-fraud", "QUERY_STRING": "", "SCRIPT_NAME": ""},
-            **{"SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http"},
-            **{"CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
-        }
-        status = []
-        b"".join(application(environ, lambda s, headers, exc_info=None: status.append(s)))
-        if not status[0].startswith("200"):
-            raise RuntimeError(f"/detect-fraud answered {status[0]}")
+        post(application, "/detect-fraud", body)
 
     for _ in range(100):  # loads the model, warms the caches
         request()
