@@ -12,16 +12,15 @@ Table and column names come from the models, so a renamed field cannot silently 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
-import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import orjson
 from django.db import connection, transaction
+
+from fraudsite import sqlite
 
 from .models import Prediction, Transaction
 
@@ -29,44 +28,12 @@ TRANSACTION_FIELDS = ("external_id", "time", "amount", "v", "source", "created_a
 PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_fraud", "contributions", "created_at")
 
 
-_lock_file: tuple[int, int] | None = None  # (pid, fd): a forked worker opens its own
-# An flock belongs to the open file, which all threads of a process share: threads (gunicorn's
-# gthread workers) queue on this first.
-_thread_lock = threading.Lock()
-
-
-def _sqlite_lock_fd() -> int:
-    global _lock_file
-    if _lock_file is None or _lock_file[0] != os.getpid():
-        path = f"{connection.settings_dict['NAME']}.write-lock"
-        _lock_file = (os.getpid(), os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    return _lock_file[1]
-
-
 @contextlib.contextmanager
 def write_transaction() -> Iterator[None]:
-    """The transaction that stores scored rows.
-
-    SQLite takes one writer at a time, and a writer that finds the database locked sleeps in
-    SQLite's busy handler (1 ms, then 2, then 5...) however soon the lock is freed: with two web
-    workers a core stood idle 18 % of the time (docs/BENCHMARKS.md). So on a SQLite file, scoring
-    writers of every process first queue on an flock beside the database, which the kernel hands
-    to the next waiter as soon as it is released. Other writers (reviews, activations) are rare
-    and keep relying on the busy timeout. PostgreSQL needs no queue.
-    """
-    queue = connection.vendor == "sqlite" and not connection.in_atomic_block and not connection.is_in_memory_db()
-    if not queue:
-        with transaction.atomic():
-            yield
-        return
-    with _thread_lock:
-        fd = _sqlite_lock_fd()
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            with transaction.atomic():
-                yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+    """The transaction that stores scored rows; on a SQLite file it waits for its turn with the
+    other workers' (fraudsite.sqlite.write_queue)."""
+    with sqlite.write_queue(), transaction.atomic():
+        yield
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""Scoring writers on a SQLite file queue on a lock beside the database (detection.storage)."""
+"""Scoring writers on a SQLite file queue on a lock beside the database (fraudsite.sqlite)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from detection import storage
+from fraudsite import sqlite
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the queue is for SQLite files only")
 
@@ -34,7 +35,7 @@ def test_a_scoring_write_holds_the_lock_until_it_commits(monkeypatch, tmp_path):
     # lock's path is all that the file name is used for.
     monkeypatch.setattr(connection, "is_in_memory_db", lambda: False)
     monkeypatch.setitem(connection.settings_dict, "NAME", str(tmp_path / "db.sqlite3"))
-    monkeypatch.setattr(storage, "_lock_file", None)
+    monkeypatch.setattr(sqlite, "_lock_file", None)
     lock = tmp_path / "db.sqlite3.write-lock"
 
     with storage.write_transaction():
@@ -49,10 +50,10 @@ def test_a_scoring_write_holds_the_lock_until_it_commits(monkeypatch, tmp_path):
 
 @pytest.mark.django_db
 def test_an_in_memory_database_takes_no_lock(monkeypatch):
-    monkeypatch.setattr(storage, "_lock_file", None)
+    monkeypatch.setattr(sqlite, "_lock_file", None)
     with storage.write_transaction():
         pass
-    assert storage._lock_file is None
+    assert sqlite._lock_file is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -61,7 +62,7 @@ def test_threads_of_one_process_queue_too(monkeypatch, tmp_path):
     # thread in at once.
     monkeypatch.setattr(connection, "is_in_memory_db", lambda: False)
     monkeypatch.setitem(connection.settings_dict, "NAME", str(tmp_path / "db.sqlite3"))
-    monkeypatch.setattr(storage, "_lock_file", None)
+    monkeypatch.setattr(sqlite, "_lock_file", None)
     entered = threading.Event()
 
     def other_thread():

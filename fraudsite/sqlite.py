@@ -1,6 +1,14 @@
-"""SQLite's WAL checkpoints, taken off the request path of the web workers.
+"""SQLite under the web workers: writers take turns without sleeping, and WAL checkpoints
+happen off the request path. Nothing here does anything on another database.
 
-When a commit takes the write-ahead log past 1,000 pages, SQLite copies the log into the
+Writers. SQLite takes one writer at a time, and a writer that finds the database locked sleeps
+in SQLite's busy handler (1 ms, then 2, then 5...) however soon the lock is freed: with two web
+workers the cores stood idle 17 to 19 % of the time (docs/BENCHMARKS.md). write_queue() makes
+writers of every process first queue on an flock beside the database, which the kernel hands to
+the next waiter as soon as it is released. The scoring path uses it; other writers (reviews,
+activations, the task cluster) are rare and keep relying on the busy timeout.
+
+Checkpoints. When a commit takes the write-ahead log past 1,000 pages, SQLite copies the log into the
 database file before that commit returns (its automatic checkpoint), and meanwhile the other
 worker's scoring writes queue behind it: about one request in a hundred waited for one, and
 that set the p99 (docs/BENCHMARKS.md). In each web worker a thread copies the log into the
@@ -11,9 +19,13 @@ almost nothing left to copy.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import connections
@@ -27,6 +39,36 @@ def database_file() -> str | None:
     if connection.vendor != "sqlite" or connection.is_in_memory_db():
         return None
     return str(connection.settings_dict["NAME"])
+
+
+_lock_file: tuple[int, int] | None = None  # (pid, fd): a forked worker opens its own
+# An flock belongs to the open file, which all threads of a process share: threads (gunicorn's
+# gthread workers) queue on this first.
+_thread_lock = threading.Lock()
+
+
+def _lock_fd(path: str) -> int:
+    global _lock_file
+    if _lock_file is None or _lock_file[0] != os.getpid():
+        _lock_file = (os.getpid(), os.open(f"{path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600))
+    return _lock_file[1]
+
+
+@contextlib.contextmanager
+def write_queue() -> Iterator[None]:
+    """Wait for this machine's turn to write, and hold it; enter before the transaction begins.
+    Nothing to wait for on another database, in memory, or inside a transaction already begun."""
+    path = database_file()
+    if path is None or connections["default"].in_atomic_block:
+        yield
+        return
+    with _thread_lock:
+        fd = _lock_fd(path)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def start(*, path: str | None = None, every: float | None = None) -> threading.Event | None:

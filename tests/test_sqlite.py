@@ -1,11 +1,11 @@
-"""The web workers' background WAL checkpoints (fraudsite.sqlite_checkpoints)."""
+"""The web workers' background WAL checkpoints (fraudsite.sqlite)."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 
-from fraudsite import sqlite_checkpoints
+from fraudsite import sqlite
 
 
 def test_the_thread_copies_the_log_into_the_database_file(tmp_path):
@@ -19,7 +19,7 @@ def test_the_thread_copies_the_log_into_the_database_file(tmp_path):
     before = path.stat().st_size
     assert before < 50 * 4000  # the rows are in the log, not yet in the file
 
-    stop = sqlite_checkpoints.start(path=str(path), every=0.01)
+    stop = sqlite.start(path=str(path), every=0.01)
     try:
         deadline = time.monotonic() + 10
         while path.stat().st_size < 50 * 4000 and time.monotonic() < deadline:
@@ -34,7 +34,7 @@ def test_the_thread_copies_the_log_into_the_database_file(tmp_path):
 
 def test_nothing_starts_without_a_database_file_or_when_switched_off(db, settings, tmp_path):
     # The suite's database is SQLite in memory or PostgreSQL: no file to checkpoint.
-    assert sqlite_checkpoints.database_file() is None
-    assert sqlite_checkpoints.start() is None
+    assert sqlite.database_file() is None
+    assert sqlite.start() is None
     settings.SQLITE_CHECKPOINT_SECONDS = 0
-    assert sqlite_checkpoints.start(path=str(tmp_path / "db.sqlite3")) is None
+    assert sqlite.start(path=str(tmp_path / "db.sqlite3")) is None
