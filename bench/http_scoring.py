@@ -9,7 +9,9 @@ per second.
     .venv/bin/python bench/http_scoring.py --database-url postgres://postgres@127.0.0.1:5432/fraud_bench
     .venv/bin/python bench/http_scoring.py ... --set SCORING_SYNCHRONOUS_COMMIT=false   # a setting for the server
 
-Needs wrk (Debian package `wrk`). The first run trains a model on 284,807 generated rows.
+Needs wrk (Debian package `wrk`). The first run trains a model on 284,807 generated rows. Every
+run stores what it scores (tens of thousands of transactions), and the batch
+figure falls as the database grows: compare runs on a fresh --data-dir (or database).
 """
 
 from __future__ import annotations

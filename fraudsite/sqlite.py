@@ -8,13 +8,12 @@ writers of every process first queue on an flock beside the database, which the 
 the next waiter as soon as it is released. The scoring path uses it; other writers (reviews,
 activations, the task cluster) are rare and keep relying on the busy timeout.
 
-Checkpoints. When a commit takes the write-ahead log past 1,000 pages, SQLite copies the log into the
-database file before that commit returns (its automatic checkpoint), and meanwhile the other
-worker's scoring writes queue behind it: about one request in a hundred waited for one, and
-that set the p99 (docs/BENCHMARKS.md). In each web worker a thread copies the log into the
-database every SQLITE_CHECKPOINT_SECONDS instead. Its checkpoints are PASSIVE: they never
-wait for or block a reader or a writer, so the automatic checkpoint, which still runs, finds
-almost nothing left to copy.
+Checkpoints. When a commit takes the write-ahead log past 1,000 pages, SQLite copies the log
+into the database file before that commit returns (its automatic checkpoint), and meanwhile
+the other worker's scoring writes queue behind it; the p99 showed it (docs/BENCHMARKS.md). In
+each web worker a thread copies the log into the database every SQLITE_CHECKPOINT_SECONDS
+instead. Its checkpoints are PASSIVE: they never wait for or block a reader or a writer, so the
+automatic checkpoint, which still runs, finds almost nothing left to copy.
 """
 
 from __future__ import annotations
