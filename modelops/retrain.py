@@ -17,7 +17,7 @@ from django.utils import timezone
 from . import artifacts, services
 from .ml import evaluation, schema, training
 from .ml.artifact import ArtifactError, ModelBundle
-from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from .models import DataFile, ModelVersion, TrainingRun
 from .scan import incoming_storage, read_file
 
 log = logging.getLogger(__name__)
@@ -209,11 +209,9 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         try:
             chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason)
             note(f"activated v{chosen.version}")
+        except services.ActivationUnavailable:
+            raise  # the bucket is down, not the candidate bad: the run fails, its data stays new
         except services.ActivationError as exc:
-            if isinstance(exc.__cause__, artifacts.ArtifactUnavailable):
-                # The bucket is down, not the candidate bad: fail the run so its data stays
-                # new and the next schedule trains again.
-                raise
             note(str(exc))
     for candidate in candidates:
         if chosen is not None and candidate.version.pk == chosen.pk:
@@ -223,7 +221,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             why = f"not chosen: {metric} {score:.4f}, v{best.version.version} scored {best.metrics[metric]:.4f}"
         else:
             why = f"{metric} {score:.4f} is below active v{active.version} ({baseline:.4f}) by more than {tolerance}"
-        _reject(candidate.version, actor=actor, reason=why, active=active)
+        services.reject_version(candidate.version, actor=actor, reason=why, active=active)
         note(f"rejected v{candidate.version.version}: {why}")
 
     with transaction.atomic():
@@ -231,13 +229,3 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             status=DataFile.Status.USED, processed_at=timezone.now()
         )
     return chosen
-
-
-def _reject(version: ModelVersion, *, actor: str, reason: str, active: ModelVersion | None) -> None:
-    with transaction.atomic():
-        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.CANDIDATE).update(
-            status=ModelVersion.Status.REJECTED
-        )
-        ModelEvent.objects.create(
-            kind=ModelEvent.Kind.REJECT, from_version=active, to_version=version, actor=actor, reason=reason
-        )

@@ -33,6 +33,10 @@ class ActivationError(Exception):
     """A version that must not become active; the active one is left as it was."""
 
 
+class ActivationUnavailable(ActivationError):
+    """The artifact store could not be read: nothing is known against the version, try later."""
+
+
 class TrainingInProgress(Exception):
     """Another training run is running; this one was not started."""
 
@@ -109,21 +113,26 @@ def start_run(*, trigger: str) -> TrainingRun:
         raise TrainingInProgress("a training run is already running") from None
 
 
+def reject_version(version: ModelVersion, *, actor: str, reason: str, active: ModelVersion | None) -> bool:
+    """Reject a candidate, with its reject event, in one transaction. False (and no event) if it
+    is no longer a candidate: another worker decided it first."""
+    with transaction.atomic():
+        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.CANDIDATE).update(
+            status=ModelVersion.Status.REJECTED
+        ):
+            return False
+        ModelEvent.objects.create(
+            kind=ModelEvent.Kind.REJECT, from_version=active, to_version=version, actor=actor, reason=reason
+        )
+    return True
+
+
 def reject_candidates_of(*, run_id: int, actor: str, reason: str) -> list[ModelVersion]:
     """Reject the versions a run recorded and left undecided (it failed or died before
     activating or rejecting them), each with a reject event. Returns them."""
     active = ModelVersion.objects.active().first()
-    rejected = []
-    for version in ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, params__training_run=run_id):
-        with transaction.atomic():
-            if ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.CANDIDATE).update(
-                status=ModelVersion.Status.REJECTED
-            ):
-                ModelEvent.objects.create(
-                    kind=ModelEvent.Kind.REJECT, from_version=active, to_version=version, actor=actor, reason=reason
-                )
-                rejected.append(version)
-    return rejected
+    candidates = ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, params__training_run=run_id)
+    return [v for v in candidates if reject_version(v, actor=actor, reason=reason, active=active)]
 
 
 class Heartbeat:
@@ -227,12 +236,15 @@ def activate_version(*, version_id: int, actor: str, user=None, reason: str = ""
     """Make a version the active one (a rollback when it is older than the active one).
 
     The artifact is loaded and its checksum verified first: a version that fails is never
-    activated, a `reject` event records why, and ActivationError is raised. The switch and its
-    audit event are one transaction.
+    activated, a `reject` event records why, and ActivationError is raised. When the store
+    cannot be read at all, ActivationUnavailable is raised and nothing is recorded against the
+    version. The switch and its audit event are one transaction.
     """
     target = ModelVersion.objects.get(pk=version_id)
     try:
         artifacts.load(target.artifact, target.sha256)
+    except artifacts.ArtifactUnavailable as exc:
+        raise ActivationUnavailable(f"v{target.version} cannot be activated now: {exc}") from exc
     except ArtifactError as exc:
         ModelEvent.objects.create(
             kind=ModelEvent.Kind.REJECT,

@@ -165,7 +165,7 @@ def test_an_activation_that_cannot_reach_the_bucket_fails_the_run_and_keeps_the_
     # Both candidates are stored and recorded; the bucket goes before the activation reads one.
     stop_after(outage, monkeypatch, services, "record_version", calls=2)
 
-    with pytest.raises(services.ActivationError, match="cannot be read"):
+    with pytest.raises(services.ActivationUnavailable, match="cannot be read"):
         retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE)
     assert TrainingRun.objects.get().status == TrainingRun.Status.FAILED
     assert DataFile.objects.get().status == DataFile.Status.NEW
@@ -174,6 +174,12 @@ def test_an_activation_that_cannot_reach_the_bucket_fails_the_run_and_keeps_the_
         ModelVersion.Status.REJECTED
     }
     assert not ModelEvent.objects.filter(kind=ModelEvent.Kind.INTEGRITY).exists()
+    # Each candidate is rejected once, because its run failed; the outage is not held against it.
+    for version in ModelVersion.objects.exclude(pk=serving.pk):
+        reasons = list(
+            ModelEvent.objects.filter(kind=ModelEvent.Kind.REJECT, to_version=version).values_list("reason", flat=True)
+        )
+        assert len(reasons) == 1 and "failed" in reasons[0], reasons
 
 
 def test_a_worker_starting_during_an_outage_answers_503_and_serves_once_the_bucket_is_back(
