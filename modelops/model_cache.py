@@ -98,6 +98,9 @@ def _load(key: tuple[int, str], name: str) -> ModelBundle:
             )
         raise
     _failed.pop(key, None)
+    # Laid out for the tree walk now, while loading, rather than in the first request; only
+    # the serving cache needs it, not the loads that only verify an artifact.
+    bundle.walker  # noqa: B018
     while len(_cache) >= _KEEP:
         _cache.pop(next(iter(_cache)))
     _cache[key] = bundle

@@ -157,5 +157,4 @@ def loads(data: bytes, *, sha256: str | None, nthread: int = 1) -> ModelBundle:
         raise ArtifactError(f"artifact cannot be loaded: {exc}") from None
     bundle = ModelBundle(booster=booster, scaling=scaling, threshold=threshold, metadata=document.get("metadata", {}))
     bundle.use_threads(nthread)
-    bundle.walker  # noqa: B018 -- laid out now, at load, rather than in the first request
     return bundle

@@ -30,13 +30,6 @@ def test_one_row_scores_as_the_booster_predicts_it(trained, training_frame):
             assert item["contribution"] == pytest.approx(expected[FEATURES.index(item["feature"])], abs=1e-5)
 
 
-def test_a_loaded_artifact_is_laid_out_for_the_walk_at_load(trained):
-    data = artifact.dumps(trained.bundle)
-    loaded = artifact.loads(data, sha256=None)
-    assert "walker" in loaded.__dict__  # built by loads(), not by the first request
-    assert isinstance(loaded.walker, treewalk.TreeTable)
-
-
 def test_a_booster_the_walk_does_not_reproduce_is_scored_by_xgboost(training_frame):
     x = training_frame[list(FEATURES)].to_numpy()[:2_000]
     booster = xgb.train(

@@ -13,6 +13,7 @@ import json
 import urllib.request
 
 import pytest
+from django.core.management import CommandError, call_command
 from moto.server import ThreadedMotoServer
 
 from modelops import model_cache, retrain, scan, services, tasks
@@ -110,6 +111,15 @@ def test_a_scan_that_loses_the_bucket_half_way_records_only_what_it_read(s3, out
     result = scan.scan_incoming()
     assert (result.accepted, result.already_seen, result.unreadable) == (["b.csv"], 1, [])
     assert DataFile.objects.count() == 2
+
+
+def test_the_scan_command_fails_when_a_file_could_not_be_read(s3, outage, monkeypatch, capsys):
+    upload(s3, "a.csv", csv_bytes(rows=1_000, seed=1))
+    upload(s3, "b.csv", csv_bytes(rows=1_000, seed=2))
+    stop_after(outage, monkeypatch, scan, "read_file")  # listed, then the bucket goes
+    with pytest.raises(CommandError, match="1 unreadable"):
+        call_command("scan_bucket")
+    assert "could not read b.csv" in capsys.readouterr().err
 
 
 def test_a_scan_with_the_bucket_down_records_nothing_and_the_next_one_scans(s3, outage):

@@ -6,6 +6,7 @@ from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 
 from modelops import model_cache, services
+from modelops.ml import treewalk
 from modelops.ml.artifact import ArtifactError
 from modelops.models import ModelEvent, ModelVersion
 
@@ -59,6 +60,12 @@ def test_the_cache_serves_a_newly_activated_version_on_the_next_call(active_vers
     newer = services.record_version(result=trained)
     services.activate_version(version_id=newer.pk, actor="alice")
     assert model_cache.active_model().version == newer.version
+
+
+def test_the_served_model_is_laid_out_for_the_walk_when_it_is_loaded(active_version):
+    bundle = model_cache.active_model().bundle
+    assert "walker" in bundle.__dict__  # built while loading, not by the first request
+    assert isinstance(bundle.walker, treewalk.TreeTable)
 
 
 def test_a_corrupted_active_artifact_is_refused_when_loaded(active_version):

@@ -14,6 +14,6 @@ class Command(BaseCommand):
             self.stdout.write(f"rejected {name}")
         for name in result.unreadable:
             self.stderr.write(f"could not read {name}; it will be tried again")
-        if result.error:
+        if result.storage_failed:
             raise CommandError(f"scan: {result.summary()}; the next scan tries again")
         self.stdout.write(f"scan: {result.summary()}")
