@@ -169,9 +169,7 @@ class Heartbeat:
                     beat = TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
                         heartbeat_at=timezone.now()
                     )
-                    # Not found running: taken over, unless the row is not visible to this
-                    # thread's connection at all (a test's uncommitted transaction).
-                    if not beat and TrainingRun.objects.filter(pk=self.run_id).exists():
+                    if not beat:  # no longer running: another worker took it over
                         self.lost = True
                         return
                 except DatabaseError as exc:
