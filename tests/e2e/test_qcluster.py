@@ -415,13 +415,18 @@ def test_after_a_rollback_two_separate_processes_serve_the_older_version(deploym
         assert returncode == 0, server.output()
 
 
-def test_two_retrains_started_at_once_never_train_side_by_side(deployment):
+def _migrated_with_a_scanned_file(deployment, *, seed: int) -> None:
+    """A migrated database with one generated data file dropped into the bucket and scanned."""
     data_csv = deployment.data_dir / "data.csv"
-    deployment.manage_concurrently(("migrate", "--noinput"), generate(data_csv, seed=4))
+    deployment.manage_concurrently(("migrate", "--noinput"), generate(data_csv, seed=seed))
     incoming = deployment.data_dir / "bucket" / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     (incoming / DROPPED_NAME).write_bytes(data_csv.read_bytes())
     deployment.manage("scan_bucket")
+
+
+def test_two_retrains_started_at_once_never_train_side_by_side(deployment):
+    _migrated_with_a_scanned_file(deployment, seed=4)
 
     # Two operators (or two machines' workers) asking at the same moment.
     commands = [
@@ -458,12 +463,7 @@ def test_two_retrains_started_at_once_never_train_side_by_side(deployment):
 
 
 def test_a_cluster_killed_mid_training_leaves_nothing_half_done_and_the_next_scan_trains_again(deployment):
-    data_csv = deployment.data_dir / "data.csv"
-    deployment.manage_concurrently(("migrate", "--noinput"), generate(data_csv, seed=5))
-    incoming = deployment.data_dir / "bucket" / "incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
-    (incoming / DROPPED_NAME).write_bytes(data_csv.read_bytes())
-    deployment.manage("scan_bucket")
+    _migrated_with_a_scanned_file(deployment, seed=5)
     # A heartbeat a second, so a dead run is known dead after four; and a training long enough
     # to be killed in the middle of.
     deployment.env.update(TRAINING_HEARTBEAT_SECONDS="1", TRAIN_N_ESTIMATORS="3000")

@@ -3,12 +3,15 @@ reached through django-storages and boto3 as production reaches its bucket."""
 
 from __future__ import annotations
 
+import io
 import urllib.request
 import uuid
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
+from modelops.ml import synthetic
 
 REGION = "us-east-1"
 KEY_ID = SECRET = "testing"
@@ -67,3 +70,15 @@ def s3(s3_server, bucket, db, settings, monkeypatch):
     settings.STORAGES = {**settings.STORAGES, "incoming": storage("incoming"), "models": storage("models")}
     settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "n_estimators": 40}
     yield client, name
+
+
+def csv_bytes(*, rows: int, seed: int) -> bytes:
+    buffer = io.StringIO()
+    synthetic.write_csv(synthetic.generate(rows=rows, fraud_rate=0.02, seed=seed), buffer)
+    return buffer.getvalue().encode()
+
+
+def upload(s3, name: str, body: bytes) -> str:
+    """Put ``body`` at incoming/``name``; return its ETag as S3 reports it, without quotes."""
+    client, bucket_name = s3
+    return client.put_object(Bucket=bucket_name, Key=f"incoming/{name}", Body=body)["ETag"].strip('"')

@@ -15,8 +15,9 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from modelops import retrain, scan
-from modelops.ml import synthetic
 from modelops.models import DataFile, ModelVersion, TrainingRun
+
+from .conftest import csv_bytes, upload
 
 FIRST = "creditcard_20260101_000000.csv"
 
@@ -25,18 +26,6 @@ FIRST = "creditcard_20260101_000000.csv"
 def good_csv() -> bytes:
     """A labelled file big enough to train on: 20,000 rows, 400 frauds."""
     return csv_bytes(rows=20_000, seed=31)
-
-
-def csv_bytes(*, rows: int, seed: int) -> bytes:
-    buffer = io.StringIO()
-    synthetic.write_csv(synthetic.generate(rows=rows, fraud_rate=0.02, seed=seed), buffer)
-    return buffer.getvalue().encode()
-
-
-def upload(s3, name: str, body: bytes) -> str:
-    """Put ``body`` at incoming/``name``; return its ETag as S3 reports it, without quotes."""
-    client, bucket_name = s3
-    return client.put_object(Bucket=bucket_name, Key=f"incoming/{name}", Body=body)["ETag"].strip('"')
 
 
 def test_an_uploaded_file_is_scanned_trained_on_stored_in_the_bucket_and_served(s3, good_csv, client, original_rows):

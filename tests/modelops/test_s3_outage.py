@@ -21,7 +21,7 @@ from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
 # The s3 fixture (conftest) runs here against the restartable server below, which overrides its
 # s3_server in this module.
-from .test_s3_loop import csv_bytes, upload
+from .conftest import csv_bytes, upload
 
 
 class RestartableServer:
