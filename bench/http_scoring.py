@@ -29,18 +29,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.db_restart import free_port  # noqa: E402
+from bench.soak import workers_of  # noqa: E402
+
 PYTHON = sys.executable
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open("{body}", "r"); wrk.body = f:read("*a"); f:close()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def manage(env: dict, *args: str) -> None:
@@ -145,7 +144,6 @@ def main() -> None:
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_model")
 
-    sys.path.insert(0, str(ROOT))
     from modelops.ml import synthetic
     from modelops.ml.schema import FEATURES
 
@@ -174,7 +172,7 @@ def main() -> None:
         workers: list[int] = []
         while len(workers) < args.workers:  # the CPU figures are the workers'
             time.sleep(0.1)
-            workers = [int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
+            workers = workers_of(server.pid)
         wrk(f"{base}/detect-fraud", body_file, 8, 3, workers)  # warm up: every worker loads the model
         database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
         out = sys.stdout.write
