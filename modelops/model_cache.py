@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from django.db import connection
 
 from . import services
-from .artifacts import ArtifactUnavailable, load
 from .ml.artifact import ArtifactError, ModelBundle
 from .models import ModelVersion
 
@@ -89,13 +88,11 @@ def _load(key: tuple[int, str], name: str) -> ModelBundle:
         error = failed[1]
         raise type(error)(str(error))
     try:
-        bundle = load(name, key[1])
+        bundle = services.load_checked(
+            version_id=key[0], name=name, sha256=key[1], actor="serving", when=" when loaded"
+        )
     except ArtifactError as exc:
         _failed[key] = (time.monotonic(), exc)
-        if not isinstance(exc, ArtifactUnavailable):
-            services.record_integrity_failure(
-                version_id=key[0], reason=f"the active artifact failed verification when loaded: {exc}", actor="serving"
-            )
         raise
     _failed.pop(key, None)
     # Laid out for the tree walk now, while loading, rather than in the first request; only

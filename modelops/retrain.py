@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import artifacts, services
+from . import services
 from .ml import evaluation, schema, training
-from .ml.artifact import ArtifactError, ModelBundle
+from .ml.artifact import ModelBundle
 from .models import DataFile, ModelVersion, TrainingRun
 from .scan import incoming_storage, read_file
 
@@ -157,20 +157,12 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     active = ModelVersion.objects.active().first()
     active_bundle = None
     if active is not None:
-        try:
-            active_bundle = artifacts.load(active.artifact, active.sha256)
-        except artifacts.ArtifactUnavailable:
-            raise  # an outage: the run fails, its data stays new, the next schedule tries again
-        except ArtifactError as exc:
-            # Without the active model no candidate can be compared with it, and activating one
-            # unchecked would bypass RETRAIN_TOLERANCE: stop until an operator restores the file
-            # or rolls back.
-            services.record_integrity_failure(
-                version_id=active.pk,
-                reason=f"the active artifact failed verification when retraining: {exc}",
-                actor=actor,
-            )
-            raise
+        # Unreadable or altered, the run fails (its data stays new): without the active model no
+        # candidate can be compared with it, and activating one unchecked would bypass
+        # RETRAIN_TOLERANCE; an altered file waits for an operator to restore it or roll back.
+        active_bundle = services.load_checked(
+            version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, when=" when retraining"
+        )
     candidates: list[Candidate] = []
     if active_bundle is not None:
         try:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from . import artifacts
 from .ml import artifact as artifact_format
 from .ml import schema, training
-from .ml.artifact import ArtifactError
+from .ml.artifact import ArtifactError, ModelBundle
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -295,6 +295,22 @@ def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> Mod
     )
 
 
+def load_checked(*, version_id: int, name: str, sha256: str, actor: str, when: str = "") -> ModelBundle:
+    """Load an active version's artifact. One that fails verification is recorded as an
+    integrity event (``when`` ends its reason, e.g. " when retraining") and ArtifactError is
+    raised; a storage outage raises ArtifactUnavailable and records nothing, as nothing says
+    the file is bad."""
+    try:
+        return artifacts.load(name, sha256)
+    except artifacts.ArtifactUnavailable:
+        raise
+    except ArtifactError as exc:
+        record_integrity_failure(
+            version_id=version_id, reason=f"the active artifact failed verification{when}: {exc}", actor=actor
+        )
+        raise
+
+
 def verify_active_artifact(*, actor: str) -> str:
     """Download the active version's artifact and check it, as a new worker would, so an
     altered file is found (and recorded) even while every running worker serves its copy from
@@ -303,13 +319,10 @@ def verify_active_artifact(*, actor: str) -> str:
     if active is None:
         return "no active version"
     try:
-        artifacts.load(active.artifact, active.sha256)
+        load_checked(version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor)
     except artifacts.ArtifactUnavailable as exc:
         return f"active v{active.version} not checked: {exc}"
     except ArtifactError as exc:
-        record_integrity_failure(
-            version_id=active.pk, reason=f"the active artifact failed verification: {exc}", actor=actor
-        )
         return f"active v{active.version} FAILED verification: {exc}"
     return f"active v{active.version} verified"
 
