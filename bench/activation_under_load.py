@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.db_restart import PYTHON, deployment, post  # noqa: E402
+from bench.db_restart import PYTHON, client_threads, deployment, post  # noqa: E402
 
 # An activation's event is stamped just before its transaction commits; a request that read the
 # active version in between still sees the previous one. Allowed overlap at each switch:
@@ -92,20 +92,14 @@ def main() -> None:
     args = parser.parse_args()
 
     with deployment(versions=2) as (postgres, port, env):
-        answers: list[tuple[float, float, int, str]] = []  # (sent, answered, status, body), epoch s
-        lock = threading.Lock()
         stop = threading.Event()
 
-        def client(number: int) -> None:
-            for sequence in range(10**9):
-                if stop.is_set():
-                    return
-                sent = time.time()
-                status, body = post(port, f"c{number}-{sequence}")
-                with lock:
-                    answers.append((sent, time.time(), status, body))
+        def request(number: int, sequence: int) -> tuple[float, float, int, str]:
+            sent = time.time()
+            status, body = post(port, f"c{number}-{sequence}")
+            return sent, time.time(), status, body  # (sent, answered, status, body), epoch s
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+        threads, answers = client_threads(args.clients, request, stop)
         stdout = run_beside_activator(env, threads, stop, seconds=args.seconds, every=args.every)
 
         import psycopg

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.activation_under_load import run_beside_activator  # noqa: E402
-from bench.db_restart import TRANSACTION, deployment  # noqa: E402
+from bench.db_restart import TRANSACTION, client_threads, deployment  # noqa: E402
 
 
 def post_json(port: int, payload) -> tuple[int, object]:
@@ -66,22 +66,14 @@ def timed_post(port: int, kind: str, payload) -> Answer:
 def batch_clients(port: int, count: int, size: int, stop, out) -> None:
     """``count`` threads posting lists of ``size`` transactions until ``stop``; puts their
     answers on ``out``."""
-    answers: list[Answer] = []
-    lock = threading.Lock()
 
-    def client(number: int) -> None:
-        for sequence in range(10**9):
-            if stop.is_set():
-                return
-            payload = [
-                {**TRANSACTION, "Amount": float(i % 500), "external_id": f"b{number}-{sequence}-{i}"}
-                for i in range(size)
-            ]
-            answer = timed_post(port, "batch", payload)
-            with lock:
-                answers.append(answer)
+    def request(number: int, sequence: int) -> Answer:
+        payload = [
+            {**TRANSACTION, "Amount": float(i % 500), "external_id": f"b{number}-{sequence}-{i}"} for i in range(size)
+        ]
+        return timed_post(port, "batch", payload)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(count)]
+    threads, answers = client_threads(count, request, stop)
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -100,17 +92,10 @@ def main() -> None:
     args = parser.parse_args()
 
     with deployment(versions=2, workers=args.workers) as (postgres, port, env):
-        answers: list[Answer] = []
-        lock = threading.Lock()
         stop = threading.Event()
 
-        def single_client(number: int) -> None:
-            for sequence in range(10**9):
-                if stop.is_set():
-                    return
-                answer = timed_post(port, "single", {**TRANSACTION, "external_id": f"s{number}-{sequence}"})
-                with lock:
-                    answers.append(answer)
+        def single(number: int, sequence: int) -> Answer:
+            return timed_post(port, "single", {**TRANSACTION, "external_id": f"s{number}-{sequence}"})
 
         # Batch clients run in a process of their own: writing and reading a 1,000-item JSON
         # body holds the interpreter lock for milliseconds, which the single clients' threads
@@ -121,10 +106,10 @@ def main() -> None:
             target=batch_clients, args=(port, args.batch_clients, args.batch, batch_stop, batch_answers)
         )
         batches.start()
-        threads = [threading.Thread(target=single_client, args=(n,)) for n in range(args.single_clients)]
+        threads, answers = client_threads(args.single_clients, single, stop)
         stdout = run_beside_activator(env, threads, stop, seconds=args.seconds, every=args.every)
         batch_stop.set()
-        answers += batch_answers.get(timeout=300)
+        answers = answers + batch_answers.get(timeout=300)
         batches.join()
 
         import psycopg

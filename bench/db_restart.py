@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import itertools
 import json
 import os
 import shutil
@@ -165,24 +166,36 @@ def stored_external_ids(url: str) -> set[str]:
     return {external_id for (external_id,) in rows}
 
 
+def client_threads(count: int, request, stop) -> tuple[list[threading.Thread], list]:
+    """``count`` client threads, not yet started, and the list they fill: client ``number`` calls
+    ``request(number, sequence)`` for sequence 0, 1, 2... until ``stop`` (a threading or
+    multiprocessing Event) is set, and appends what each call returns."""
+    answers: list = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        for sequence in itertools.count():
+            if stop.is_set():
+                return
+            answer = request(number, sequence)
+            with lock:
+                answers.append(answer)
+
+    return [threading.Thread(target=client, args=(n,)) for n in range(count)], answers
+
+
 def run(*, seconds: float, outage_at: float, outage: float, clients: int) -> dict:
     """Load, outage, recovery; returns the figures."""
     with deployment() as (postgres, port, _env):
-        answers: list[tuple[float, int, str, str]] = []  # (when, status, external_id, body)
-        lock = threading.Lock()
         stop = threading.Event()
         started = time.monotonic()
 
-        def client(number: int) -> None:
-            for sequence in range(10**9):
-                if stop.is_set():
-                    return
-                external_id = f"c{number}-{sequence}"
-                status, body = post(port, external_id)
-                with lock:
-                    answers.append((time.monotonic() - started, status, external_id, body))
+        def request(number: int, sequence: int) -> tuple[float, int, str, str]:
+            external_id = f"c{number}-{sequence}"
+            status, body = post(port, external_id)
+            return time.monotonic() - started, status, external_id, body  # (when, status, id, body)
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        threads, answers = client_threads(clients, request, stop)
         for thread in threads:
             thread.start()
         time.sleep(outage_at)
