@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from imblearn.over_sampling import SMOTE
@@ -18,22 +20,45 @@ def test_the_holdout_is_the_newest_rows(training_frame):
     assert len(parts.holdout) == 6_000
 
 
-def test_smote_resamples_only_the_training_rows(training_frame, monkeypatch):
+def test_smote_never_sees_holdout_rows_nor_validation_rows_before_the_choice(training_frame, monkeypatch):
     seen = []
     original = SMOTE.fit_resample
 
     def spy(self, x, y, **kwargs):
-        seen.append(len(x))
+        seen.append(x.copy())
         return original(self, x, y, **kwargs)
 
     monkeypatch.setattr(SMOTE, "fit_resample", spy)
     parts = training.split(training_frame, SMALL_CONFIG)
     result = training.train(training_frame, SMALL_CONFIG)
 
-    assert seen == [len(parts.train)]
+    assert result.params["strategy"] == "smote", "the spy only sees SMOTE's refit when SMOTE is chosen"
+    prepare = result.bundle.prepare
+    train, validation, holdout = (
+        prepare(p[list(FEATURES)].to_numpy()) for p in (parts.train, parts.validation, parts.holdout)
+    )
+    # The fit whose trees and threshold are chosen on validation resamples the training rows
+    # only; the refit, after every choice is made, resamples training + validation rows. Both
+    # are exactly those rows, so no hold-out row is among them.
+    assert [len(x) for x in seen] == [len(train), len(train) + len(validation)]
+    np.testing.assert_array_equal(seen[0], train)
+    np.testing.assert_array_equal(seen[1], np.concatenate([train, validation]))
     # Hold-out metrics count real rows only: no synthetic row reached the evaluation.
     assert result.metrics["rows"] == len(parts.holdout)
     assert result.metrics["frauds"] == int(parts.holdout["Class"].sum())
+
+
+def test_the_deployed_model_is_refitted_on_training_and_validation_rows(trained, training_frame):
+    parts = training.split(training_frame, SMALL_CONFIG)
+    validated = trained.params["validated_trees"]
+    grown = round(validated * (len(parts.train) + len(parts.validation)) / len(parts.train))
+    assert trained.params["refit"] is True
+    assert trained.bundle.booster.num_boosted_rounds() == trained.params["trees"] == grown > validated
+
+    kept = training.train(training_frame, replace(SMALL_CONFIG, refit=False))
+    assert "refit" not in kept.params
+    assert kept.bundle.booster.num_boosted_rounds() == kept.params["trees"] == validated
+    assert kept.bundle.threshold == trained.bundle.threshold, "the refit keeps the threshold tuned on validation"
 
 
 def test_it_compares_smote_with_class_weighting_and_keeps_the_better(trained):
