@@ -1,12 +1,16 @@
 """End-to-end `manage.py train_model` on generated data of the full dataset's size: wall time
-and peak memory of the process (read, fit both strategies, evaluate, save).
+and peak memory of the process (read, fit both strategies, refit, evaluate, save).
 
-    .venv/bin/python bench/train_time.py [--rows 284807]
+    .venv/bin/python bench/train_time.py [--rows 284807] [--busy 1] [--threads 1]
+
+--busy N keeps N other processes spinning on the CPU while the model trains, as web workers
+under load do on a machine that also trains; --threads sets TRAIN_THREADS for the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -18,13 +22,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def spin() -> None:
+    while True:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=284_807)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--busy", type=int, default=0, help="processes kept busy while training")
+    parser.add_argument("--threads", help="TRAIN_THREADS for the training (default: the setting's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "DATA_DIR": data_dir, "DATABASE_URL": ""}
+        if args.threads is not None:
+            env["TRAIN_THREADS"] = args.threads
         csv = Path(data_dir) / "creditcard_generated.csv"
         python = sys.executable
         subprocess.run(
@@ -47,11 +60,16 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+        spinners = [multiprocessing.Process(target=spin, daemon=True) for _ in range(args.busy)]
+        for spinner in spinners:
+            spinner.start()
         started = time.perf_counter()
         done = subprocess.run(
             [python, "manage.py", "train_model", "--csv", str(csv)], cwd=ROOT, env=env, capture_output=True, text=True
         )
         seconds = time.perf_counter() - started
+        for spinner in spinners:
+            spinner.kill()
         if done.returncode:
             raise SystemExit(done.stderr)
         # ru_maxrss of children is the largest resident set of any finished child, in KiB.
@@ -60,7 +78,7 @@ def main() -> None:
         sys.stdout.write(done.stdout)
         sys.stdout.write(
             f"train_model on {args.rows} generated rows: {seconds:.1f} s end to end, peak RSS {peak_mib:.0f} MiB "
-            f"({os.cpu_count()} cores)\n"
+            f"({os.cpu_count()} cores, {args.busy} kept busy, TRAIN_THREADS={env.get('TRAIN_THREADS', 'default')})\n"
         )
 
 

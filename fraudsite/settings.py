@@ -230,6 +230,8 @@ FRAUD_TRAINING = {
     "n_estimators": env_int("TRAIN_N_ESTIMATORS", 400),
     "max_depth": env_int("TRAIN_MAX_DEPTH", 6),
     "recall_target": env_float("TRAIN_RECALL_TARGET", 0.0) or None,
+    # XGBoost threads while training; 0 is every core.
+    "nthread": env_int("TRAIN_THREADS", 0),
 }
 
 # A running training run stamps its heartbeat this often; one silent for STALE_AFTER_BEATS

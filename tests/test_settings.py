@@ -75,22 +75,29 @@ def test_production_refuses_debug(tmp_path):
     assert "DEBUG must be off in production" in done.stderr
 
 
-def test_the_rate_limit_can_be_switched_off(tmp_path):
+def setting_under(tmp_path, expression: str, **env) -> str:
+    """repr of a settings expression in a fresh process with only ``env`` set."""
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; print(repr(settings.SCORING_RATE_LIMIT))"],
+        [sys.executable, "-c", f"from django.conf import settings; print(repr({expression}))"],
         cwd=root,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "DJANGO_SETTINGS_MODULE": "fraudsite.settings",
-            "DATA_DIR": str(tmp_path),
-            "SCORING_RATE_LIMIT": "off",
-        },
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "fraudsite.settings", "DATA_DIR": str(tmp_path), **env},
         capture_output=True,
         text=True,
     )
-    assert done.stdout.strip() == "''", done.stderr
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_rate_limit_can_be_switched_off(tmp_path):
+    assert setting_under(tmp_path, "settings.SCORING_RATE_LIMIT", SCORING_RATE_LIMIT="off") == "''"
+
+
+def test_training_threads_come_from_the_environment(tmp_path):
+    expression = "settings.FRAUD_TRAINING['nthread']"
+    assert setting_under(tmp_path, expression) == "0"
+    assert setting_under(tmp_path, expression, TRAIN_THREADS="1") == "1"

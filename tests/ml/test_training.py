@@ -34,9 +34,7 @@ def test_smote_never_sees_holdout_rows_nor_validation_rows_before_the_choice(tra
 
     assert result.params["strategy"] == "smote", "the spy only sees SMOTE's refit when SMOTE is chosen"
     prepare = result.bundle.prepare
-    train, validation, holdout = (
-        prepare(p[list(FEATURES)].to_numpy()) for p in (parts.train, parts.validation, parts.holdout)
-    )
+    train, validation = (prepare(p[list(FEATURES)].to_numpy()) for p in (parts.train, parts.validation))
     # The fit whose trees and threshold are chosen on validation resamples the training rows
     # only; the refit, after every choice is made, resamples training + validation rows. Both
     # are exactly those rows, so no hold-out row is among them.
