@@ -112,31 +112,12 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
     except services.TrainingPaused as exc:
         log.error("retrain skipped: %s", exc)
         return None
-    lines: list[str] = []
 
-    def note(message: str) -> None:
-        lines.append(message)
+    def echo(message: str) -> None:
         log.info("run %s: %s", run.pk, message)
 
-    with services.Heartbeat(run) as heartbeat:
-
-        def step(message: str) -> None:
-            # Every step of a run taken over by another worker stops it here.
-            heartbeat.check()
-            note(message)
-
-        try:
-            chosen = _retrain(run, actor, step)
-        except Exception as exc:
-            error = str(exc) or type(exc).__name__
-            note(f"failed: {error}")
-            for version in services.reject_candidates_of(
-                run_id=run.pk, actor=actor, reason=f"training run {run.pk} failed: {error}"
-            ):
-                note(f"rejected v{version.version}: the run failed")
-            services.finish_run(run, log=lines, error=error)
-            raise
-    services.finish_run(run, log=lines, version=chosen)
+    with services.run_session(run, actor=actor, echo=echo, note_failure=True) as session:
+        session.version = _retrain(run, actor, session.step)
     run.refresh_from_db()
     return run
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -189,6 +191,54 @@ def finish_run(run: TrainingRun, *, log: list[str], error: str = "", version: Mo
     )
 
 
+@dataclass
+class RunSession:
+    """A training run while open (see run_session): its heartbeat, its log, and its result."""
+
+    run: TrainingRun
+    heartbeat: Heartbeat
+    echo: Callable[[str], None]  # where each log line goes besides the run's log
+    lines: list[str] = field(default_factory=list)
+    version: ModelVersion | None = None  # the run's result, set by the code in the block
+
+    def note(self, message: str) -> None:
+        self.lines.append(message)
+        self.echo(message)
+
+    def step(self, message: str) -> None:
+        # Every step of a run taken over by another worker stops it here.
+        self.heartbeat.check()
+        self.note(message)
+
+
+@contextmanager
+def run_session(
+    run: TrainingRun, *, actor: str, echo: Callable[[str], None], note_failure: bool
+) -> Iterator[RunSession]:
+    """Keep a started run's heartbeat while the block runs, then finish the run: succeeded with
+    ``session.version``, or, when the block raises, failed with the error after rejecting the
+    candidates it recorded (the exception propagates).
+
+    ``note_failure`` also writes the failure and each rejection to the run's log (and echo): a
+    background retrain is known by its log, while train_from_csv's caller reports the exception.
+    """
+    with Heartbeat(run) as heartbeat:
+        session = RunSession(run, heartbeat, echo)
+        try:
+            yield session
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
+            explain = session.note if note_failure else lambda message: None
+            explain(f"failed: {error}")
+            for version in reject_candidates_of(
+                run_id=run.pk, actor=actor, reason=f"training run {run.pk} failed: {error}"
+            ):
+                explain(f"rejected v{version.version}: the run failed")
+            finish_run(run, log=session.lines, error=error)
+            raise
+    finish_run(run, log=session.lines, version=session.version)
+
+
 def train_config(**overrides) -> training.TrainConfig:
     return training.TrainConfig(**{**settings.FRAUD_TRAINING, **overrides})
 
@@ -343,32 +393,20 @@ def train_from_csv(
     TrainingRun is written then.
     """
     run = start_run(trigger=trigger)
-    lines: list[str] = []
-    with Heartbeat(run) as heartbeat:
-
-        def note(message: str) -> None:
-            heartbeat.check()
-            lines.append(message)
-            progress(message)
-
-        try:
-            note(f"reading {Path(path).name}")
-            frame = schema.read_training_csv(path)
-            note(f"{len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
-            result = training.train(frame, config or train_config(), progress=note)
-            result.params["training_run"] = run.pk
-            heartbeat.check()
-            version = record_version(result=result)
-            note(f"recorded v{version.version}")
-            if activate:
-                heartbeat.check()
-                version = activate_version(version_id=version.pk, actor=actor, reason=f"trained on {Path(path).name}")
-                note(f"activated v{version.version}")
-        except Exception as exc:
-            reject_candidates_of(run_id=run.pk, actor=actor, reason=f"training run {run.pk} failed: {exc}")
-            finish_run(run, log=lines, error=str(exc) or type(exc).__name__)
-            raise
-    finish_run(run, log=lines, version=version)
+    with run_session(run, actor=actor, echo=progress, note_failure=False) as session:
+        session.step(f"reading {Path(path).name}")
+        frame = schema.read_training_csv(path)
+        session.step(f"{len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+        result = training.train(frame, config or train_config(), progress=session.step)
+        result.params["training_run"] = run.pk
+        session.heartbeat.check()
+        version = record_version(result=result)
+        session.step(f"recorded v{version.version}")
+        if activate:
+            session.heartbeat.check()
+            version = activate_version(version_id=version.pk, actor=actor, reason=f"trained on {Path(path).name}")
+            session.step(f"activated v{version.version}")
+        session.version = version
     return version
 
 

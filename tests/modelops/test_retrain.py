@@ -233,6 +233,40 @@ def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, bucket, 
     assert ModelVersion.objects.active().get() == active_version
 
 
+def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain_logs_why(
+    active_version, new_file, training_csv, settings, monkeypatch
+):
+    # Both share services.run_session; a retrain's log is what an operator reads of it, while
+    # train_from_csv's caller reports the exception itself.
+    settings.RETRAIN_TOLERANCE = 1.0  # the best candidate is activated whatever it scores
+
+    def unavailable(**kwargs):
+        raise services.ActivationUnavailable("the bucket is down")
+
+    monkeypatch.setattr(services, "activate_version", unavailable)
+
+    with pytest.raises(services.ActivationUnavailable):
+        retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    run = TrainingRun.objects.get()
+    assert (run.status, run.error) == (TrainingRun.Status.FAILED, "the bucket is down")
+    candidates = ModelVersion.objects.exclude(pk=active_version.pk)
+    assert {v.status for v in candidates} == {ModelVersion.Status.REJECTED} and len(candidates) == 2
+    assert "failed: the bucket is down" in run.log.splitlines()
+    assert all(f"rejected v{v.version}: the run failed" in run.log.splitlines() for v in candidates)
+
+    progress: list[str] = []
+    with pytest.raises(services.ActivationUnavailable):
+        services.train_from_csv(path=training_csv, activate=True, actor="command", progress=progress.append)
+    run = TrainingRun.objects.latest("pk")
+    assert (run.status, run.error) == (TrainingRun.Status.FAILED, "the bucket is down")
+    version = ModelVersion.objects.latest("pk")
+    assert version.status == ModelVersion.Status.REJECTED
+    assert ModelEvent.objects.get(kind=ModelEvent.Kind.REJECT, to_version=version).reason == (
+        f"training run {run.pk} failed: the bucket is down"
+    )
+    assert run.log.splitlines() == progress and progress[-1] == f"recorded v{version.version}"
+
+
 def test_a_scheduled_retrain_queued_twice_trains_once(active_version, new_file):
     from modelops import tasks
 
