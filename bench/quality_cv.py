@@ -12,36 +12,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench.quality_real import original_config, ours, sorted_sample
-from modelops.ml import evaluation, schema, training
+from bench.quality_real import original_config, ours, overridden, sorted_sample
+from modelops.ml import evaluation, schema
 
 FOLD_STARTS = (0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-def overridden(assignments: list[str]) -> training.TrainConfig:
-    types = {f.name: f.type for f in fields(training.TrainConfig)}
-    values = {}
-    for assignment in assignments:
-        name, _, raw = assignment.partition("=")
-        if name not in types:
-            raise SystemExit(f"--set {assignment}: TrainConfig has no field {name!r}")
-        kind = types[name]
-        if kind == "bool":
-            values[name] = raw.lower() in ("1", "true", "yes")
-        elif kind.startswith("tuple"):
-            values[name] = tuple(raw.split(","))
-        elif kind.startswith("float"):
-            values[name] = float(raw)
-        else:
-            values[name] = int(raw)
-    return replace(training.TrainConfig(), **values)
 
 
 def main() -> None:

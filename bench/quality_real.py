@@ -7,6 +7,7 @@ sampling) and the means are printed too: 35 hold-out frauds make one run's AUPRC
 0.01 when a single fraud is ranked differently.
 
     .venv/bin/python bench/quality_real.py --csv creditcard_real_day1.csv [--seeds 5] [--internal-holdout]
+        [--set FIELD=VALUE ...]   # a TrainConfig field of ours, e.g. learning_rate=0.05
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -74,14 +75,36 @@ def ours(
     return scores, result.bundle.threshold, f"{result.params['strategy']}, {result.params['trees']} trees"
 
 
+def overridden(assignments: list[str]) -> training.TrainConfig:
+    """The default TrainConfig with FIELD=VALUE assignments from the command line."""
+    types = {f.name: f.type for f in fields(training.TrainConfig)}
+    values = {}
+    for assignment in assignments:
+        name, _, raw = assignment.partition("=")
+        if name not in types:
+            raise SystemExit(f"--set {assignment}: TrainConfig has no field {name!r}")
+        kind = types[name]
+        if kind == "bool":
+            values[name] = raw.lower() in ("1", "true", "yes")
+        elif kind.startswith("tuple"):
+            values[name] = tuple(raw.split(","))
+        elif kind.startswith("float"):
+            values[name] = float(raw)
+        else:
+            values[name] = int(raw)
+    return replace(training.TrainConfig(), **values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--csv", required=True)
     parser.add_argument("--seeds", type=int, default=1, help="train each model with seeds 0 … N-1")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a TrainConfig field of ours")
     parser.add_argument(
         "--internal-holdout", action="store_true", help="ours also sets aside 20 %% of the 80 %% as a hold-out"
     )
     args = parser.parse_args()
+    config = overridden(args.set)
     frame = sorted_sample(args.csv)
     cut = int(len(frame) * 0.8)
     train, holdout = frame.iloc[:cut], frame.iloc[cut:]
@@ -94,7 +117,7 @@ def main() -> None:
     for seed in range(args.seeds):
         started = time.perf_counter()
         our_scores, our_threshold, described = ours(
-            train, holdout, training.TrainConfig(seed=seed), internal_holdout=args.internal_holdout
+            train, holdout, replace(config, seed=seed), internal_holdout=args.internal_holdout
         )
         our_seconds = time.perf_counter() - started
         started = time.perf_counter()
