@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.db_restart import PYTHON, client_threads, deployment, post  # noqa: E402
+from bench.db_restart import client_threads, deployment, stored_versions  # noqa: E402
+from bench.harness import MANAGE, TRANSACTION, post_json  # noqa: E402
 
 # An activation's event is stamped just before its transaction commits; a request that read the
 # active version in between still sees the previous one. Allowed overlap at each switch:
@@ -68,14 +69,7 @@ def run_beside_activator(
 def start_activator(env: dict, *, seconds: float, every: float) -> subprocess.Popen:
     """A process of its own that activates and rolls back versions every ``every`` seconds."""
     return subprocess.Popen(
-        [
-            PYTHON,
-            str(ROOT / "manage.py"),
-            "shell",
-            "--no-imports",
-            "-c",
-            ACTIVATOR.format(seconds=seconds, every=every),
-        ],
+        [*MANAGE, "shell", "--no-imports", "-c", ACTIVATOR.format(seconds=seconds, every=every)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -96,26 +90,19 @@ def main() -> None:
 
         def request(number: int, sequence: int) -> tuple[float, float, int, str]:
             sent = time.time()
-            status, body = post(port, f"c{number}-{sequence}")
+            status, body = post_json(port, {**TRANSACTION, "external_id": f"c{number}-{sequence}"}, timeout=10)
             return sent, time.time(), status, body  # (sent, answered, status, body), epoch s
 
         threads, answers = client_threads(args.clients, request, stop)
         stdout = run_beside_activator(env, threads, stop, seconds=args.seconds, every=args.every)
 
-        import psycopg
-
-        with psycopg.connect(postgres.url.replace("postgres://", "postgresql://", 1)) as connection:
+        with postgres.connect() as connection:
             events = connection.execute(
                 "SELECT e.created_at, v.version FROM modelops_modelevent e "
                 "JOIN modelops_modelversion v ON v.id = e.to_version_id "
                 "WHERE e.kind IN ('activate', 'rollback') ORDER BY e.created_at, e.id"
             ).fetchall()
-            stored = dict(
-                connection.execute(
-                    "SELECT p.transaction_id, v.version FROM detection_prediction p "
-                    "JOIN modelops_modelversion v ON v.id = p.model_version_id"
-                ).fetchall()
-            )
+        stored = stored_versions(postgres)
 
     statuses = collections.Counter(status for _, _, status, _ in answers)
     switch_times = [created.timestamp() for created, _ in events]

@@ -16,39 +16,17 @@ import argparse
 import collections
 import json
 import multiprocessing
-import statistics
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.activation_under_load import run_beside_activator  # noqa: E402
-from bench.db_restart import TRANSACTION, client_threads, deployment  # noqa: E402
-
-
-def post_json(port: int, payload) -> tuple[int, object]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/detect-fraud",
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-    except OSError as exc:
-        return 0, str(exc)
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else float("nan")
-
+from bench.db_restart import client_threads, deployment, stored_versions  # noqa: E402
+from bench.harness import TRANSACTION, percentile, post_json  # noqa: E402
 
 # (kind, seconds, status, [(transaction_id, model_version), ...] or the error body)
 Answer = tuple[str, float, int, object]
@@ -56,11 +34,12 @@ Answer = tuple[str, float, int, object]
 
 def timed_post(port: int, kind: str, payload) -> Answer:
     started = time.perf_counter()
-    status, body = post_json(port, payload)
+    status, body = post_json(port, payload, timeout=60)
+    answer = json.loads(body) if status == 200 else body  # reading the answer is part of the request
     seconds = time.perf_counter() - started
     if status == 200:
-        body = [(r["transaction_id"], r["model_version"]) for r in (body if kind == "batch" else [body])]
-    return kind, seconds, status, body
+        answer = [(r["transaction_id"], r["model_version"]) for r in (answer if kind == "batch" else [answer])]
+    return kind, seconds, status, answer
 
 
 def batch_clients(port: int, count: int, size: int, stop, out) -> None:
@@ -112,15 +91,7 @@ def main() -> None:
         answers = answers + batch_answers.get(timeout=300)
         batches.join()
 
-        import psycopg
-
-        with psycopg.connect(postgres.url.replace("postgres://", "postgresql://", 1)) as connection:
-            stored = dict(
-                connection.execute(
-                    "SELECT p.transaction_id, v.version FROM detection_prediction p "
-                    "JOIN modelops_modelversion v ON v.id = p.model_version_id"
-                ).fetchall()
-            )
+        stored = stored_versions(postgres)
 
     statuses = collections.Counter((kind, status) for kind, _, status, _ in answers)
     mixed_batches = items = not_stored = stored_differently = 0

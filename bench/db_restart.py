@@ -21,26 +21,17 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-TRANSACTION = {"Time": 100.0, **{f"V{i}": 0.0 for i in range(1, 29)}, "Amount": 12.5}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench.harness import TRANSACTION, environment, free_port, gunicorn, manage, post_json
 
 
 def pg_bin(name: str) -> str:
@@ -79,6 +70,12 @@ class Postgres:
     def stop(self, mode: str = "fast") -> None:
         self.run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def connect(self):
+        """A psycopg connection to the instance."""
+        import psycopg
+
+        return psycopg.connect(self.url)
+
 
 @contextmanager
 def deployment(*, versions: int = 1, workers: int = 2):
@@ -88,24 +85,10 @@ def deployment(*, versions: int = 1, workers: int = 2):
     folder = Path(tempfile.mkdtemp(prefix="db-restart-"))
     postgres = Postgres(folder)
     postgres.start()
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("S3_", "Q_", "TRAIN_", "RETRAIN_")) and key not in ("DATABASE_URL", "REDIS_URL")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="fraudsite.settings",
-        DATA_DIR=str(folder / "data"),
-        DATABASE_URL=postgres.url,
-        SCORING_API_OPEN="true",
-        SCORING_RATE_LIMIT="off",
-        REQUEST_LOG_LEVEL="WARNING",
-        TRAIN_N_ESTIMATORS="40",
-    )
-    server = None
+    # Not the caller's queue and training settings: the figures (and the e2e test) must not
+    # depend on the shell this runs from.
+    env = environment(folder / "data", database_url=postgres.url, caller_tuning=False, TRAIN_N_ESTIMATORS="40")
     try:
-        manage = [PYTHON, str(ROOT / "manage.py")]
         steps = [["migrate", "--noinput"]]
         for seed in range(1, versions + 1):
             csv = folder / f"data{seed}.csv"
@@ -114,56 +97,32 @@ def deployment(*, versions: int = 1, workers: int = 2):
             )
             steps.append(["train_model", "--csv", str(csv), "--activate"])
         for argv in steps:
-            subprocess.run([*manage, *argv], check=True, capture_output=True, env=env, cwd=ROOT, timeout=300)
-        log = (folder / "gunicorn.log").open("wb")
-        server = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while post(port, "warm-up")[0] != 200:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"gunicorn did not serve\n{(folder / 'gunicorn.log').read_text()}")
-            time.sleep(0.2)
-        yield postgres, port, env
+            manage(env, *argv, timeout=300)
+        with gunicorn(env, workers=workers, log=folder / "gunicorn.log", ready_timeout=30) as (_, port):
+            yield postgres, port, env
     finally:
-        if server is not None:
-            server.terminate()
-            with suppress(subprocess.TimeoutExpired):
-                server.wait(timeout=15)
-            with suppress(ProcessLookupError):
-                os.killpg(server.pid, 9)
         with suppress(subprocess.CalledProcessError):
             postgres.stop("immediate")
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def post(port: int, external_id: str) -> tuple[int, str]:
-    body = json.dumps({**TRANSACTION, "external_id": external_id}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/detect-fraud", data=body, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
-    except OSError as exc:
-        return 0, str(exc)  # no HTTP answer at all
-
-
-def stored_external_ids(url: str) -> set[str]:
-    import psycopg
-
-    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as connection:
+def stored_external_ids(postgres: Postgres) -> set[str]:
+    with postgres.connect() as connection:
         rows = connection.execute(
             "SELECT t.external_id FROM detection_transaction t JOIN detection_prediction p ON p.transaction_id = t.id"
         ).fetchall()
     return {external_id for (external_id,) in rows}
+
+
+def stored_versions(postgres: Postgres) -> dict[int, int]:
+    """Transaction id -> the version its stored prediction names."""
+    with postgres.connect() as connection:
+        return dict(
+            connection.execute(
+                "SELECT p.transaction_id, v.version FROM detection_prediction p "
+                "JOIN modelops_modelversion v ON v.id = p.model_version_id"
+            ).fetchall()
+        )
 
 
 def client_threads(count: int, request, stop) -> tuple[list[threading.Thread], list]:
@@ -192,7 +151,7 @@ def run(*, seconds: float, outage_at: float, outage: float, clients: int) -> dic
 
         def request(number: int, sequence: int) -> tuple[float, int, str, str]:
             external_id = f"c{number}-{sequence}"
-            status, body = post(port, external_id)
+            status, body = post_json(port, {**TRANSACTION, "external_id": external_id}, timeout=10)
             return time.monotonic() - started, status, external_id, body  # (when, status, id, body)
 
         threads, answers = client_threads(clients, request, stop)
@@ -208,7 +167,7 @@ def run(*, seconds: float, outage_at: float, outage: float, clients: int) -> dic
         stop.set()
         for thread in threads:
             thread.join()
-        stored = stored_external_ids(postgres.url)
+        stored = stored_external_ids(postgres)
 
     statuses = collections.Counter(status for _, status, _, _ in answers)
     acknowledged = {external_id for _, status, external_id, _ in answers if status == 200}
@@ -224,7 +183,7 @@ def run(*, seconds: float, outage_at: float, outage: float, clients: int) -> dic
         "recovery_seconds": round(first_ok_after - back, 2) if first_ok_after is not None else None,
         "acknowledged": len(acknowledged),
         "acknowledged_not_stored": len(acknowledged - stored),
-        "stored_not_acknowledged": len(stored - acknowledged - {"warm-up"}),
+        "stored_not_acknowledged": len(stored - acknowledged),
         "errors_500": [body for _, status, _, body in answers if status >= 500 and status != 503][:3],
     }
 

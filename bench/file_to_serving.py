@@ -13,38 +13,26 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import MANAGE, environment, gunicorn, manage, post_json  # noqa: E402
 from modelops.ml import synthetic  # noqa: E402
 from modelops.ml.schema import FEATURES  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def served_version(port: int, body: bytes) -> int | None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/detect-fraud", data=body, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())["model_version"]
-    except OSError:
-        return None
+def served_version(port: int, transaction: dict) -> int | None:
+    """The version that scores ``transaction``; None without a 200 answer."""
+    status, body = post_json(port, transaction, timeout=5)
+    return json.loads(body)["model_version"] if status == 200 else None
 
 
 def stamp(value: str | None) -> float:
@@ -54,59 +42,34 @@ def stamp(value: str | None) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {
-            **os.environ,
-            "DATA_DIR": data_dir,
-            "DATABASE_URL": "",
-            "REDIS_URL": "",
-            "SCAN_INTERVAL_MINUTES": "1",
-            "SCORING_API_OPEN": "true",
-        }
-
-        def manage(*args: str) -> None:
-            subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True)
-
-        manage("migrate", "--noinput")
-        manage("ensure_model")  # v1, on 284,807 generated rows
-        manage("sync_schedules")
+        env = environment(data_dir, SCAN_INTERVAL_MINUTES="1")
+        manage(env, "migrate", "--noinput")
+        manage(env, "ensure_model")  # v1, on 284,807 generated rows
+        manage(env, "sync_schedules")
         frame = synthetic.generate(rows=50_000, fraud_rate=0.01, seed=5, drift=0.3)
-        body = json.dumps({name: float(frame[name].iloc[0]) for name in FEATURES}).encode()
+        transaction = {name: float(frame[name].iloc[0]) for name in FEATURES}
 
-        port = free_port()
-        web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "fraudsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         cluster = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [*MANAGE, "qcluster"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            while served_version(port, body) != 1:
-                time.sleep(0.2)
-            time.sleep(65)  # let the first (empty) scan pass, so the file waits for a scheduled one
-            incoming = Path(data_dir) / "bucket" / "incoming"
-            incoming.mkdir(parents=True, exist_ok=True)
-            staging = Path(data_dir) / "creditcard_20260102_000000.csv"
-            synthetic.write_csv(frame, staging)
-            landed = time.time()
-            staging.rename(incoming / staging.name)  # atomic: the scan never sees half a file
-            deadline = landed + 600
-            while (version := served_version(port, body)) in (1, None) and time.time() < deadline:
-                time.sleep(0.05)
-            served = time.time()
-            # Every later request, on either worker, must answer with the new version.
-            later = {served_version(port, body) for _ in range(200)}
+            with gunicorn(env) as (_, port):  # ready: serving v1
+                time.sleep(65)  # let the first (empty) scan pass, so the file waits for a scheduled one
+                incoming = Path(data_dir) / "bucket" / "incoming"
+                incoming.mkdir(parents=True, exist_ok=True)
+                staging = Path(data_dir) / "creditcard_20260102_000000.csv"
+                synthetic.write_csv(frame, staging)
+                landed = time.time()
+                staging.rename(incoming / staging.name)  # atomic: the scan never sees half a file
+                deadline = landed + 600
+                while (version := served_version(port, transaction)) in (1, None) and time.time() < deadline:
+                    time.sleep(0.05)
+                served = time.time()
+                # Every later request, on either worker, must answer with the new version.
+                later = {served_version(port, transaction) for _ in range(200)}
         finally:
-            for process in (cluster, web):
-                process.terminate()
-                process.wait(timeout=60)
+            cluster.terminate()
+            cluster.wait(timeout=60)
         db = sqlite3.connect(Path(data_dir) / "db.sqlite3")
         seen = db.execute("SELECT first_seen FROM modelops_datafile").fetchone()[0]
         started, finished = db.execute(

@@ -21,7 +21,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,30 +30,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.db_restart import free_port  # noqa: E402
-from bench.soak import workers_of  # noqa: E402
+from bench.harness import environment, gunicorn, manage, workers_of  # noqa: E402
 
-PYTHON = sys.executable
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open("{body}", "r"); wrk.body = f:read("*a"); f:close()
 """
-
-
-def manage(env: dict, *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-
-
-def wait_ready(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
 
 
 def cpu_ticks(pids: list[int]) -> int:
@@ -129,16 +111,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env = {
-        **os.environ,
-        "DATA_DIR": args.data_dir,
-        "DATABASE_URL": args.database_url,
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        # Scoring without an API key (one more indexed query per request with one), and no
-        # per-request log line, as with gunicorn's access log off.
-        "SCORING_API_OPEN": "true",
-        "REQUEST_LOG_LEVEL": "WARNING",
-        # wrk is one client at thousands of requests a second: the per-client limit is off.
-        "SCORING_RATE_LIMIT": "off",
+        **environment(args.data_dir, database_url=args.database_url, settings="bench.settings"),
         **dict(item.split("=", 1) for item in args.set),
     }
     manage(env, "migrate", "--noinput")
@@ -155,19 +128,7 @@ def main() -> None:
     body_file = Path(args.data_dir) / "one_transaction.json"
     body_file.write_text(json.dumps(rows[0]))
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *(PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}"),
-            *("--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads)),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(port)
+    with gunicorn(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads) as (server, port):
         base = f"http://127.0.0.1:{port}"
         workers: list[int] = []
         while len(workers) < args.workers:  # the CPU figures are the workers'
@@ -191,9 +152,6 @@ def main() -> None:
         if not args.only_single:
             rate = batch_rate(port, rows, rounds=5)
             out(f"batch of {len(rows)} per request, 5 requests: {rate:,.0f} transactions/s scored and stored\n")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

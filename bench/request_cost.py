@@ -23,17 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import SERVING
+
 
 def set_environment(data_dir: str, **extra: str) -> None:
-    """The settings of an in-process run on the data folder of bench/http_scoring.py: the API
-    open, no request log line, no rate limit."""
+    """The settings of an in-process run on the data folder of bench/http_scoring.py, with the
+    API as the served benchmarks call it (harness.SERVING)."""
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        DATA_DIR=str(Path(data_dir).resolve()),
-        SCORING_API_OPEN="true",
-        REQUEST_LOG_LEVEL="WARNING",
-        SCORING_RATE_LIMIT="off",
-        **extra,
+        DJANGO_SETTINGS_MODULE="bench.settings", DATA_DIR=str(Path(data_dir).resolve()), **SERVING, **extra
     )
 
 

@@ -13,7 +13,6 @@ import io
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import MANAGE, environment, free_port  # noqa: E402
 from modelops.ml import synthetic  # noqa: E402
 
 
@@ -36,9 +36,7 @@ def csv_bytes(rows: int, *, seed: int, fraud_rate: float, drift: float = 0.0, st
 def run(env: dict, *args: str) -> tuple[float, float, str]:
     """(seconds, peak RSS in MiB, stderr+stdout) of one manage.py command."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen([*MANAGE, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output = process.stdout.read().decode()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
@@ -47,15 +45,9 @@ def run(env: dict, *args: str) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, output
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench(backend: str, seen: bytes, new: bytes) -> None:
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {**os.environ, "DATA_DIR": data_dir, "DATABASE_URL": "", "REDIS_URL": ""}
+        env = environment(data_dir)
         server = None
         if backend == "s3":
             import boto3

@@ -16,8 +16,6 @@ import argparse
 import http.client
 import json
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.db_restart import PYTHON, TRANSACTION, free_port  # noqa: E402
+from bench.harness import TRANSACTION, environment, gunicorn, manage, percentile, workers_of  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -35,25 +33,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def workers_of(master: int) -> list[int]:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return sorted(int(pid) for pid in children)
-
-
-def wait_ready(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the server did not become ready")
 
 
 def main() -> None:
@@ -68,90 +47,74 @@ def main() -> None:
     data_dir = folder / "data"
     data_dir.mkdir()
     shutil.copy(args.source_db, data_dir / "db.sqlite3")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "fraudsite.settings",
-        "DATA_DIR": str(data_dir),
-        "SCORING_API_OPEN": "true",
-        "SCORING_RATE_LIMIT": "off",
-        "REQUEST_LOG_LEVEL": "WARNING",
-        "TRAIN_N_ESTIMATORS": "200",
-    }
-    manage = [PYTHON, str(ROOT / "manage.py")]
+    # Not the caller's queue and training settings: the figures must not depend on the shell.
+    env = environment(data_dir, caller_tuning=False, TRAIN_N_ESTIMATORS="200")
     csv = folder / "train.csv"
     for argv in (
         ["migrate", "--noinput"],
         ["generate_data", "--rows", "50000", "--fraud-rate", "0.01", "--seed", "5", "--out", str(csv)],
         ["train_model", "--csv", str(csv), "--activate"],
     ):
-        subprocess.run([*manage, *argv], check=True, capture_output=True, env=env, cwd=ROOT, timeout=600)
+        manage(env, *argv, timeout=600)
 
-    port = free_port()
-    server = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "fraudsite.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=(folder / "gunicorn.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
     try:
-        wait_ready(port)
-        workers = workers_of(server.pid)
-        body = json.dumps(TRANSACTION).encode()
-        latencies: list[float] = []
-        statuses: dict[int, int] = {}
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def client() -> None:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            headers = {"Content-Type": "application/json"}
-            while not stop.is_set():
-                started = time.perf_counter()
-                try:
-                    connection.request("POST", "/detect-fraud", body, headers)
-                    response = connection.getresponse()
-                    response.read()
-                    status = response.status
-                except OSError:
-                    status = 0
-                    connection.close()
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                with lock:
-                    latencies.append(time.perf_counter() - started)
-                    statuses[status] = statuses.get(status, 0) + 1
-
-        threads = [threading.Thread(target=client, daemon=True) for _ in range(args.clients)]
-        print(f"{args.clients} clients, {args.seconds} s, workers {workers}")
-        print(
-            f"{'second':>6} {'requests':>9} {'p50 ms':>7} {'p99 ms':>7}  " + "  ".join(f"RSS {p} MiB" for p in workers)
-        )
-        print(f"{0:>6} {'':>9} {'':>7} {'':>7}  " + "  ".join(f"{rss_kib(p) / 1024:>12.1f}" for p in workers))
-        for thread in threads:
-            thread.start()
-        started = time.monotonic()
-        while time.monotonic() - started < args.seconds:
-            time.sleep(args.every)
-            with lock:
-                window, latencies[:] = sorted(latencies), []
-            p50 = statistics.median(window) * 1000 if window else float("nan")
-            p99 = window[int(len(window) * 0.99)] * 1000 if window else float("nan")
-            elapsed = round(time.monotonic() - started)
-            print(
-                f"{elapsed:>6} {len(window):>9} {p50:>7.2f} {p99:>7.2f}  "
-                + "  ".join(f"{rss_kib(p) / 1024:>12.1f}" for p in workers),
-                flush=True,
-            )
-        stop.set()
-        for thread in threads:
-            thread.join()
-        print(f"requests: {sum(statuses.values())}, answers by status: {statuses}")
-        if workers_of(server.pid) != workers:
-            print("a worker was replaced during the run")
+        with gunicorn(env, log=folder / "gunicorn.log") as (server, port):
+            measure(args, server.pid, port)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, master: int, port: int) -> None:
+    """Post from the client threads for --seconds; print the workers' memory and the latency."""
+    workers = workers_of(master)
+    body = json.dumps(TRANSACTION).encode()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Content-Type": "application/json"}
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                connection.request("POST", "/detect-fraud", body, headers)
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except OSError:
+                status = 0
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            with lock:
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(args.clients)]
+    print(f"{args.clients} clients, {args.seconds} s, workers {workers}")
+    print(f"{'second':>6} {'requests':>9} {'p50 ms':>7} {'p99 ms':>7}  " + "  ".join(f"RSS {p} MiB" for p in workers))
+    print(f"{0:>6} {'':>9} {'':>7} {'':>7}  " + "  ".join(f"{rss_kib(p) / 1024:>12.1f}" for p in workers))
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    while time.monotonic() - started < args.seconds:
+        time.sleep(args.every)
+        with lock:
+            window, latencies[:] = latencies[:], []
+        p50, p99 = percentile(window, 50) * 1000, percentile(window, 99) * 1000
+        elapsed = round(time.monotonic() - started)
+        print(
+            f"{elapsed:>6} {len(window):>9} {p50:>7.2f} {p99:>7.2f}  "
+            + "  ".join(f"{rss_kib(p) / 1024:>12.1f}" for p in workers),
+            flush=True,
+        )
+    stop.set()
+    for thread in threads:
+        thread.join()
+    print(f"requests: {sum(statuses.values())}, answers by status: {statuses}")
+    if workers_of(master) != workers:
+        print("a worker was replaced during the run")
 
 
 if __name__ == "__main__":

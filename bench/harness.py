@@ -1,0 +1,141 @@
+"""What the benchmarks that run the app share: the environment of its processes, manage.py,
+gunicorn on a free port (ready before it is used, stopped afterwards), posting JSON to it, and
+the latency percentile they print."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+TRANSACTION = {"Time": 100.0, **{f"V{i}": 0.0 for i in range(1, 29)}, "Amount": 12.5}
+
+# The scoring API as the benchmarks call it: without an API key (one more indexed query per
+# request with one), without a log line per request (as with gunicorn's access log off), and
+# without the per-client rate limit (a handful of clients send thousands of requests a second).
+SERVING = {"SCORING_API_OPEN": "true", "REQUEST_LOG_LEVEL": "WARNING", "SCORING_RATE_LIMIT": "off"}
+
+
+def environment(
+    data_dir: str | Path,
+    *,
+    database_url: str = "",
+    settings: str = "fraudsite.settings",
+    caller_tuning: bool = True,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of the app's processes in a benchmark: the caller's, without what would
+    point them at a deployment (Redis, a bucket), on ``data_dir`` and ``database_url`` (SQLite in
+    ``data_dir`` when empty), with SERVING and ``extra``. ``caller_tuning=False`` leaves out the
+    caller's queue, training and retraining settings too, for figures that must not depend on
+    the shell they are run from."""
+    dropped = ("S3_",) if caller_tuning else ("S3_", "Q_", "TRAIN_", "RETRAIN_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(dropped) and key != "REDIS_URL"}
+    env.update(DJANGO_SETTINGS_MODULE=settings, DATA_DIR=str(data_dir), DATABASE_URL=database_url, **SERVING, **extra)
+    return env
+
+
+def manage(env: dict, *args: str, timeout: float | None = None) -> None:
+    """Run a manage.py command; its output is shown only if it fails."""
+    done = subprocess.run([*MANAGE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(
+    env: dict,
+    *,
+    workers: int = 2,
+    worker_class: str = "sync",
+    threads: int = 1,
+    log: Path | None = None,
+    ready_timeout: float = 60,
+):
+    """gunicorn serving the app on a free port of 127.0.0.1, its output in ``log`` (discarded
+    without one); yields (process, port) once it is ready, and stops it afterwards."""
+    port = free_port()
+    output = log.open("wb") if log else subprocess.DEVNULL
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}"),
+            *("--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads)),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a process group of its own, so that no worker outlives the run
+    )
+    try:
+        _wait_ready(server, port, timeout=ready_timeout, log=log)
+        yield server, port
+    finally:
+        server.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=30)  # gunicorn's own graceful timeout
+        with suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        if log:
+            output.close()
+
+
+def _wait_ready(server: subprocess.Popen, port: int, *, timeout: float, log: Path | None) -> None:
+    """Wait until GET /readyz answers 200: the database answers and a worker has loaded the
+    active model. Raises, with the log if there is one, if gunicorn exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
+                return
+        except OSError:  # not listening yet, or 503 until a model is active and loaded
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            output = f"\n{log.read_text(errors='replace')}" if log else ""
+            raise RuntimeError(f"gunicorn did not become ready{output}")
+        time.sleep(0.2)
+
+
+def workers_of(master: int) -> list[int]:
+    """The process ids of a gunicorn master's workers."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def post_json(port: int, payload, *, timeout: float) -> tuple[int, str]:
+    """POST ``payload`` as JSON to /detect-fraud: (status, body), or (0, the error) when no HTTP
+    answer came."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/detect-fraud",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def percentile(values: list[float], q: int) -> float:
+    """The ``q``-th percentile, interpolated between the nearest values; NaN below two values."""
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else float("nan")
