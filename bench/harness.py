@@ -75,7 +75,7 @@ def gunicorn(
     output = log.open("wb") if log else subprocess.DEVNULL
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}"),
+            *(sys.executable, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}", "--no-control-socket"),
             *("--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads)),
         ],
         cwd=ROOT,

@@ -18,7 +18,7 @@ trap 'kill -TERM "$cluster" 2>/dev/null || true; wait "$cluster" 2>/dev/null || 
 echo
 echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (sign in with the account printed above)"
 echo "  Review queue: http://127.0.0.1:${PORT}/review/   Models: http://127.0.0.1:${PORT}/models/"
-echo "  API:   curl -X POST http://127.0.0.1:${PORT}/detect-fraud -H 'Content-Type: application/json' -d @transaction.json"
+echo "  API:   POST http://127.0.0.1:${PORT}/detect-fraud  (a curl example is in the README)"
 echo "  Admin: http://127.0.0.1:${PORT}/admin/  (sign-in printed above)"
 echo "  API keys: $( [ "$SCORING_API_OPEN" = true ] && echo "not required in this demo (SCORING_API_OPEN=true)" || echo "required: manage.py api_key create NAME")"
 echo "  Docs: http://127.0.0.1:${PORT}/api/docs/   Health: /healthz, /readyz"
@@ -27,8 +27,11 @@ echo "  Stop with Ctrl-C."
 echo
 
 # Sync workers, one per core: scoring is CPU-bound and releases nothing to overlap with.
+# No control socket: gunicorn would put it in the home folder, outside DATA_DIR, at a path that
+# every gunicorn of the user shares; the demo has no use for it.
 "$BIN/gunicorn" fraudsite.wsgi \
   --bind "127.0.0.1:${PORT}" \
+  --no-control-socket \
   --workers "$WORKERS" \
   --access-logfile "${ACCESS_LOG:--}" \
   --graceful-timeout 10

@@ -308,6 +308,7 @@ def start_server(deployment: Deployment, name: str, port: int) -> Process:
         "1",
         "--bind",
         f"127.0.0.1:{port}",
+        "--no-control-socket",  # the default path is shared by every gunicorn of the user
         "--graceful-timeout",
         "5",
         "--access-logfile",
