@@ -53,7 +53,7 @@ def main() -> None:
             [*MANAGE, "qcluster"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
-            with gunicorn(env) as (_, port):  # ready: serving v1
+            with gunicorn(env, log=Path(data_dir) / "gunicorn.log") as (_, port):  # ready: serving v1
                 time.sleep(65)  # let the first (empty) scan pass, so the file waits for a scheduled one
                 incoming = Path(data_dir) / "bucket" / "incoming"
                 incoming.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,8 @@ def environment(
     """The environment of the app's processes in a benchmark: the caller's, without what would
     point them at a deployment (Redis, a bucket), on ``data_dir`` and ``database_url`` (SQLite in
     ``data_dir`` when empty), with SERVING and ``extra``. ``caller_tuning=False`` leaves out the
-    caller's queue, training and retraining settings too, for figures that must not depend on
-    the shell they are run from."""
+    caller's queue, training and retraining settings too, for figures that should not depend on
+    how the caller has tuned those."""
     dropped = ("S3_",) if caller_tuning else ("S3_", "Q_", "TRAIN_", "RETRAIN_")
     env = {key: value for key, value in os.environ.items() if not key.startswith(dropped) and key != "REDIS_URL"}
     env.update(DJANGO_SETTINGS_MODULE=settings, DATA_DIR=str(data_dir), DATABASE_URL=database_url, **SERVING, **extra)
@@ -137,5 +137,6 @@ def post_json(port: int, payload, *, timeout: float) -> tuple[int, str]:
 
 
 def percentile(values: list[float], q: int) -> float:
-    """The ``q``-th percentile, interpolated between the nearest values; NaN below two values."""
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else float("nan")
+    """The ``q``-th percentile, interpolated between the nearest values (never beyond the
+    largest, as the "exclusive" method would be with fewer than 100 values); NaN below two."""
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) >= 2 else float("nan")

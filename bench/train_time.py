@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import environment  # noqa: E402
 
 
 def spin() -> None:
@@ -35,7 +38,7 @@ def main() -> None:
     parser.add_argument("--threads", help="TRAIN_THREADS for the training (default: the setting's default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {**os.environ, "DATA_DIR": data_dir, "DATABASE_URL": ""}
+        env = environment(data_dir)
         if args.threads is not None:
             env["TRAIN_THREADS"] = args.threads
         csv = Path(data_dir) / "creditcard_generated.csv"

@@ -195,7 +195,6 @@ def finish_run(run: TrainingRun, *, log: list[str], error: str = "", version: Mo
 class RunSession:
     """A training run while open (see run_session): its heartbeat, its log, and its result."""
 
-    run: TrainingRun
     heartbeat: Heartbeat
     echo: Callable[[str], None]  # where each log line goes besides the run's log
     lines: list[str] = field(default_factory=list)
@@ -223,7 +222,7 @@ def run_session(
     background retrain is known by its log, while train_from_csv's caller reports the exception.
     """
     with Heartbeat(run) as heartbeat:
-        session = RunSession(run, heartbeat, echo)
+        session = RunSession(heartbeat, echo)
         try:
             yield session
         except Exception as exc:

@@ -32,6 +32,9 @@ MIN_FRAUDS = 6
 
 @dataclass(frozen=True)
 class TrainConfig:
+    # The most trees each validated fit may grow; the refit (below) grows as many as validation
+    # kept, times (training + validation rows) / training rows: with the default fractions, a
+    # quarter more, so a deployed model may have more trees than this.
     n_estimators: int = 400
     max_depth: int = 6
     # 0.05 ranked a little better in bench/quality_cv.py, within its noise, with twice the trees:
@@ -161,7 +164,8 @@ def _fit_strategy(
     eval_set = [validation] if validation is not None else None
     if strategy == "smote":
         # SMOTE lives inside the imblearn pipeline: it resamples only what the pipeline is
-        # fitted on (the training rows), never the validation or hold-out rows.
+        # fitted on (the training rows; in the refit, after every choice is made, training +
+        # validation rows), never the rows it is validated on, nor the hold-out.
         neighbours = int(min(5, y_train.sum() - 1))
         model = Pipeline(
             [
@@ -203,8 +207,13 @@ def _refit(
 ) -> tuple[xgb.Booster, dict]:
     """The chosen strategy fitted on training + validation rows, without early stopping (no rows
     are left to stop on), with the validated number of new trees grown in proportion to the
-    added rows. The threshold tuned on validation is kept: the refit model has not seen the
-    hold-out either, so the recorded hold-out metrics describe the model that is deployed."""
+    added rows (``trees`` counts a warm start's inherited trees too; they are not grown again).
+
+    The threshold stays the one tuned on the validated model's scores: no rows are left to tune
+    it on the refit model, whose scores may sit a little differently. The refit model has not
+    seen the hold-out either, so the recorded hold-out metrics (at that threshold) describe the
+    model that is deployed, while ``validation_auprc`` and ``strategy_comparison`` describe the
+    validated fits that made the choices."""
     inherited = init.booster.num_boosted_rounds() if init is not None else 0
     validated = params["trees"] - inherited
     trees = max(1, round(validated * (len(x_train) + len(x_val)) / len(x_train)))

@@ -96,7 +96,14 @@ def test_the_threshold_maximises_f1_on_validation():
 def test_warm_start_continues_the_given_model(trained, training_frame):
     later = training.train(training_frame, SMALL_CONFIG, init=trained.bundle)
     assert later.params["warm_start"] is True
-    assert later.bundle.booster.num_boosted_rounds() > trained.bundle.booster.num_boosted_rounds()
+    inherited = trained.bundle.booster.num_boosted_rounds()
+    # The refit grows the validated new trees in proportion to the added rows, on top of the
+    # inherited ones, which it does not grow again.
+    parts = training.split(training_frame, SMALL_CONFIG)
+    new = later.params["validated_trees"] - inherited
+    grown = round(new * (len(parts.train) + len(parts.validation)) / len(parts.train))
+    assert new > 0
+    assert later.bundle.booster.num_boosted_rounds() == later.params["trees"] == inherited + grown
     assert later.bundle.scaling == trained.bundle.scaling
 
 

@@ -295,12 +295,3 @@ def test_the_whole_loop_on_local_folders(client, bucket, active_version, new_fil
     answer = client.post("/detect-fraud", json.dumps(original_rows["fraud"]), content_type="application/json").json()
     assert answer["model_version"] == new.version
     assert answer["is_fraud"] is True
-
-
-def test_training_uses_the_configured_number_of_threads(settings):
-    from modelops.ml import training
-
-    settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "nthread": 1}
-    config = services.train_config()
-    assert config.nthread == 1
-    assert training._classifier(config).get_params()["n_jobs"] == 1

@@ -79,3 +79,12 @@ def test_a_corrupted_active_artifact_is_refused_when_loaded(active_version):
 def test_without_an_active_version_the_cache_says_so(db):
     with pytest.raises(model_cache.NoActiveModel):
         model_cache.active_model()
+
+
+def test_training_uses_the_configured_number_of_threads(settings):
+    from modelops.ml import training
+
+    settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "nthread": 1}
+    config = services.train_config()
+    assert config.nthread == 1
+    assert training._classifier(config).get_params()["n_jobs"] == 1
