@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.db_restart import client_threads, deployment, stored_versions  # noqa: E402
-from bench.harness import MANAGE, TRANSACTION, post_json  # noqa: E402
+from bench.db_restart import deployment, stored_versions  # noqa: E402
+from bench.harness import MANAGE, TRANSACTION, client_threads, post_json  # noqa: E402
 
 # An activation's event is stamped just before its transaction commits; a request that read the
 # active version in between still sees the previous one. Allowed overlap at each switch:

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.activation_under_load import run_beside_activator  # noqa: E402
-from bench.db_restart import client_threads, deployment, stored_versions  # noqa: E402
-from bench.harness import TRANSACTION, percentile, post_json  # noqa: E402
+from bench.db_restart import deployment, stored_versions  # noqa: E402
+from bench.harness import TRANSACTION, client_threads, percentile, post_json  # noqa: E402
 
 # (kind, seconds, status, [(transaction_id, model_version), ...] or the error body)
 Answer = tuple[str, float, int, object]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
-import itertools
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import TRANSACTION, environment, free_port, gunicorn, manage, post_json
+from bench.harness import TRANSACTION, client_threads, environment, free_port, gunicorn, manage, post_json
 
 
 def pg_bin(name: str) -> str:
@@ -85,8 +84,8 @@ def deployment(*, versions: int = 1, workers: int = 2):
     folder = Path(tempfile.mkdtemp(prefix="db-restart-"))
     postgres = Postgres(folder)
     postgres.start()
-    # Not the caller's queue and training settings: the figures (and the e2e test) must not
-    # depend on the shell this runs from.
+    # Not the caller's queue and training settings: they would change what the figures (and the
+    # e2e test) train and run.
     env = environment(folder / "data", database_url=postgres.url, caller_tuning=False, TRAIN_N_ESTIMATORS="40")
     try:
         steps = [["migrate", "--noinput"]]
@@ -123,24 +122,6 @@ def stored_versions(postgres: Postgres) -> dict[int, int]:
                 "JOIN modelops_modelversion v ON v.id = p.model_version_id"
             ).fetchall()
         )
-
-
-def client_threads(count: int, request, stop) -> tuple[list[threading.Thread], list]:
-    """``count`` client threads, not yet started, and the list they fill: client ``number`` calls
-    ``request(number, sequence)`` for sequence 0, 1, 2... until ``stop`` (a threading or
-    multiprocessing Event) is set, and appends what each call returns."""
-    answers: list = []
-    lock = threading.Lock()
-
-    def client(number: int) -> None:
-        for sequence in itertools.count():
-            if stop.is_set():
-                return
-            answer = request(number, sequence)
-            with lock:
-                answers.append(answer)
-
-    return [threading.Thread(target=client, args=(n,)) for n in range(count)], answers
 
 
 def run(*, seconds: float, outage_at: float, outage: float, clients: int) -> dict:

@@ -1,9 +1,10 @@
 """What the benchmarks that run the app share: the environment of its processes, manage.py,
-gunicorn on a free port (ready before it is used, stopped afterwards), posting JSON to it, and
-the latency percentile they print."""
+gunicorn on a free port (ready before it is used, stopped afterwards), posting JSON to it from
+client threads, and the latency percentile they print."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -134,6 +136,24 @@ def post_json(port: int, payload, *, timeout: float) -> tuple[int, str]:
         return exc.code, exc.read().decode(errors="replace")
     except OSError as exc:
         return 0, str(exc)
+
+
+def client_threads(count: int, request, stop) -> tuple[list[threading.Thread], list]:
+    """``count`` client threads, not yet started, and the list they fill: client ``number`` calls
+    ``request(number, sequence)`` for sequence 0, 1, 2... until ``stop`` (a threading or
+    multiprocessing Event) is set, and appends what each call returns."""
+    answers: list = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        for sequence in itertools.count():
+            if stop.is_set():
+                return
+            answer = request(number, sequence)
+            with lock:
+                answers.append(answer)
+
+    return [threading.Thread(target=client, args=(n,)) for n in range(count)], answers
 
 
 def percentile(values: list[float], q: int) -> float:

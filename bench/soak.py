@@ -47,7 +47,7 @@ def main() -> None:
     data_dir = folder / "data"
     data_dir.mkdir()
     shutil.copy(args.source_db, data_dir / "db.sqlite3")
-    # Not the caller's queue and training settings: the figures must not depend on the shell.
+    # Not the caller's queue and training settings: they would change what is trained and run.
     env = environment(data_dir, caller_tuning=False, TRAIN_N_ESTIMATORS="200")
     csv = folder / "train.csv"
     for argv in (

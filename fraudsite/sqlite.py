@@ -32,9 +32,9 @@ from django.db import connections
 log = logging.getLogger(__name__)
 
 
-def database_file() -> str | None:
-    """The default database's file if it is SQLite on disk, else None."""
-    connection = connections["default"]
+def database_file(connection=None) -> str | None:
+    """The default database's (or ``connection``'s) file if it is SQLite on disk, else None."""
+    connection = connection or connections["default"]
     if connection.vendor != "sqlite" or connection.is_in_memory_db():
         return None
     return str(connection.settings_dict["NAME"])
@@ -57,8 +57,9 @@ def _lock_fd(path: str) -> int:
 def write_queue() -> Iterator[None]:
     """Wait for this machine's turn to write, and hold it; enter before the transaction begins.
     Nothing to wait for on another database, in memory, or inside a transaction already begun."""
-    path = database_file()
-    if path is None or connections["default"].in_atomic_block:
+    connection = connections["default"]  # looked up once: this runs on every scoring request
+    path = None if connection.in_atomic_block else database_file(connection)
+    if path is None:
         yield
         return
     with _thread_lock:
