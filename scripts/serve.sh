@@ -16,10 +16,10 @@ cluster=$!
 trap 'kill -TERM "$cluster" 2>/dev/null || true; wait "$cluster" 2>/dev/null || true' EXIT
 
 echo
-echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (sign in with the account printed above)"
+echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (sign in as admin; the password is printed above and kept in ${DATA_DIR:-var}/demo_password)"
 echo "  Review queue: http://127.0.0.1:${PORT}/review/   Models: http://127.0.0.1:${PORT}/models/"
 echo "  API:   POST http://127.0.0.1:${PORT}/detect-fraud  (a curl example is in the README)"
-echo "  Admin: http://127.0.0.1:${PORT}/admin/  (sign-in printed above)"
+echo "  Admin: http://127.0.0.1:${PORT}/admin/  (the same sign-in)"
 echo "  API keys: $( [ "$SCORING_API_OPEN" = true ] && echo "not required in this demo (SCORING_API_OPEN=true)" || echo "required: manage.py api_key create NAME")"
 echo "  Docs: http://127.0.0.1:${PORT}/api/docs/   Health: /healthz, /readyz"
 echo "  New labelled data: drop a CSV into ${DATA_DIR:-var}/bucket/incoming/ (or the S3 bucket's incoming/)"
