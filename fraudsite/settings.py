@@ -227,7 +227,7 @@ STATIC_ROOT = DATA_DIR / "static"
 # --- Model operations.
 FRAUD_TRAINING = {
     # Trees and depth of a new model; see modelops.ml.training.TrainConfig for the rest.
-    "n_estimators": env_int("TRAIN_N_ESTIMATORS", 400),
+    "n_estimators": env_int("TRAIN_N_ESTIMATORS", 150),
     "max_depth": env_int("TRAIN_MAX_DEPTH", 6),
     "recall_target": env_float("TRAIN_RECALL_TARGET", 0.0) or None,
     # XGBoost threads while training; 0 is every core.
@@ -249,6 +249,10 @@ MAX_DATA_FILE_BYTES = env_int("MAX_DATA_FILE_BYTES", 512 * 1024 * 1024)
 RETRAIN_MAX_ROWS = env_int("RETRAIN_MAX_ROWS", 2_000_000)
 RETRAIN_METRIC = env_str("RETRAIN_METRIC", "auprc")
 RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
+# A warm start adds TRAIN_N_ESTIMATORS trees (and the refit's quarter) to the active model's;
+# scoring time grows with the trees, so once the active model has this many, only the full
+# retrain is tried.
+RETRAIN_WARM_START_MAX_TREES = env_int("RETRAIN_WARM_START_MAX_TREES", 600)
 
 # --- API.
 REST_FRAMEWORK = {

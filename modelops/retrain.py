@@ -145,7 +145,13 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, when=" when retraining"
         )
     candidates: list[Candidate] = []
-    if active_bundle is not None:
+    inherited = active_bundle.booster.num_boosted_rounds() if active_bundle is not None else 0
+    if inherited >= settings.RETRAIN_WARM_START_MAX_TREES:
+        note(
+            f"warm start skipped: active v{active.version} has {inherited} trees, "
+            f"RETRAIN_WARM_START_MAX_TREES is {settings.RETRAIN_WARM_START_MAX_TREES}"
+        )
+    elif active_bundle is not None:
         try:
             result = training.train(new_pool, config, init=active_bundle, holdout=holdout, ordered=True, progress=note)
             candidates.append(Candidate("warm_start", result, _score(result.bundle, holdout)))

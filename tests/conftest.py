@@ -11,7 +11,7 @@ from modelops.ml import synthetic, training
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Small enough to train in about a second, big enough to tell the original app's rows apart.
-SMALL_CONFIG = training.TrainConfig(n_estimators=60, early_stopping_rounds=15)
+SMALL_CONFIG = training.TrainConfig(n_estimators=60)
 
 
 @pytest.fixture(autouse=True)

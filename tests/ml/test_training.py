@@ -59,6 +59,13 @@ def test_the_deployed_model_is_refitted_on_training_and_validation_rows(trained,
     assert kept.bundle.threshold == trained.bundle.threshold, "the refit keeps the threshold tuned on validation"
 
 
+def test_early_stopping_when_asked_keeps_the_trees_up_to_the_best_validation_round(trained, training_frame):
+    assert trained.params["validated_trees"] == SMALL_CONFIG.n_estimators, "off by default: every tree is grown"
+    config = replace(SMALL_CONFIG, n_estimators=1000, early_stopping_rounds=10, refit=False)
+    stopped = training.train(training_frame, config)
+    assert stopped.bundle.booster.num_boosted_rounds() == stopped.params["trees"] < 1000
+
+
 def test_it_compares_smote_with_class_weighting_and_keeps_the_better(trained):
     comparison = trained.params["strategy_comparison"]
     assert set(comparison) == {"smote", "scale_pos_weight"}
@@ -87,10 +94,28 @@ def test_it_records_every_metric_on_the_holdout(trained):
 def test_the_threshold_maximises_f1_on_validation():
     y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
     scores = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.9])
-    # At 0.35: precision 4/5, recall 1, F1 0.889; at 0.6: precision 1, recall 3/4, F1 0.857.
-    assert tune_threshold(y, scores) == pytest.approx(0.35)
-    # The highest threshold that still catches three frauds in four.
-    assert tune_threshold(y, scores, recall_target=0.75) == pytest.approx(0.6)
+    # Cut at 0.35: precision 4/5, recall 1, F1 0.889; at 0.6: precision 1, recall 3/4, F1 0.857.
+    # The threshold sits halfway in log-odds between the cut and the next score below (0.3).
+    threshold = tune_threshold(y, scores)
+    assert threshold == pytest.approx(1 / (1 + np.exp(-(np.log(0.3 / 0.7) + np.log(0.35 / 0.65)) / 2)))
+    assert 0.3 < threshold < 0.35
+    np.testing.assert_array_equal(scores >= threshold, scores >= 0.35)
+    # The highest cut that still catches three frauds in four is 0.6; halfway to 0.4 in log-odds
+    # is 0.5.
+    assert tune_threshold(y, scores, recall_target=0.75) == pytest.approx(0.5)
+
+
+def test_a_threshold_that_flags_every_row_is_the_lowest_score():
+    y = np.array([1, 0, 1, 1])
+    scores = np.array([0.2, 0.3, 0.8, 0.9])
+    assert tune_threshold(y, scores, recall_target=1.0) == pytest.approx(0.2)
+
+
+def test_the_threshold_lies_between_two_scores_that_round_to_zero_or_one():
+    y = np.array([0, 1, 1])
+    scores = np.array([0.0, 1.0 - 1e-9, 1.0], dtype=np.float64)
+    threshold = tune_threshold(y, scores)
+    assert 0.0 < threshold < 1.0 - 1e-9
 
 
 def test_warm_start_continues_the_given_model(trained, training_frame):

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from detection.models import Transaction
-from modelops import retrain, scan, services
+from modelops import artifacts, retrain, scan, services
 from modelops.ml import synthetic
 from modelops.ml.schema import DataValidationError
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
@@ -53,6 +53,17 @@ def test_it_trains_both_candidates_and_activates_the_better(active_version, new_
     new_file.refresh_from_db()
     assert new_file.status == DataFile.Status.USED
     assert "shared hold-out" in run.log
+
+
+def test_an_active_model_with_enough_trees_is_retrained_in_full_not_continued(active_version, new_file, settings):
+    # Below the bound (the default, in the test above) both candidates are trained.
+    trees = artifacts.load(active_version.artifact, active_version.sha256).booster.num_boosted_rounds()
+    settings.RETRAIN_WARM_START_MAX_TREES = trees
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    candidates = ModelVersion.objects.exclude(pk=active_version.pk)
+    assert [v.params["kind"] for v in candidates] == ["full_retrain"]
+    assert f"warm start skipped: active v{active_version.version} has {trees} trees" in run.log
 
 
 def test_a_candidate_worse_than_the_active_model_is_recorded_and_not_activated(active_version, new_file, settings):
