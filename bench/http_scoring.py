@@ -131,7 +131,10 @@ def main() -> None:
     with gunicorn(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads) as (server, port):
         base = f"http://127.0.0.1:{port}"
         workers: list[int] = []
+        deadline = time.monotonic() + 60
         while len(workers) < args.workers:  # the CPU figures are the workers'
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn started {len(workers)} of {args.workers} workers in 60 s")
             time.sleep(0.1)
             workers = workers_of(server.pid)
         wrk(f"{base}/detect-fraud", body_file, 8, 3, workers)  # warm up: every worker loads the model
