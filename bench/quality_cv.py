@@ -34,6 +34,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="train each fold with seeds 0 … N-1")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a TrainConfig field")
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    if any(assignment.startswith("seed=") for assignment in args.set):
+        parser.error("--seeds sets the seeds (0 … N-1); --set seed=… would be overridden")
     config = overridden(args.set)
     frame = sorted_sample(args.csv)
     development = frame.iloc[: int(len(frame) * 0.8)]

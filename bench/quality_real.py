@@ -104,6 +104,10 @@ def main() -> None:
         "--internal-holdout", action="store_true", help="ours also sets aside 20 %% of the 80 %% as a hold-out"
     )
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    if any(assignment.startswith("seed=") for assignment in args.set):
+        parser.error("--seeds sets the seeds (0 … N-1); --set seed=… would be overridden")
     config = overridden(args.set)
     frame = sorted_sample(args.csv)
     cut = int(len(frame) * 0.8)

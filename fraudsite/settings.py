@@ -249,9 +249,9 @@ MAX_DATA_FILE_BYTES = env_int("MAX_DATA_FILE_BYTES", 512 * 1024 * 1024)
 RETRAIN_MAX_ROWS = env_int("RETRAIN_MAX_ROWS", 2_000_000)
 RETRAIN_METRIC = env_str("RETRAIN_METRIC", "auprc")
 RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
-# A warm start adds TRAIN_N_ESTIMATORS trees (and the refit's quarter) to the active model's;
-# scoring time grows with the trees, so once the active model has this many, only the full
-# retrain is tried.
+# A warm start adds TRAIN_N_ESTIMATORS trees (and the refit's quarter) to the active model's,
+# and scoring time grows with the trees: it is tried only while the model it makes stays within
+# this many trees; past that, only the full retrain is.
 RETRAIN_WARM_START_MAX_TREES = env_int("RETRAIN_WARM_START_MAX_TREES", 600)
 
 # --- API.

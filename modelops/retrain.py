@@ -122,6 +122,36 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
     return run
 
 
+def _warm_start(
+    active: ModelVersion,
+    bundle: ModelBundle,
+    new_pool: pd.DataFrame,
+    holdout: pd.DataFrame,
+    config: training.TrainConfig,
+    note: Callable[[str], None],
+) -> Candidate | None:
+    """The active model continued on the new rows, unless that would grow it past
+    RETRAIN_WARM_START_MAX_TREES (scoring time grows with the trees) or the new rows cannot
+    support training on their own."""
+    inherited, grown, bound = (
+        bundle.booster.num_boosted_rounds(),
+        training.trees_grown(config),
+        settings.RETRAIN_WARM_START_MAX_TREES,
+    )
+    if inherited + grown > bound:
+        note(
+            f"warm start skipped: active v{active.version}'s {inherited} trees and about {grown} more "
+            f"would pass RETRAIN_WARM_START_MAX_TREES ({bound})"
+        )
+        return None
+    try:
+        result = training.train(new_pool, config, init=bundle, holdout=holdout, ordered=True, progress=note)
+    except schema.DataValidationError as exc:
+        note(f"warm start skipped: {exc}")
+        return None
+    return Candidate("warm_start", result, _score(result.bundle, holdout))
+
+
 def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> ModelVersion | None:
     files = list(
         DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id")
@@ -145,18 +175,10 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, when=" when retraining"
         )
     candidates: list[Candidate] = []
-    inherited = active_bundle.booster.num_boosted_rounds() if active_bundle is not None else 0
-    if inherited >= settings.RETRAIN_WARM_START_MAX_TREES:
-        note(
-            f"warm start skipped: active v{active.version} has {inherited} trees, "
-            f"RETRAIN_WARM_START_MAX_TREES is {settings.RETRAIN_WARM_START_MAX_TREES}"
-        )
-    elif active_bundle is not None:
-        try:
-            result = training.train(new_pool, config, init=active_bundle, holdout=holdout, ordered=True, progress=note)
-            candidates.append(Candidate("warm_start", result, _score(result.bundle, holdout)))
-        except schema.DataValidationError as exc:
-            note(f"warm start skipped: {exc}")
+    if active_bundle is not None:
+        warm = _warm_start(active, active_bundle, new_pool, holdout, config, note)
+        if warm is not None:
+            candidates.append(warm)
     result = training.train(pool, config, holdout=holdout, ordered=True, progress=note)
     candidates.append(Candidate("full_retrain", result, _score(result.bundle, holdout)))
 

@@ -37,6 +37,15 @@ def bucket(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def slow_heartbeat(settings):
+    """Most tests hold their rows in a transaction that is never committed, so the heartbeat
+    thread, on a connection of its own, cannot see the training run and takes it for taken over
+    at its first beat; a training slowed by a busy machine past the default 30 s then stops as
+    abandoned. An hour is longer than any test's training; the heartbeat's own tests set theirs."""
+    settings.TRAINING_HEARTBEAT_SECONDS = 3600
+
+
+@pytest.fixture(autouse=True)
 def fresh_model_cache():
     from modelops import model_cache
 

@@ -15,11 +15,12 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, *, recall_target: flo
     """Threshold that maximises F1 on (y_true, scores), or, with ``recall_target``, the highest
     threshold whose recall still reaches the target (the fewest alerts that catch enough fraud).
 
-    The chosen cut is the lowest score still flagged; the threshold is set halfway (in log-odds,
-    the space the trees add their margins in) between it and the next score below, not on it:
-    a new fraud scored a hair under the lowest flagged validation row is then still flagged.
-    Validation flags the same rows either way; on later rows F1 is higher (bench/quality_cv.py
-    with the default configuration: 0.839 on the edge, 0.844 halfway; docs/BENCHMARKS.md)."""
+    The chosen cut is the lowest score still flagged. The threshold is set halfway (in log-odds,
+    the space the trees add their margins in) between it and the next score below, not on the
+    cut itself: the same validation rows are flagged, and a new transaction scored a little under
+    the lowest flagged validation row is flagged too, rather than the edge being wherever one
+    validation fraud happened to fall. The halfway value is rounded to the scores' precision;
+    when no value of that precision lies between the two scores, the cut is kept."""
     precision, recall, thresholds = precision_recall_curve(y_true, scores)
     # precision/recall have one more entry than thresholds (the point at recall 0).
     precision, recall = precision[:-1], recall[:-1]
@@ -31,15 +32,18 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, *, recall_target: flo
             2 * precision * recall, precision + recall, out=np.zeros_like(precision), where=(precision + recall) > 0
         )
         chosen = int(np.argmax(f1))
+    cut = thresholds[chosen]
     if chosen == 0:  # every row is flagged: there is no score below to go halfway to
-        return float(thresholds[0])
-    below, cut = _log_odds(thresholds[[chosen - 1, chosen]])
-    return float(1 / (1 + np.exp(-(below + cut) / 2)))
-
-
-def _log_odds(probabilities: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
+        return float(cut)
+    below = thresholds[chosen - 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_odds = np.log(np.float64([below, cut])) - np.log1p(-np.float64([below, cut]))
+        middle = log_odds.mean()
+    if not np.isfinite(middle):  # a score of exactly 0 or 1
+        return float(cut)
+    # Rounded to the scores' own type, as flagging compares in it (scores >= threshold).
+    halfway = np.asarray(1 / (1 + np.exp(-middle))).astype(thresholds.dtype)
+    return float(halfway) if below < halfway <= cut else float(cut)
 
 
 def _curve_points(

@@ -53,9 +53,10 @@ class TrainConfig:
     holdout_fraction: float = 0.2
     validation_fraction: float = 0.2
     recall_target: float | None = None
-    # Once the strategy, the number of trees and the threshold are chosen on validation, fit the
-    # chosen strategy again on training + validation rows: the deployed model then learns from
-    # the newest rows before the hold-out, which are the closest to what it will score.
+    # Once the strategy and the threshold (and with early stopping the number of trees) are
+    # chosen on validation, fit the chosen strategy again on training + validation rows: the
+    # deployed model then learns from the newest rows before the hold-out, which are the
+    # closest to what it will score.
     refit: bool = True
     seed: int = 0
     nthread: int = 0  # 0: all cores while training; scoring always uses one thread per process
@@ -125,6 +126,13 @@ def split(
     return Split(train, validation, holdout, method="time" if set(methods) == {"time"} else "stratified")
 
 
+def trees_grown(config: TrainConfig) -> int:
+    """How many trees one training adds: ``n_estimators``, and with the refit as many times
+    (training + validation rows) / training rows, which the validation fraction sets. Exact up to
+    the rounding of row counts; with early stopping, at most this."""
+    return round(config.n_estimators / (1 - config.validation_fraction)) if config.refit else config.n_estimators
+
+
 def fit_scaling(train: pd.DataFrame) -> dict[str, dict[str, float]]:
     """RobustScaler parameters for Time and Amount, each fitted on its own column."""
     scaling = {}
@@ -144,8 +152,8 @@ def _classifier(config: TrainConfig, **extra) -> xgb.XGBClassifier:
         subsample=config.subsample,
         colsample_bytree=config.colsample_bytree,
         early_stopping_rounds=config.early_stopping_rounds or None,
-        # When early stopping is on: logloss, not aucpr, which on a few hundred validation frauds
-        # peaks after a handful of trees by chance and stops training far too early.
+        # When early stopping is on: logloss, not aucpr, which on a few dozen to a few hundred
+        # validation frauds peaks after a handful of trees by chance and stops far too early.
         eval_metric="logloss",
         random_state=config.seed,
         n_jobs=config.nthread or None,

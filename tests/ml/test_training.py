@@ -4,9 +4,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import xgboost as xgb
 from imblearn.over_sampling import SMOTE
+from sklearn.metrics import log_loss
 
 from modelops.ml import training
+from modelops.ml.artifact import ModelBundle
 from modelops.ml.evaluation import tune_threshold
 from modelops.ml.schema import FEATURES, DataValidationError
 from tests.conftest import SMALL_CONFIG
@@ -61,9 +64,21 @@ def test_the_deployed_model_is_refitted_on_training_and_validation_rows(trained,
 
 def test_early_stopping_when_asked_keeps_the_trees_up_to_the_best_validation_round(trained, training_frame):
     assert trained.params["validated_trees"] == SMALL_CONFIG.n_estimators, "off by default: every tree is grown"
-    config = replace(SMALL_CONFIG, n_estimators=1000, early_stopping_rounds=10, refit=False)
-    stopped = training.train(training_frame, config)
-    assert stopped.bundle.booster.num_boosted_rounds() == stopped.params["trees"] < 1000
+    parts = training.split(training_frame, SMALL_CONFIG)
+    scaling = training.fit_scaling(parts.train)
+    x_train, x_val = (
+        ModelBundle(booster=xgb.Booster(), scaling=scaling, threshold=0.5).prepare(p[list(FEATURES)].to_numpy())
+        for p in (parts.train, parts.validation)
+    )
+    y_train, y_val = parts.train["Class"].to_numpy(), parts.validation["Class"].to_numpy()
+    config = replace(SMALL_CONFIG, n_estimators=1000, early_stopping_rounds=10)
+    booster, params = training._fit_strategy("scale_pos_weight", config, x_train, y_train, (x_val, y_val), None)
+    kept = booster.num_boosted_rounds()
+    assert kept == params["trees"] < 1000
+    # The last tree kept is the best round: the validation logloss of every shorter model is no
+    # lower. Without the trimming, the 10 rounds after the best would be kept too, each worse.
+    losses = [log_loss(y_val, booster.inplace_predict(x_val, iteration_range=(0, n))) for n in range(1, kept + 1)]
+    assert losses[-1] <= min(losses) + 1e-6
 
 
 def test_it_compares_smote_with_class_weighting_and_keeps_the_better(trained):
@@ -111,11 +126,39 @@ def test_a_threshold_that_flags_every_row_is_the_lowest_score():
     assert tune_threshold(y, scores, recall_target=1.0) == pytest.approx(0.2)
 
 
-def test_the_threshold_lies_between_two_scores_that_round_to_zero_or_one():
-    y = np.array([0, 1, 1])
-    scores = np.array([0.0, 1.0 - 1e-9, 1.0], dtype=np.float64)
+def _f1_flagging(y: np.ndarray, flagged: np.ndarray) -> float:
+    tp = np.sum(flagged & (y == 1))
+    return 2 * tp / (flagged.sum() + y.sum())
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_threshold_flags_what_the_best_cut_flags_whatever_the_scores(seed):
+    """Float32 scores as XGBoost gives them, with ties, some at exactly 0 or 1, some closer
+    together than float32 can split, some far below any clipping: the threshold always flags
+    exactly the rows of a cut of the best F1."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 40)
+    pool = np.float32([0.0, 1.0, 1e-13, 1e-14, 0.3, np.nextafter(np.float32(0.3), np.float32(1)), 1 - 1e-7])
+    scores = np.where(rng.random(40) < 0.5, rng.choice(pool, 40), rng.random(40).round(2)).astype(np.float32)
     threshold = tune_threshold(y, scores)
-    assert 0.0 < threshold < 1.0 - 1e-9
+    best = max(_f1_flagging(y, scores >= cut) for cut in np.unique(scores))
+    assert _f1_flagging(y, scores >= threshold) == pytest.approx(best)
+
+
+def test_the_threshold_falls_back_to_the_cut_when_nothing_lies_between():
+    low = np.float32(0.3)
+    scores = np.array([low, np.nextafter(low, np.float32(1))], dtype=np.float32)
+    assert tune_threshold(np.array([0, 1]), scores) == scores[1]
+    scores = np.float32([0.0, 1.0])
+    assert tune_threshold(np.array([0, 1]), scores) == 1.0
+
+
+def test_a_recall_target_is_kept_for_frauds_scored_near_zero():
+    y = np.array([0, 1, 1])
+    scores = np.float32([1e-14, 1e-13, 0.9])
+    threshold = tune_threshold(y, scores, recall_target=1.0)
+    np.testing.assert_array_equal(scores >= threshold, [False, True, True])
+    assert 1e-14 < threshold < 1e-13
 
 
 def test_warm_start_continues_the_given_model(trained, training_frame):

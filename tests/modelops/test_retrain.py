@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from detection.models import Transaction
 from modelops import artifacts, retrain, scan, services
-from modelops.ml import synthetic
+from modelops.ml import synthetic, training
 from modelops.ml.schema import DataValidationError
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
@@ -55,15 +55,21 @@ def test_it_trains_both_candidates_and_activates_the_better(active_version, new_
     assert "shared hold-out" in run.log
 
 
-def test_an_active_model_with_enough_trees_is_retrained_in_full_not_continued(active_version, new_file, settings):
-    # Below the bound (the default, in the test above) both candidates are trained.
+@pytest.mark.parametrize(("room", "kinds"), [(0, {"warm_start", "full_retrain"}), (-1, {"full_retrain"})])
+def test_a_warm_start_is_tried_only_while_the_model_stays_within_the_tree_bound(
+    active_version, new_file, settings, room, kinds
+):
     trees = artifacts.load(active_version.artifact, active_version.sha256).booster.num_boosted_rounds()
-    settings.RETRAIN_WARM_START_MAX_TREES = trees
+    grown = training.trees_grown(services.train_config())
+    settings.RETRAIN_WARM_START_MAX_TREES = trees + grown + room
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
     candidates = ModelVersion.objects.exclude(pk=active_version.pk)
-    assert [v.params["kind"] for v in candidates] == ["full_retrain"]
-    assert f"warm start skipped: active v{active_version.version} has {trees} trees" in run.log
+    assert {v.params["kind"] for v in candidates} == kinds
+    skipped = f"warm start skipped: active v{active_version.version}'s {trees} trees and about {grown} more"
+    assert (skipped in run.log) == (room < 0)
+    for warm in candidates.filter(params__kind="warm_start"):
+        assert artifacts.load(warm.artifact, warm.sha256).booster.num_boosted_rounds() == trees + grown
 
 
 def test_a_candidate_worse_than_the_active_model_is_recorded_and_not_activated(active_version, new_file, settings):
@@ -79,7 +85,8 @@ def test_a_candidate_worse_than_the_active_model_is_recorded_and_not_activated(a
     assert all(f"below active v{active_version.version}" in reason for reason in reasons)
 
 
-def test_without_an_active_model_the_full_retrain_is_activated(new_file):
+def test_without_an_active_model_the_full_retrain_is_activated(new_file, settings):
+    settings.RETRAIN_WARM_START_MAX_TREES = 0  # no warm start to bound: the bound plays no part
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.result_version.params["kind"] == "full_retrain"
     assert ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE
