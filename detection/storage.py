@@ -3,7 +3,8 @@
 The ORM's bulk_create prepares every field of every row in Python, which for a 10,000-row batch
 cost more than scoring it. Here each row is one tuple of already-prepared values:
 - SQLite: multi-row INSERTs, the transactions' ids coming back by RETURNING (SQLite >= 3.35);
-- PostgreSQL: COPY, with the transactions' ids taken from their sequence first. Django binds
+- PostgreSQL: one statement for a single transaction and its prediction; for more, COPY,
+  with the transactions' ids taken from their sequence first. Django binds
   parameters on the client with psycopg 3, and for the 60,000 values of a multi-row INSERT
   that made batches about three times slower (docs/BENCHMARKS.md); COPY streams the rows.
 Table and column names come from the models, so a renamed field cannot silently diverge.
@@ -70,6 +71,25 @@ def _insert(cursor, model, fields: tuple[str, ...], rows: list[tuple], *, return
     return ids
 
 
+@functools.cache
+def _one_scored_row_sql(vendor: str) -> str:
+    """PostgreSQL: one transaction and its prediction in a single statement, one round trip to
+    the server where reserving the id and two COPYs take five; single-transaction requests are
+    most of the traffic. The prediction's values are cast to their columns' types, as a value in
+    a SELECT list is not typed by the column it goes to. ``vendor`` is only part of the cache key."""
+    transactions, transaction_columns = _table_and_columns(vendor, Transaction, TRANSACTION_FIELDS)
+    predictions, prediction_columns = _table_and_columns(vendor, Prediction, PREDICTION_FIELDS)
+    pk = connection.ops.quote_name(Transaction._meta.pk.column)
+    fields = [Prediction._meta.get_field(name) for name in PREDICTION_FIELDS[1:]]
+    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
+    return (
+        f"WITH stored AS (INSERT INTO {transactions} ({transaction_columns}) "
+        f"VALUES ({', '.join(['%s'] * len(TRANSACTION_FIELDS))}) RETURNING {pk}) "
+        f"INSERT INTO {predictions} ({prediction_columns}) SELECT {pk}, {casts} FROM stored "
+        f"RETURNING {connection.ops.quote_name(Prediction._meta.get_field('transaction').column)}"
+    )
+
+
 def _reserve_ids(model, count: int) -> list[int]:
     """PostgreSQL: ``count`` ids from the table's sequence, in increasing order."""
     meta = model._meta
@@ -107,6 +127,11 @@ def insert_scored(
         (external_id, float(row[0]), float(row[-1]), orjson.dumps(row[1:-1].tolist()).decode(), source, stamp)
         for row, external_id in zip(values, external_ids, strict=True)
     ]
+    if connection.vendor == "postgresql" and len(transaction_rows) == 1:
+        (prediction,) = _prediction_rows([None], version_id, threshold, scores, contributions, stamp)
+        with connection.cursor() as cursor:
+            cursor.execute(_one_scored_row_sql(connection.vendor), [*transaction_rows[0], *prediction[1:]])
+            return [cursor.fetchone()[0]]
     if connection.vendor == "postgresql":
         ids = _reserve_ids(Transaction, len(transaction_rows))
         _copy(
