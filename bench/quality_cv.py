@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench.quality_real import original_config, ours, overridden, sorted_sample
+from bench.quality_real import configured, original_config, ours, sorted_sample
 from modelops.ml import evaluation, schema
 
 FOLD_STARTS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -34,11 +34,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="train each fold with seeds 0 … N-1")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a TrainConfig field")
     args = parser.parse_args()
-    if args.seeds < 1:
-        parser.error("--seeds must be at least 1")
-    if any(assignment.startswith("seed=") for assignment in args.set):
-        parser.error("--seeds sets the seeds (0 … N-1); --set seed=… would be overridden")
-    config = overridden(args.set)
+    config = configured(parser, args)
     frame = sorted_sample(args.csv)
     development = frame.iloc[: int(len(frame) * 0.8)]
     n = len(development)

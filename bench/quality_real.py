@@ -72,7 +72,20 @@ def ours(
     else:
         result = training.train(train, config, holdout=holdout)
     scores = result.bundle.predict_proba(holdout[list(schema.FEATURES)].to_numpy())
-    return scores, result.bundle.threshold, f"{result.params['strategy']}, {result.params['trees']} trees"
+    params = result.params
+    described = f"{params['strategy']}, {params['trees']} trees"
+    if params.get("refit"):
+        described += f" ({params['validated_trees']} validated)"
+    return scores, result.bundle.threshold, described
+
+
+def configured(parser: argparse.ArgumentParser, args: argparse.Namespace) -> training.TrainConfig:
+    """The TrainConfig of ``--set``, once ``--seeds`` is checked: the seeds come from it alone."""
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    if any(assignment.startswith("seed=") for assignment in args.set):
+        parser.error("--seeds sets the seeds (0 … N-1); --set seed=… would be overridden")
+    return overridden(args.set)
 
 
 def overridden(assignments: list[str]) -> training.TrainConfig:
@@ -104,11 +117,7 @@ def main() -> None:
         "--internal-holdout", action="store_true", help="ours also sets aside 20 %% of the 80 %% as a hold-out"
     )
     args = parser.parse_args()
-    if args.seeds < 1:
-        parser.error("--seeds must be at least 1")
-    if any(assignment.startswith("seed=") for assignment in args.set):
-        parser.error("--seeds sets the seeds (0 … N-1); --set seed=… would be overridden")
-    config = overridden(args.set)
+    config = configured(parser, args)
     frame = sorted_sample(args.csv)
     cut = int(len(frame) * 0.8)
     train, holdout = frame.iloc[:cut], frame.iloc[cut:]

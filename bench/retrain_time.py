@@ -96,7 +96,7 @@ def bench(backend: str, seen: bytes, new: bytes) -> None:
     out = sys.stdout.write
     out(f"[{backend}] first model on 284,807 rows: {first:.1f} s; scan of the new file: {scan_seconds:.1f} s\n")
     for line in output.splitlines():
-        if re.search(r"trained in|shared hold-out|activated|rejected|skipped", line):
+        if re.search(r"trained in|trees|shared hold-out|activated|rejected|skipped", line):
             out(f"[{backend}]   {line.strip()}\n")
     out(f"[{backend}] manage.py retrain with the new file: {seconds:.1f} s end to end, peak RSS {peak:.0f} MiB\n")
 

@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import environment  # noqa: E402
+from bench.harness import MANAGE, ROOT, environment, manage
 
 
 def spin() -> None:
@@ -42,33 +41,14 @@ def main() -> None:
         if args.threads is not None:
             env["TRAIN_THREADS"] = args.threads
         csv = Path(data_dir) / "creditcard_generated.csv"
-        python = sys.executable
-        subprocess.run(
-            [python, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
-        )
-        subprocess.run(
-            [
-                python,
-                "manage.py",
-                "generate_data",
-                "--rows",
-                str(args.rows),
-                "--seed",
-                str(args.seed),
-                "--out",
-                str(csv),
-            ],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        manage(env, "migrate", "--noinput")
+        manage(env, "generate_data", "--rows", str(args.rows), "--seed", str(args.seed), "--out", str(csv))
         spinners = [multiprocessing.Process(target=spin, daemon=True) for _ in range(args.busy)]
         for spinner in spinners:
             spinner.start()
         started = time.perf_counter()
         done = subprocess.run(
-            [python, "manage.py", "train_model", "--csv", str(csv)], cwd=ROOT, env=env, capture_output=True, text=True
+            [*MANAGE, "train_model", "--csv", str(csv)], cwd=ROOT, env=env, capture_output=True, text=True
         )
         seconds = time.perf_counter() - started
         for spinner in spinners:

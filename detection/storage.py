@@ -72,13 +72,13 @@ def _insert(cursor, model, fields: tuple[str, ...], rows: list[tuple], *, return
 
 
 @functools.cache
-def _one_scored_row_sql(vendor: str) -> str:
+def _one_scored_row_sql() -> str:
     """PostgreSQL: one transaction and its prediction in a single statement, one round trip to
     the server where reserving the id and two COPYs take five; single-transaction requests are
     most of the traffic. The prediction's values are cast to their columns' types, as a value in
-    a SELECT list is not typed by the column it goes to. ``vendor`` is only part of the cache key."""
-    transactions, transaction_columns = _table_and_columns(vendor, Transaction, TRANSACTION_FIELDS)
-    predictions, prediction_columns = _table_and_columns(vendor, Prediction, PREDICTION_FIELDS)
+    a SELECT list is not typed by the column it goes to."""
+    transactions, transaction_columns = _table_and_columns(connection.vendor, Transaction, TRANSACTION_FIELDS)
+    predictions, prediction_columns = _table_and_columns(connection.vendor, Prediction, PREDICTION_FIELDS)
     pk = connection.ops.quote_name(Transaction._meta.pk.column)
     fields = [Prediction._meta.get_field(name) for name in PREDICTION_FIELDS[1:]]
     casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
@@ -130,7 +130,7 @@ def insert_scored(
     if connection.vendor == "postgresql" and len(transaction_rows) == 1:
         (prediction,) = _prediction_rows([None], version_id, threshold, scores, contributions, stamp)
         with connection.cursor() as cursor:
-            cursor.execute(_one_scored_row_sql(connection.vendor), [*transaction_rows[0], *prediction[1:]])
+            cursor.execute(_one_scored_row_sql(), [*transaction_rows[0], *prediction[1:]])
             return [cursor.fetchone()[0]]
     if connection.vendor == "postgresql":
         ids = _reserve_ids(Transaction, len(transaction_rows))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit, logit
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 # Curves are stored with the model version for plots; a few hundred points draw the same curve
@@ -36,13 +37,12 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, *, recall_target: flo
     if chosen == 0:  # every row is flagged: there is no score below to go halfway to
         return float(cut)
     below = thresholds[chosen - 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_odds = np.log(np.float64([below, cut])) - np.log1p(-np.float64([below, cut]))
-        middle = log_odds.mean()
+    with np.errstate(invalid="ignore"):  # -inf + inf, for scores of exactly 0 and 1
+        middle = logit(np.float64([below, cut])).mean()
     if not np.isfinite(middle):  # a score of exactly 0 or 1
         return float(cut)
     # Rounded to the scores' own type, as flagging compares in it (scores >= threshold).
-    halfway = np.asarray(1 / (1 + np.exp(-middle))).astype(thresholds.dtype)
+    halfway = np.asarray(expit(middle)).astype(thresholds.dtype)
     return float(halfway) if below < halfway <= cut else float(cut)
 
 

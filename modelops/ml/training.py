@@ -43,9 +43,11 @@ class TrainConfig:
     # Each tree sees 80 % of the rows and of the features (bench/quality_cv.py).
     subsample: float = 0.8
     colsample_bytree: float = 0.8
-    # Off (0) by default. Stopping on validation logloss, which a few overconfident misses on a
-    # few dozen validation frauds dominate, kept about 50 trees on the real sample, before the
-    # ranking stopped improving: AUPRC fell behind a fixed number of trees (docs/BENCHMARKS.md).
+    # Off (0) by default, and no setting turns it on: it is kept for bench/quality_cv.py and
+    # quality_real.py (--set), which compare against it. Stopping on validation logloss, which a
+    # few overconfident misses on a few dozen validation frauds dominate, stopped the real
+    # sample's fits before the ranking stopped improving: AUPRC fell behind a fixed number of
+    # trees (docs/BENCHMARKS.md).
     early_stopping_rounds: int = 0
     # SMOTE grows the fraud class to this fraction of the legitimate class (training rows only).
     smote_ratio: float = 0.1
@@ -126,11 +128,18 @@ def split(
     return Split(train, validation, holdout, method="time" if set(methods) == {"time"} else "stratified")
 
 
+def refit_trees(validated: float, train_rows: float, validation_rows: float) -> int:
+    """The new trees the refit grows: the validated fit's, in proportion to the added rows."""
+    return max(1, round(validated * (train_rows + validation_rows) / train_rows))
+
+
 def trees_grown(config: TrainConfig) -> int:
-    """How many trees one training adds: ``n_estimators``, and with the refit as many times
-    (training + validation rows) / training rows, which the validation fraction sets. Exact up to
-    the rounding of row counts; with early stopping, at most this."""
-    return round(config.n_estimators / (1 - config.validation_fraction)) if config.refit else config.n_estimators
+    """How many trees one training adds: ``n_estimators``, and with the refit as many as
+    refit_trees gives for the validation fraction's share of the rows. Exact up to the rounding
+    of row counts; with early stopping, at most this."""
+    if not config.refit:
+        return config.n_estimators
+    return refit_trees(config.n_estimators, 1 - config.validation_fraction, config.validation_fraction)
 
 
 def fit_scaling(train: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -227,7 +236,7 @@ def _refit(
     validated fits that made the choices."""
     inherited = init.booster.num_boosted_rounds() if init is not None else 0
     validated = params["trees"] - inherited
-    trees = max(1, round(validated * (len(x_train) + len(x_val)) / len(x_train)))
+    trees = refit_trees(validated, len(x_train), len(x_val))
     booster, refit_params = _fit_strategy(
         strategy,
         replace(config, n_estimators=trees, early_stopping_rounds=0),

@@ -86,7 +86,8 @@ def test_a_candidate_worse_than_the_active_model_is_recorded_and_not_activated(a
 
 
 def test_without_an_active_model_the_full_retrain_is_activated(new_file, settings):
-    settings.RETRAIN_WARM_START_MAX_TREES = 0  # no warm start to bound: the bound plays no part
+    # No active model, so no warm start to bound: the bound, even 0, must not be looked at first.
+    settings.RETRAIN_WARM_START_MAX_TREES = 0
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.result_version.params["kind"] == "full_retrain"
     assert ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE

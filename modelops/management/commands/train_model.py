@@ -16,7 +16,7 @@ class Command(BaseCommand):
             "--trees",
             type=int,
             help=(
-                "Most trees the validated fit may grow (default from settings); "
+                "Trees of each validated fit (default from settings); "
                 "the refit on training + validation rows grows about a quarter more"
             ),
         )
