@@ -29,9 +29,9 @@ class Transaction(models.Model):
         FRAUD = "fraud", "confirmed fraud"
         LEGITIMATE = "legitimate", "legitimate"
 
-    # NULL, not "": many transactions have no client id, and unique allows many NULLs.
-    external_id = models.CharField(
-        max_length=100, null=True, blank=True, unique=True, help_text="Client's id; a repeat returns the stored result"
+    # NULL, not "": many transactions have no client id. Unique where given (Meta.constraints).
+    external_id = models.CharField(  # noqa: DJ001
+        max_length=100, null=True, blank=True, help_text="Client's id; a repeat returns the stored result"
     )
     time = models.FloatField(help_text="Seconds since the first transaction of the client's data")
     amount = models.FloatField()
@@ -40,12 +40,25 @@ class Transaction(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # NULL = not reviewed yet, distinct from any decision.
     label = models.CharField(max_length=12, choices=Label.choices, null=True, blank=True)  # noqa: DJ001
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The external id's and the reviewer's indexes leave out NULL, the value of every row
+        # that has no client id or no review yet: each index a new row goes into is one more page
+        # that the scoring request's commit writes (docs/BENCHMARKS.md).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=Q(external_id__isnull=False), name="transaction_external_id_unique"
+            ),
+        ]
         indexes = [
+            models.Index(
+                fields=["reviewed_by"], condition=Q(reviewed_by__isnull=False), name="transaction_reviewer_idx"
+            ),
             # Counts per review state on the queue, the queue filtered by a decision, and the
             # retrain's labelled rows. Partial: labelled rows are few, and "label IS NULL" (the
             # unreviewed queue) must not start from this index but from the queue's own, which
