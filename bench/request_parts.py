@@ -10,7 +10,6 @@ there. Wall-clock microseconds per request, averaged; nested steps are included 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -47,7 +46,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from detection import api, parsing, services, storage
+    from detection import api, parsing, services
     from fraudsite.wsgi import application
     from modelops.ml import synthetic
     from modelops.ml.artifact import ModelBundle
@@ -56,23 +55,8 @@ def main() -> None:
     timed(parsing, "decode", "decode the JSON body")
     timed(parsing, "parse", "validate")
     timed(api, "score_transactions", "score_transactions")
-    timed(services, "active_model", "  read the active version")
     timed(ModelBundle, "score", "  score and explain (model)")
-    spent["  queue and begin"] = 0.0
-    timed(services, "insert_scored", "  insert the two rows")
-    spent["  commit"] = 0.0
-    write_transaction = storage.write_transaction
-
-    @contextlib.contextmanager
-    def timed_transaction():
-        started = time.perf_counter()
-        with write_transaction():
-            spent["  queue and begin"] += time.perf_counter() - started
-            yield
-            started = time.perf_counter()
-        spent["  commit"] += time.perf_counter() - started
-
-    services.write_transaction = timed_transaction
+    timed(services, "store_scored", "  store the two rows (one transaction)")
 
     frame = synthetic.generate(rows=1, fraud_rate=0.01, seed=11)
     body = json.dumps({k: float(v) for k, v in zip(FEATURES, frame[list(FEATURES)].to_numpy()[0], strict=True)})

@@ -57,19 +57,20 @@ def setup_django(args: argparse.Namespace) -> None:
 
 def fill(rows: int) -> None:
     import numpy as np
-    from django.db import transaction
     from django.utils import timezone
 
     from detection.models import Transaction
-    from detection.storage import insert_scored
+    from detection.storage import store_scored
     from modelops.models import ModelVersion
 
     have = Transaction.objects.count()
     if have >= rows:
         print(f"database holds {have:,} transactions already")
         return
+    # Scores are stored only as the active version's; no artifact is behind this one, and the
+    # queue's pages never load it.
     version, _ = ModelVersion.objects.get_or_create(
-        version=1, defaults={"artifact": "bench.json", "sha256": "0" * 64, "threshold": 0.3, "status": "retired"}
+        version=1, defaults={"artifact": "bench.json", "sha256": "0" * 64, "threshold": 0.3, "status": "active"}
     )
     rng = np.random.default_rng(1)
     chunk = 10_000
@@ -81,17 +82,17 @@ def fill(rows: int) -> None:
         values[:, -1] = np.abs(values[:, -1]) * 90
         scores = rng.beta(0.3, 12, size=n)  # about 0.6 % at or above the threshold, 0.3
         contributions = [[{"feature": f"V{k}", "value": 0.0, "contribution": 0.1} for k in (14, 10, 17, 4, 12)]] * n
-        with transaction.atomic():
-            insert_scored(
-                values=values,
-                external_ids=[None] * n,
-                source="batch",
-                version_id=version.pk,
-                threshold=version.threshold,
-                scores=scores,
-                contributions=contributions,
-                now=timezone.now(),
-            )
+        store_scored(
+            values=values,
+            external_ids=[None] * n,
+            source="batch",
+            version_id=version.pk,
+            sha256=version.sha256,
+            threshold=version.threshold,
+            scores=scores,
+            contributions=contributions,
+            now=timezone.now(),
+        )
         done = start + n
         if done % 100_000 == 0 or done == rows:
             print(f"  {done:,} rows stored ({time.perf_counter() - started:.0f} s)", flush=True)

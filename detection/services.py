@@ -6,16 +6,19 @@ import csv
 import io
 from dataclasses import dataclass, replace
 
-from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from django.utils import timezone
 
 from modelops.ml import schema
-from modelops.model_cache import ActiveModel, active_model
+from modelops.model_cache import ActiveModel, active_model, serving_model
 
 from .models import Prediction, Transaction
 from .parsing import Batch, InvalidInput
-from .storage import insert_scored, write_transaction
+from .storage import VersionNotActive, store_scored
+
+# Passes of score_transactions before it gives up: each retry follows a concurrent request that
+# stored one of the same external ids, or an activation, which do not come one after the other.
+SCORING_ATTEMPTS = 3
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, a slow path that
@@ -77,15 +80,19 @@ def score_transactions(*, batch: Batch, source: str) -> list[ScoreResult]:
     All rows are stored in one transaction, or none. A transaction whose external_id is already
     stored is not scored again: its stored result comes back (``repeated``), also when two
     requests with the same id race. Raises NoActiveModel or ArtifactError when there is no
-    usable active model.
+    usable active model, and VersionNotActive if the active version kept changing meanwhile.
     """
-    model = active_model()
-    try:
-        return _score(batch, source, model)
-    except IntegrityError:
-        # A concurrent request stored one of our external ids between our lookup and insert;
-        # a second pass finds it stored and returns it.
-        return _score(batch, source, model)
+    model = serving_model()
+    for _ in range(SCORING_ATTEMPTS - 1):
+        try:
+            return _score(batch, source, model)
+        except IntegrityError:
+            pass  # a concurrent request stored one of our external ids first: found stored next pass
+        except VersionNotActive:
+            # Another version became active since this process last looked (or none is): the
+            # next pass scores with the one active now, or raises NoActiveModel.
+            model = active_model()
+    return _score(batch, source, model)
 
 
 def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
@@ -108,20 +115,17 @@ def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
         values = batch.values if everything else batch.values[to_score]
         external_ids = batch.external_ids if everything else [batch.external_ids[i] for i in to_score]
         scores, contributions = model.bundle.score(values)
-        with write_transaction():
-            if not settings.SCORING_SYNCHRONOUS_COMMIT and connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            ids = insert_scored(
-                values=values,
-                external_ids=external_ids,
-                source=source,
-                version_id=model.id,
-                threshold=model.threshold,
-                scores=scores,
-                contributions=contributions,
-                now=timezone.now(),
-            )
+        ids = store_scored(
+            values=values,
+            external_ids=external_ids,
+            source=source,
+            version_id=model.id,
+            sha256=model.sha256,
+            threshold=model.threshold,
+            scores=scores,
+            contributions=contributions,
+            now=timezone.now(),
+        )
         for index, pk, external_id, score, explanation in zip(
             to_score, ids, external_ids, scores.tolist(), contributions, strict=True
         ):

@@ -5,8 +5,13 @@ Writers. SQLite takes one writer at a time, and a writer that finds the database
 in SQLite's busy handler (1 ms, then 2, then 5...) however soon the lock is freed: with two web
 workers the cores stood idle 17 to 19 % of the time (docs/BENCHMARKS.md). write_queue() makes
 writers of every process first queue on an flock beside the database, which the kernel hands to
-the next waiter as soon as it is released. The scoring path uses it; other writers (reviews,
-activations, the task cluster) are rare and keep relying on the busy timeout.
+the next waiter as soon as it is released. The scoring path uses it, through write_transaction();
+other writers (reviews, activations, the task cluster) are rare and keep relying on the busy
+timeout.
+
+write_transaction() is the scoring path's transaction, run on the driver's own connection:
+Django's transaction.atomic() and cursor wrappers cost more than the two INSERTs they wrap
+(docs/BENCHMARKS.md).
 
 Checkpoints. When a commit takes the write-ahead log past 1,000 pages, SQLite copies the log
 into the database file before that commit returns (its automatic checkpoint), and meanwhile
@@ -27,7 +32,7 @@ import threading
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,35 @@ def write_queue() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[sqlite3.Cursor]:
+    """A transaction on the default SQLite database, in its turn (write_queue), on the sqlite3
+    driver's own cursor: SQL with ? placeholders, not Django's %s. Committed when the block ends,
+    rolled back if it raises; driver errors come out as Django's (OperationalError...). Inside a
+    transaction already begun (transaction.atomic()), a savepoint."""
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    if db.in_atomic_block:
+        db.validate_no_broken_transaction()
+        begin, end, undo = ("SAVEPOINT scoring",), ("RELEASE scoring",), ("ROLLBACK TO scoring", "RELEASE scoring")
+    else:
+        # IMMEDIATE: the write lock now, as settings.py asks of every transaction.
+        begin, end, undo = ("BEGIN IMMEDIATE",), ("COMMIT",), ("ROLLBACK",)
+    driver = db.connection
+    with write_queue(), db.wrap_database_errors:
+        for statement in begin:
+            driver.execute(statement)
+        try:
+            yield driver.cursor()
+            for statement in end:
+                driver.execute(statement)
+        except BaseException:
+            if driver.in_transaction:  # a failed COMMIT may have rolled back already
+                for statement in undo:
+                    driver.execute(statement)
+            raise
 
 
 def start(*, path: str | None = None, every: float | None = None) -> threading.Event | None:

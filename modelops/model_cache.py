@@ -1,19 +1,21 @@
 """The active model, as each process serves it.
 
-Which version is active is read from the database on every call (one indexed query), so after
-an activation or a rollback every worker serves the new version on its next request. The loaded
-model itself is cached per process under (version id, sha256): a key that changes whenever the
-active model does, so a stale entry can never be served.
+active_model() reads which version is active from the database (one indexed query). Scoring
+does not pay for that query on every request: it scores with serving_model(), the version this
+process last found active, and the write that stores the score checks in the same statement that
+this version is still the active one (detection.storage); if it is not, the request reads the
+active version again and scores anew. So after an activation or a rollback every worker serves
+the new version from its next request on, and no score is stored under a version that was no
+longer active when it was stored. The loaded model itself is cached per process under
+(version id, sha256): a key that changes whenever the active model does, so a stale entry can
+never be served.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from dataclasses import dataclass
-
-from django.db import connection
 
 from . import services
 from .ml.artifact import ArtifactError, ModelBundle
@@ -28,6 +30,7 @@ _cache: dict[tuple[int, str], ModelBundle] = {}
 RETRY_FAILED_LOAD_SECONDS = 30.0
 _failed: dict[tuple[int, str], tuple[float, ArtifactError]] = {}
 _lock = threading.Lock()
+_serving: ActiveModel | None = None  # what active_model() last found, for serving_model()
 
 
 class NoActiveModel(Exception):
@@ -39,33 +42,26 @@ class ActiveModel:
     id: int
     version: int
     threshold: float
+    sha256: str
     bundle: ModelBundle
 
 
-@functools.cache
-def _active_sql() -> str:
-    meta = ModelVersion._meta
-    quote = connection.ops.quote_name
-    columns = ", ".join(
-        quote(meta.get_field(name).column) for name in ("id", "version", "threshold", "sha256", "artifact")
-    )
-    return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('status').column)} = %s"
-
-
 def _active_row() -> tuple | None:
-    """(id, version, threshold, sha256, artifact) of the active version.
+    """(id, version, threshold, sha256, artifact) of the active version; the partial unique
+    index on status = 'active' serves the query."""
+    return ModelVersion.objects.active().values_list("id", "version", "threshold", "sha256", "artifact").first()
 
-    Plain SQL, built once, because it runs on every request and the ORM would build the query
-    anew each time. The partial unique index on status = 'active' serves it.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_active_sql(), [ModelVersion.Status.ACTIVE.value])
-        return cursor.fetchone()
+
+def serving_model() -> ActiveModel:
+    """The version this process last found active, without asking the database; the first time,
+    the active one. Whoever stores a score made with it must check that it still is active."""
+    return _serving or active_model()
 
 
 def active_model() -> ActiveModel:
-    """The active version and its loaded model. Raises NoActiveModel if none is active, and
-    ArtifactError if its artifact fails its checksum or does not load."""
+    """The active version and its loaded model, as the database says now. Raises NoActiveModel if
+    none is active, and ArtifactError if its artifact fails its checksum or does not load."""
+    global _serving
     row = _active_row()
     if row is None:
         raise NoActiveModel("no model version is active")
@@ -77,7 +73,8 @@ def active_model() -> ActiveModel:
             bundle = _cache.get(key)
             if bundle is None:
                 bundle = _load(key, name)
-    return ActiveModel(id=pk, version=version, threshold=threshold, bundle=bundle)
+    _serving = ActiveModel(id=pk, version=version, threshold=threshold, sha256=sha256, bundle=bundle)
+    return _serving
 
 
 def _load(key: tuple[int, str], name: str) -> ModelBundle:
@@ -105,6 +102,8 @@ def _load(key: tuple[int, str], name: str) -> ModelBundle:
 
 
 def clear() -> None:
+    global _serving
     with _lock:
+        _serving = None
         _cache.clear()
         _failed.clear()

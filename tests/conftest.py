@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -118,3 +119,30 @@ def analyst_client(client, analyst):
 def manager_client(client, manager):
     client.force_login(manager)
     return client
+
+
+@pytest.fixture
+def statements(db):
+    """A context manager that lists the SQL statements the database is sent inside it. On SQLite
+    they are taken from the driver, which also sees what the scoring path runs on its own cursor
+    (fraudsite.sqlite.write_transaction); on PostgreSQL from Django's query log."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    @contextlib.contextmanager
+    def capture():
+        if connection.vendor != "sqlite":
+            with CaptureQueriesContext(connection) as context:
+                sent: list[str] = []
+                yield sent
+            sent.extend(query["sql"] for query in context.captured_queries)
+            return
+        connection.ensure_connection()
+        sent = []
+        connection.connection.set_trace_callback(sent.append)
+        try:
+            yield sent
+        finally:
+            connection.connection.set_trace_callback(None)
+
+    return capture

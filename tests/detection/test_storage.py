@@ -1,4 +1,6 @@
-"""Scoring writers on a SQLite file queue on a lock beside the database (fraudsite.sqlite)."""
+"""The scoring path's SQLite transaction (fraudsite.sqlite.write_transaction): its writers queue
+on a lock beside the database file, it commits or rolls back whole, and the driver's errors come
+out as Django's."""
 
 from __future__ import annotations
 
@@ -7,12 +9,12 @@ import os
 import threading
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, OperationalError, connection, transaction
 
-from detection import storage
+from detection.models import Transaction
 from fraudsite import sqlite
 
-pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="the queue is for SQLite files only")
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
 
 
 def _held_elsewhere(path) -> bool:
@@ -38,12 +40,12 @@ def test_a_scoring_write_holds_the_lock_until_it_commits(monkeypatch, tmp_path):
     monkeypatch.setattr(sqlite, "_lock_file", None)
     lock = tmp_path / "db.sqlite3.write-lock"
 
-    with storage.write_transaction():
-        assert connection.in_atomic_block
+    with sqlite.write_transaction():
+        assert connection.connection.in_transaction
         assert _held_elsewhere(lock)
     assert not _held_elsewhere(lock)
 
-    with pytest.raises(RuntimeError), storage.write_transaction():
+    with pytest.raises(RuntimeError), sqlite.write_transaction():
         raise RuntimeError("a failed write")
     assert not _held_elsewhere(lock)
 
@@ -51,7 +53,7 @@ def test_a_scoring_write_holds_the_lock_until_it_commits(monkeypatch, tmp_path):
 @pytest.mark.django_db
 def test_an_in_memory_database_takes_no_lock(monkeypatch):
     monkeypatch.setattr(sqlite, "_lock_file", None)
-    with storage.write_transaction():
+    with sqlite.write_transaction():
         pass
     assert sqlite._lock_file is None
 
@@ -66,12 +68,61 @@ def test_threads_of_one_process_queue_too(monkeypatch, tmp_path):
     entered = threading.Event()
 
     def other_thread():
-        with storage.write_transaction():
+        with sqlite.write_transaction():
             entered.set()
 
-    with storage.write_transaction():
+    with sqlite.write_transaction():
         thread = threading.Thread(target=other_thread)
         thread.start()
         assert not entered.wait(0.3)
     assert entered.wait(5)
     thread.join()
+
+
+INSERT = (
+    "INSERT INTO detection_transaction (external_id, time, amount, v, source, created_at) "
+    "VALUES (?, ?, 1, '[]', 'api', '2026-01-01 00:00:00')"
+)
+
+
+def _insert(cursor, time: float, external_id: str | None = None) -> None:
+    cursor.execute(INSERT, [external_id, time])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_block_commits_whole_or_not_at_all():
+    with sqlite.write_transaction() as cursor:
+        _insert(cursor, 1)
+        _insert(cursor, 2)
+    assert not connection.connection.in_transaction
+    with pytest.raises(RuntimeError), sqlite.write_transaction() as cursor:
+        _insert(cursor, 3)
+        raise RuntimeError("after the first row")
+    assert not connection.connection.in_transaction
+    assert sorted(Transaction.objects.values_list("time", flat=True)) == [1, 2]
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_it_is_a_savepoint():
+    with transaction.atomic():
+        with sqlite.write_transaction() as cursor:
+            _insert(cursor, 1)
+        with pytest.raises(RuntimeError), sqlite.write_transaction() as cursor:
+            _insert(cursor, 2)
+            raise RuntimeError("undo only this block")
+        assert connection.connection.in_transaction  # the outer transaction goes on
+        assert list(Transaction.objects.values_list("time", flat=True)) == [1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_driver_errors_come_out_as_djangos_and_roll_back():
+    # OperationalError answers 503 (detection.errors); IntegrityError makes scoring look again
+    # for a concurrent request's external id (detection.services).
+    with pytest.raises(OperationalError), sqlite.write_transaction() as cursor:
+        _insert(cursor, 1)
+        cursor.execute("INSERT INTO no_such_table VALUES (1)")
+    with pytest.raises(IntegrityError), sqlite.write_transaction() as cursor:
+        _insert(cursor, 2, external_id="a")
+        _insert(cursor, 3, external_id="a")
+    assert not connection.connection.in_transaction
+    assert Transaction.objects.count() == 0
