@@ -3,7 +3,10 @@
 Prints, for a constant DRF endpoint and for /detect-fraud at concurrency 1 and 8: requests/s,
 p50 and p99, the gunicorn workers' CPU time per request and the share of time the machine's
 cores stood idle (Linux /proc); then 10,000-transaction batches: transactions scored and stored
-per second.
+per second; then the two endpoints at concurrency 8 in turns of a few seconds, and the ratio of
+their request rates in each turn and its median. A machine whose speed drifts over a minute
+(a shared host) moves the separate lines' ratio; alternating short turns keeps both endpoints
+on the same machine.
 
     .venv/bin/python bench/http_scoring.py                      # SQLite in var/bench
     .venv/bin/python bench/http_scoring.py --database-url postgres://postgres@127.0.0.1:5432/fraud_bench
@@ -21,6 +24,7 @@ import http.client
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,6 +111,8 @@ def main() -> None:
     parser.add_argument("--only-single", action="store_true", help="Only /detect-fraud at concurrency 8")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class, e.g. gthread")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--turns", type=int, default=5, help="turns of each endpoint for the ratio; 0: none")
+    parser.add_argument("--turn-seconds", type=int, default=4)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="A setting for the server")
     args = parser.parse_args()
 
@@ -155,6 +161,17 @@ def main() -> None:
         if not args.only_single:
             rate = batch_rate(port, rows, rounds=5)
             out(f"batch of {len(rows)} per request, 5 requests: {rate:,.0f} transactions/s scored and stored\n")
+        ratios = []
+        for turn in range(1, args.turns + 1):
+            constant, scoring = (wrk(base + path, body_file, 8, args.turn_seconds, workers) for _, path in endpoints)
+            ratios.append(scoring["rps"] / constant["rps"])
+            out(
+                f"turn {turn}, c=8: constant {constant['rps']:6.0f} req/s, /detect-fraud {scoring['rps']:6.0f} req/s, "
+                f"ratio {ratios[-1]:.2f}\n"
+            )
+        if ratios:
+            out(f"ratio of /detect-fraud to the constant endpoint, median of {len(ratios)} turns: ")
+            out(f"{statistics.median(ratios):.2f}\n")
 
 
 if __name__ == "__main__":

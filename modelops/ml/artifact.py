@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import xgboost as xgb
+from scipy.special import expit
 
 from .schema import FEATURES
 from .treewalk import TreeTable, UnsupportedModel
@@ -97,8 +98,7 @@ class ModelBundle:
         """
         raw = np.asarray(rows, dtype=np.float64).reshape(-1, len(self.features))
         contribs = self.contributions(self.prepare(raw))
-        margin = contribs.sum(axis=1, dtype=np.float64)
-        probability = 1.0 / (1.0 + np.exp(-margin))
+        probability = expit(contribs.sum(axis=1, dtype=np.float64))  # the logistic of the margin
         features = contribs[:, : len(self.features)]
         order = np.argsort(-np.abs(features), axis=1)[:, :top]
         line = np.arange(len(raw))[:, None]

@@ -10,7 +10,9 @@ for small inputs.
 The walk is XGBoost's CalculateContributionsApprox: each split moves the row from a node's mean
 value to its child's, and the difference is credited to the split's feature; a node's mean value
 is its leaves' values weighted by hessian (cover). Comparisons are made in float32, as XGBoost
-makes them (`value < split_condition` goes left), so the same leaf is reached.
+makes them (`value < split_condition` goes left), so the same leaf is reached. Which features a
+leaf's path credits, and by how much, depends only on the leaf: it is tabled once, so the walk
+only finds each tree's leaf, and one bincount then sums the tabled paths of the leaves reached.
 """
 
 from __future__ import annotations
@@ -48,11 +50,10 @@ class TreeTable:
         # walking past it changes nothing and every tree takes `depth` steps.
         index = np.arange(count * width, dtype=np.int64).reshape(count, width)
         child = np.repeat(index.ravel(), 2).reshape(count, width, 2)
-        delta = np.zeros((count, width, 2), dtype=np.float64)
         feature = np.zeros((count, width), dtype=np.intp)
         condition = np.zeros((count, width), dtype=np.float32)
         means = np.zeros(count, dtype=np.float64)
-        depth = 0
+        paths: list[tuple[int, list[tuple[int, float]]]] = []  # (leaf's entry, its path's steps)
         for t, tree in enumerate(trees):
             if tree.get("categories_nodes") or any(tree.get("split_type", ())):
                 raise UnsupportedModel("categorical splits")
@@ -60,9 +61,8 @@ class TreeTable:
             hessian, values = tree["sum_hessian"], tree["split_conditions"]
             n = len(lefts)
             mean = [0.0] * n
-            node_depth = [0] * n
             # Children have larger ids than their parent in XGBoost's trees: a reverse pass
-            # sees both children before the parent.
+            # sees both children before the parent, a forward pass the parent first.
             for i in range(n - 1, -1, -1):
                 if lefts[i] == -1:
                     mean[i] = values[i]
@@ -71,16 +71,30 @@ class TreeTable:
                 if not (a > i and b > i):
                     raise UnsupportedModel("node order")
                 mean[i] = (mean[a] * hessian[a] + mean[b] * hessian[b]) / hessian[i]
-                node_depth[i] = 1 + max(node_depth[a], node_depth[b])
                 child[t, i] = (t * width + a, t * width + b)
-                delta[t, i] = (mean[a] - mean[i], mean[b] - mean[i])
                 feature[t, i] = tree["split_indices"][i]
                 condition[t, i] = values[i]
+            steps: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+            for i in range(n):
+                if lefts[i] == -1:
+                    paths.append((t * width + i, steps[i]))
+                    continue
+                for c in (lefts[i], rights[i]):
+                    steps[c] = [*steps[i], (int(tree["split_indices"][i]), mean[c] - mean[i])]
             means[t] = mean[0]
-            depth = max(depth, node_depth[0])
-        # Everything is indexed by twice the node's entry, so that adding "goes right" (0 or 1)
-        # gives the step's entry directly: one numpy operation less per level.
-        self.child, self.delta = child.ravel() * 2, delta.ravel()
+        depth = max(len(path) for _, path in paths)
+        # A leaf's path, padded to `depth` steps that credit feature 0 with nothing.
+        self.path_feature = np.zeros((count * width, max(depth, 1)), dtype=np.intp)
+        self.path_delta = np.zeros((count * width, max(depth, 1)), dtype=np.float64)
+        for entry, path in paths:
+            for k, (f, change) in enumerate(path):
+                self.path_feature[entry, k], self.path_delta[entry, k] = f, change
+        # Node i of tree t is entry t * width + i. The walk keeps twice a node's entry, so that
+        # adding "goes right" (0 or 1) gives the index of the step taken in `child` (twice the
+        # next node's entry), `feature` and `condition`: one numpy operation less per level. A
+        # leaf (and padding) leads to itself, splitting on feature 0, so walking past it changes
+        # nothing and every tree takes `depth` steps.
+        self.child = child.ravel() * 2
         self.feature, self.condition = np.repeat(feature.ravel(), 2), np.repeat(condition.ravel(), 2)
         self.roots = index[:, 0] * 2
         self.depth = depth
@@ -92,29 +106,23 @@ class TreeTable:
         missing values (the booster's own predict handles those)."""
         rows, columns = prepared.shape
         width = self.n_features + 1
-        node = np.broadcast_to(self.roots, (rows, len(self.roots)))
         flat = prepared.ravel()
-        features, deltas = [], []
         if rows == 1:
+            node = self.roots
             for _ in range(self.depth):
-                feature = self.feature[node]
-                step = node + (flat[feature] >= self.condition[node])
-                features.append(feature)
-                deltas.append(self.delta[step])
-                node = self.child[step]
+                node = self.child[node + (flat[self.feature[node]] >= self.condition[node])]
+            leaves = node >> 1
+            features = self.path_feature[leaves]
         else:
             # Offsets that turn (row, feature) into a flat index of `prepared` and of the output.
             row_base = (np.arange(rows) * columns)[:, None]
-            out_base = (np.arange(rows) * width)[:, None]
+            node = np.broadcast_to(self.roots, (rows, len(self.roots)))
             for _ in range(self.depth):
-                feature = self.feature[node]
-                step = node + (flat[row_base + feature] >= self.condition[node])
-                features.append(feature + out_base)
-                deltas.append(self.delta[step])
-                node = self.child[step]
-        # One bincount for all levels: each (row, feature) gets the sum of its steps' changes.
-        out = np.bincount(
-            np.concatenate(features, axis=None), weights=np.concatenate(deltas, axis=None), minlength=rows * width
-        ).reshape(rows, width)
+                node = self.child[node + (flat[row_base + self.feature[node]] >= self.condition[node])]
+            leaves = node >> 1
+            features = self.path_feature[leaves] + (np.arange(rows) * width)[:, None, None]
+        # Each (row, feature) gets the sum of its leaves' path steps.
+        out = np.bincount(features.ravel(), weights=self.path_delta[leaves].ravel(), minlength=rows * width)
+        out = out.reshape(rows, width)
         out[:, -1] = self.bias
         return out

@@ -20,6 +20,14 @@ def test_the_walk_gives_xgboosts_own_contributions(trained, training_frame):
     assert walked == pytest.approx(xgboost_contributions(trained.bundle, rows), abs=1e-5)
 
 
+def test_each_row_walked_alone_gives_xgboosts_contributions(trained, training_frame):
+    # One row takes a path of its own through the walk (no per-row offsets).
+    rows = training_frame[list(FEATURES)].to_numpy()[:100]
+    table = treewalk.TreeTable(trained.bundle.booster)
+    walked = np.vstack([table.contributions(trained.bundle.prepare(row[None, :])) for row in rows])
+    assert walked == pytest.approx(xgboost_contributions(trained.bundle, rows), abs=1e-5)
+
+
 def test_one_row_scores_as_the_booster_predicts_it(trained, training_frame):
     frauds = training_frame[training_frame.Class == 1][list(FEATURES)].to_numpy()[:5]
     for row in frauds:
