@@ -56,7 +56,7 @@ def main() -> None:
     timed(parsing, "parse", "validate")
     timed(api, "score_transactions", "score_transactions")
     timed(ModelBundle, "score", "  score and explain (model)")
-    timed(services, "store_scored", "  store the two rows (one transaction)")
+    timed(services, "store_scored", "  store both rows")
 
     frame = synthetic.generate(rows=1, fraud_rate=0.01, seed=11)
     body = json.dumps({k: float(v) for k, v in zip(FEATURES, frame[list(FEATURES)].to_numpy()[0], strict=True)})
