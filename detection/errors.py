@@ -11,10 +11,12 @@ from modelops.ml.artifact import ArtifactError
 from modelops.model_cache import NoActiveModel
 
 from .parsing import InvalidInput
+from .storage import VersionNotActive
 
 # A client may try again this many seconds after a 503 for a database outage.
 DATABASE_RETRY_AFTER = 5
 NO_MODEL_MESSAGE = "no model is active; train one with `manage.py train_model --csv FILE --activate`"
+MODEL_CHANGING_MESSAGE = "the active model changed while this request was scored, more than once; try again"
 
 
 def database_unavailable() -> tuple[dict, int, dict]:
@@ -35,6 +37,12 @@ def exception_handler(exc, context):
         return Response(
             {"error": {"code": "no_active_model", "message": NO_MODEL_MESSAGE}},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, VersionNotActive):
+        return Response(
+            {"error": {"code": "model_changing", "message": MODEL_CHANGING_MESSAGE}},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
         )
     if isinstance(exc, ArtifactError):
         return Response(

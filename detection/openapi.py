@@ -415,7 +415,10 @@ DETECT_FRAUD_SCHEMA = {
         401: _error("No valid API key, when keys are required."),
         413: _error("The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."),
         429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),
-        503: _error("No usable active model (code no_active_model or model_unavailable)."),
+        503: _error(
+            "No usable active model (code no_active_model or model_unavailable), or the active "
+            "model changed more than once while the request was scored (model_changing)."
+        ),
     },
     "examples": EXAMPLES,
 }

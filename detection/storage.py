@@ -53,10 +53,11 @@ def store_scored(
     contributions: list[list[dict]],
     now: datetime,
 ) -> list[int]:
-    """Store transactions and their predictions, made by the version with this id and artifact
-    sha256, all in one transaction; return the transactions' ids in input order. Raises
+    """Store transactions and their predictions, made by the version with this id, artifact sha256
+    and threshold, all in one transaction; return the transactions' ids in input order. Raises
     VersionNotActive, having stored nothing, if that version is not the active one."""
     db = connections[DEFAULT_DB_ALIAS]
+    version = (version_id, sha256, threshold)
     stamp = db.ops.adapt_datetimefield_value(now)
     transactions = [
         (external_id, float(row[0]), float(row[-1]), orjson.dumps(row[1:-1].tolist()).decode(), source, stamp)
@@ -74,25 +75,28 @@ def store_scored(
             # SQLite does not promise RETURNING rows in VALUES order, but assigns the ids of one
             # statement in that order (and of later statements after), so sorting restores it.
             ids = sorted(_insert(cursor, Transaction, TRANSACTION_FIELDS, transactions, returning=True))
-            _insert(cursor, Prediction, PREDICTION_FIELDS, predictions(ids), version=(version_id, sha256))
+            _insert(cursor, Prediction, PREDICTION_FIELDS, predictions(ids), version=version)
         return ids
     with transaction.atomic(using=db.alias), db.cursor() as cursor:
         if not settings.SCORING_SYNCHRONOUS_COMMIT:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
         if len(transactions) == 1:
             (prediction,) = predictions([None])
-            cursor.execute(_one_scored_row_sql(), [*transactions[0], *prediction[1:], version_id, sha256])
+            cursor.execute(_one_scored_row_sql(), [*transactions[0], *prediction[1:], *version])
             stored = cursor.fetchone()
             if stored is None:
                 raise VersionNotActive
             return [stored[0]]
-        cursor.execute(f"SELECT {_version_active_sql('%s')}", [version_id, sha256])
+        cursor.execute(f"SELECT {_version_active_sql('%s')}", version)
         if not cursor.fetchone()[0]:
             raise VersionNotActive
         ids = _reserve_ids(cursor, Transaction, len(transactions))
         numbered = [(pk, *row) for pk, row in zip(ids, transactions, strict=True)]
-        _copy(cursor, Transaction, ("id", *TRANSACTION_FIELDS), numbered)
-        _copy(cursor, Prediction, PREDICTION_FIELDS, predictions(ids))
+        # COPY goes to psycopg's own cursor: its errors are made Django's here, so that a
+        # concurrent request's external id is an IntegrityError and a lost server a 503.
+        with db.wrap_database_errors:
+            _copy(cursor, Transaction, ("id", *TRANSACTION_FIELDS), numbered)
+            _copy(cursor, Prediction, PREDICTION_FIELDS, predictions(ids))
         return ids
 
 
@@ -105,22 +109,31 @@ def _table_and_columns(model, fields: tuple[str, ...]) -> tuple[str, str]:
 
 @functools.cache
 def _version_active_sql(placeholder: str) -> str:
-    """The condition that the version with the id and sha256 of two more parameters is the
-    active one."""
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    """The condition that the version with the id, sha256 and threshold of three more parameters
+    is the active one.
+
+    On SQLite it is read under the write lock, which no activation can change before COMMIT. On
+    PostgreSQL, FOR KEY SHARE locks the version's row until COMMIT (its foreign key's check at
+    COMMIT would take the same lock): an activation, which locks both versions' rows FOR UPDATE
+    (modelops.services.activate_version), either waits for this transaction or makes this
+    statement wait for it and then find the version no longer active.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
     meta = ModelVersion._meta
-    status, pk, sha256 = (quote(meta.get_field(name).column) for name in ("status", "id", "sha256"))
+    status, pk, sha256, threshold = (quote(meta.get_field(f).column) for f in ("status", "id", "sha256", "threshold"))
     active = ModelVersion.Status.ACTIVE.value  # a constant, so that the partial index on it serves the query
+    lock = " FOR KEY SHARE" if db.vendor == "postgresql" else ""
     return (
-        f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} "
-        f"WHERE {status} = '{active}' AND {pk} = {placeholder} AND {sha256} = {placeholder})"
+        f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {status} = '{active}' "
+        f"AND {pk} = {placeholder} AND {sha256} = {placeholder} AND {threshold} = {placeholder}{lock})"
     )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=32)  # one per batch size seen: bounded, as a 10,000-row one is 230 KB
 def _insert_sql(model, fields: tuple[str, ...], rows: int, *, returning: bool, if_active: bool) -> str:
     """SQLite: the INSERT of ``rows`` rows, built once per size (a single-row request reuses
-    the same string every time); ``if_active``: only if the version of two more parameters is
+    the same string every time); ``if_active``: only if the version of three more parameters is
     the active one."""
     table, columns = _table_and_columns(model, fields)
     placeholder = "(" + ", ".join(["?"] * len(fields)) + ")"
@@ -140,10 +153,11 @@ def _insert(
     rows: list[tuple],
     *,
     returning: bool = False,
-    version: tuple[int, str] | None = None,
+    version: tuple[int, str, float] | None = None,
 ) -> list[int]:
     """SQLite: multi-row INSERTs, as many rows per statement as its bound-parameter limit allows.
-    With ``version`` (id, sha256), the rows are inserted only if it is the active version."""
+    With ``version`` (id, sha256, threshold), the rows are inserted only if it is the active
+    version."""
     extra = list(version or ())
     limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(extra)
     per_statement = max(1, limit // len(fields))

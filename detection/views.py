@@ -19,10 +19,11 @@ from modelops.model_cache import NoActiveModel
 from modelops.models import ModelVersion
 
 from . import parsing, reviews
-from .errors import NO_MODEL_MESSAGE
+from .errors import MODEL_CHANGING_MESSAGE, NO_MODEL_MESSAGE
 from .forms import BulkDecisionForm, DecisionForm, QueueFilter, ScoreFileForm
 from .models import Transaction
 from .services import score_csv, score_transactions
+from .storage import VersionNotActive
 
 EXAMPLE = {
     "Time": 0,
@@ -35,8 +36,14 @@ EXAMPLE = {
 analyst_required = requires("detection.review_transaction")
 
 
+# No usable model to score with: the page says why instead of failing.
+MODEL_ERRORS = (NoActiveModel, ArtifactError, VersionNotActive)
+
+
 def _model_error(exc: Exception) -> dict:
-    return {"message": NO_MODEL_MESSAGE if isinstance(exc, NoActiveModel) else str(exc)}
+    if isinstance(exc, NoActiveModel):
+        return {"message": NO_MODEL_MESSAGE}
+    return {"message": MODEL_CHANGING_MESSAGE if isinstance(exc, VersionNotActive) else str(exc)}
 
 
 @analyst_required
@@ -52,7 +59,7 @@ def score_form(request):
             context["result"] = score_transactions(batch=batch, source=Transaction.Source.FORM)[0]
         except parsing.InvalidInput as exc:
             context["error"] = exc.detail
-        except (NoActiveModel, ArtifactError) as exc:
+        except MODEL_ERRORS as exc:
             context["error"] = _model_error(exc)
     status = 400 if "error" in context else 200
     return render(request, "detection/score_form.html", context, status=status)
@@ -75,7 +82,7 @@ def score_file(request):
             scored = score_csv(data=upload.read(), max_rows=max_rows)
         except parsing.InvalidInput as exc:
             error = exc.detail
-        except (NoActiveModel, ArtifactError) as exc:
+        except MODEL_ERRORS as exc:
             error = _model_error(exc)
         else:
             name = upload.name.rsplit("/", 1)[-1].removesuffix(".csv")

@@ -55,13 +55,15 @@ def _active_row() -> tuple | None:
 def serving_model() -> ActiveModel:
     """The version this process last found active, without asking the database; the first time,
     the active one. Whoever stores a score made with it must check that it still is active."""
-    return _serving or active_model()
+    serving = _serving
+    return active_model() if serving is None else serving
 
 
 def active_model() -> ActiveModel:
     """The active version and its loaded model, as the database says now. Raises NoActiveModel if
     none is active, and ArtifactError if its artifact fails its checksum or does not load."""
     global _serving
+    _serving = None  # until a version is found active and loaded
     row = _active_row()
     if row is None:
         raise NoActiveModel("no model version is active")

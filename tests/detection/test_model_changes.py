@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from detection import storage
+from detection import services, storage
 from detection.models import Prediction, Transaction
-from modelops import services
+from modelops import services as modelops_services
 from modelops.models import ModelVersion
 
 from .test_api import post, row
@@ -18,8 +18,8 @@ from .test_api import post, row
 
 def test_a_newly_activated_version_scores_the_next_request(client, active_version, trained):
     assert post(client, row()).json()["model_version"] == active_version.version  # now served here
-    newer = services.record_version(result=trained)
-    services.activate_version(version_id=newer.pk, actor="alice")
+    newer = modelops_services.record_version(result=trained)
+    modelops_services.activate_version(version_id=newer.pk, actor="alice")
 
     answer = post(client, row()).json()
     assert answer["model_version"] == newer.version
@@ -38,24 +38,66 @@ def test_when_no_version_is_active_any_more_nothing_is_stored(client, active_ver
     assert Transaction.objects.count() == Prediction.objects.count() == 1
 
 
+def _store(version_id: int, sha256: str, threshold: float, rows: int, external_ids=None) -> list[int]:
+    return storage.store_scored(
+        values=np.zeros((rows, 30)),
+        external_ids=external_ids or [None] * rows,
+        source=Transaction.Source.API,
+        version_id=version_id,
+        sha256=sha256,
+        threshold=threshold,
+        scores=np.full(rows, 0.1),
+        contributions=[[]] * rows,
+        now=timezone.now(),
+    )
+
+
 @pytest.mark.parametrize("rows", [1, 3], ids=["one row", "a batch"])
-@pytest.mark.parametrize("change", ["retired", "another artifact"])
+@pytest.mark.parametrize("change", ["retired", "another artifact", "another threshold"])
 def test_scores_of_a_version_that_is_not_the_active_one_are_refused_whole(active_version, rows, change):
-    version_id, sha256 = active_version.pk, active_version.sha256
+    version_id, sha256, threshold = active_version.pk, active_version.sha256, active_version.threshold
+    assert len(_store(version_id, sha256, threshold, rows)) == rows  # as it is, they are stored
     if change == "retired":
         ModelVersion.objects.filter(pk=version_id).update(status=ModelVersion.Status.RETIRED)
-    else:
+    elif change == "another artifact":
         sha256 = "0" * 64
+    else:
+        threshold += 0.01
     with pytest.raises(storage.VersionNotActive):
-        storage.store_scored(
-            values=np.zeros((rows, 30)),
-            external_ids=[None] * rows,
-            source=Transaction.Source.API,
-            version_id=version_id,
-            sha256=sha256,
-            threshold=0.5,
-            scores=np.full(rows, 0.1),
-            contributions=[[]] * rows,
-            now=timezone.now(),
-        )
+        _store(version_id, sha256, threshold, rows)
+    assert Transaction.objects.count() == Prediction.objects.count() == rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_refused_write_is_rolled_back_too(active_version):
+    # The scoring path's own BEGIN and ROLLBACK (the tests above run inside a savepoint).
+    ModelVersion.objects.filter(pk=active_version.pk).update(status=ModelVersion.Status.RETIRED)
+    with pytest.raises(storage.VersionNotActive):
+        _store(active_version.pk, active_version.sha256, active_version.threshold, 3)
     assert Transaction.objects.count() == Prediction.objects.count() == 0
+
+
+def test_a_model_that_keeps_changing_gets_503_after_a_few_tries(client, active_version, monkeypatch):
+    tries = []
+
+    def always_changed(**kwargs):
+        tries.append(kwargs["version_id"])
+        raise storage.VersionNotActive
+
+    monkeypatch.setattr(services, "store_scored", always_changed)
+    response = post(client, row())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "model_changing"
+    assert response["Retry-After"] == "1"
+    assert len(tries) == services.SCORING_ATTEMPTS
+
+
+def test_a_batch_with_an_external_id_stored_meanwhile_raises_djangos_integrity_error(active_version):
+    # What score_transactions retries on; on PostgreSQL a batch goes by COPY, outside Django's cursor.
+    from django.db import IntegrityError, transaction
+
+    version = (active_version.pk, active_version.sha256, active_version.threshold)
+    _store(*version, 1, external_ids=["card-1"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _store(*version, 2, external_ids=["card-2", "card-1"])
+    assert list(Transaction.objects.values_list("external_id", flat=True)) == ["card-1"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from detection.models import Transaction
+from detection.models import Prediction, Transaction
 from fraudsite import sqlite
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
@@ -126,3 +127,21 @@ def test_driver_errors_come_out_as_djangos_and_roll_back():
         _insert(cursor, 3, external_id="a")
     assert not connection.connection.in_transaction
     assert Transaction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_inserts_split_where_the_bound_parameters_would_pass_the_limit(active_version, statements):
+    # 7 values a prediction row and 3 for the version check: a limit of 14 leaves room for one
+    # prediction row a statement (two rows and the check would be 17), so 5 rows take five
+    # INSERTs, each checking the version.
+    from tests.detection.test_model_changes import _store
+
+    connection.ensure_connection()
+    previous = connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 14)
+    try:
+        with statements() as sent:
+            ids = _store(active_version.pk, active_version.sha256, active_version.threshold, 5)
+    finally:
+        connection.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, previous)
+    assert len(ids) == 5 == Prediction.objects.filter(transaction_id__in=ids).count()
+    assert sum(sql.startswith('INSERT INTO "detection_prediction"') for sql in sent) == 5
