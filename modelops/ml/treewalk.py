@@ -42,12 +42,10 @@ class TreeTable:
             raise UnsupportedModel("no trees")
         base_score = float(str(learner["learner_model_param"]["base_score"]).strip("[]"))
         self.n_features = int(learner["learner_model_param"]["num_feature"])
+        if self.n_features >= 2**15:
+            raise UnsupportedModel("too many features for the path tables")
         width = max(int(t["tree_param"]["num_nodes"]) for t in trees)
         count = len(trees)
-        # Node i of tree t is entry t * width + i. Its children are entries 2 * node (left) and
-        # 2 * node + 1 (right) of `child` and `delta` (the change of mean value the step makes).
-        # A leaf (and padding) leads to itself with a zero change, splitting on feature 0, so
-        # walking past it changes nothing and every tree takes `depth` steps.
         index = np.arange(count * width, dtype=np.int64).reshape(count, width)
         child = np.repeat(index.ravel(), 2).reshape(count, width, 2)
         feature = np.zeros((count, width), dtype=np.intp)
@@ -83,12 +81,17 @@ class TreeTable:
                     steps[c] = [*steps[i], (int(tree["split_indices"][i]), mean[c] - mean[i])]
             means[t] = mean[0]
         depth = max(len(path) for _, path in paths)
-        # A leaf's path, padded to `depth` steps that credit feature 0 with nothing.
-        self.path_feature = np.zeros((count * width, max(depth, 1)), dtype=np.intp)
-        self.path_delta = np.zeros((count * width, max(depth, 1)), dtype=np.float64)
-        for entry, path in paths:
-            for k, (f, change) in enumerate(path):
-                self.path_feature[entry, k], self.path_delta[entry, k] = f, change
+        # Leaf k's path, padded to `depth` steps that credit feature 0 with nothing; `leaf_of`
+        # gives k from where the walk ends (twice the leaf's entry, see below). Rows are leaves
+        # only, not every node, and features small integers: the tables stay near the size of
+        # the walk's own arrays for deeper models too.
+        self.leaf_of = np.zeros(2 * count * width, dtype=np.int32)
+        self.path_feature = np.zeros((len(paths), max(depth, 1)), dtype=np.int16)
+        self.path_delta = np.zeros((len(paths), max(depth, 1)), dtype=np.float64)
+        for k, (entry, path) in enumerate(paths):
+            self.leaf_of[2 * entry] = k
+            for step, (f, change) in enumerate(path):
+                self.path_feature[k, step], self.path_delta[k, step] = f, change
         # Node i of tree t is entry t * width + i. The walk keeps twice a node's entry, so that
         # adding "goes right" (0 or 1) gives the index of the step taken in `child` (twice the
         # next node's entry), `feature` and `condition`: one numpy operation less per level. A
@@ -111,7 +114,7 @@ class TreeTable:
             node = self.roots
             for _ in range(self.depth):
                 node = self.child[node + (flat[self.feature[node]] >= self.condition[node])]
-            leaves = node >> 1
+            leaves = self.leaf_of[node]
             features = self.path_feature[leaves]
         else:
             # Offsets that turn (row, feature) into a flat index of `prepared` and of the output.
@@ -119,7 +122,7 @@ class TreeTable:
             node = np.broadcast_to(self.roots, (rows, len(self.roots)))
             for _ in range(self.depth):
                 node = self.child[node + (flat[row_base + self.feature[node]] >= self.condition[node])]
-            leaves = node >> 1
+            leaves = self.leaf_of[node]
             features = self.path_feature[leaves] + (np.arange(rows) * width)[:, None, None]
         # Each (row, feature) gets the sum of its leaves' path steps.
         out = np.bincount(features.ravel(), weights=self.path_delta[leaves].ravel(), minlength=rows * width)
