@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 from bench.db_restart import deployment, stored_versions  # noqa: E402
 from bench.harness import MANAGE, TRANSACTION, client_threads, post_json  # noqa: E402
 
-# An activation's event is stamped just before its transaction commits; a request that read the
-# active version in between still sees the previous one. Allowed overlap at each switch:
+# An activation's event is stamped just before its transaction commits, and a request scored
+# with the previous version up to that commit is stored and answered with it. Allowed overlap at
+# each switch:
 SLACK_SECONDS = 0.25
 
 ACTIVATOR = """

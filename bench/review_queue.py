@@ -67,11 +67,14 @@ def fill(rows: int) -> None:
     if have >= rows:
         print(f"database holds {have:,} transactions already")
         return
-    # Scores are stored only as the active version's; no artifact is behind this one, and the
-    # queue's pages never load it.
-    version, _ = ModelVersion.objects.get_or_create(
-        version=1, defaults={"artifact": "bench.json", "sha256": "0" * 64, "threshold": 0.3, "status": "active"}
-    )
+    # Scores are stored only as the active version's: the database's own if it has one, else
+    # one made up here (no artifact is behind it, and the queue's pages never load it).
+    version = ModelVersion.objects.active().first()
+    if version is None:
+        version, _ = ModelVersion.objects.get_or_create(
+            version=1, defaults={"artifact": "bench.json", "sha256": "0" * 64, "threshold": 0.3}
+        )
+        ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.ACTIVE)
     rng = np.random.default_rng(1)
     chunk = 10_000
     started = time.perf_counter()

@@ -49,6 +49,8 @@ def main() -> None:
     post(application, "/detect-fraud", body)  # loads the model
     database = Path(connection.settings_dict["NAME"])
     wal = Path(f"{database}-wal")
+    # No checkpoint during the count: one would start the log over and hide the frames written.
+    connection.connection.execute("PRAGMA wal_autocheckpoint=0")
     connection.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     with sqlite3.connect(database) as reader:
         owner = dict(reader.execute("SELECT pageno, name FROM dbstat"))

@@ -9,9 +9,10 @@ the next waiter as soon as it is released. The scoring path uses it, through wri
 other writers (reviews, activations, the task cluster) are rare and keep relying on the busy
 timeout.
 
-write_transaction() is the scoring path's transaction, run on the driver's own connection:
-Django's transaction.atomic() and cursor wrappers cost more than the two INSERTs they wrap
-(docs/BENCHMARKS.md).
+write_transaction() is the scoring path's transaction, run on the driver's own connection.
+Django's transaction.atomic() and cursor wrappers, with the read of the active version dropped
+at the same time, were 0.59 M of the 1.69 M instructions that a scoring request cost beyond the
+constant endpoint (docs/BENCHMARKS.md, "Scoring over HTTP").
 
 Checkpoints. When a commit takes the write-ahead log past 1,000 pages, SQLite copies the log
 into the database file before that commit returns (its automatic checkpoint), and meanwhile
