@@ -38,7 +38,8 @@ PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_f
 
 class VersionNotActive(Exception):
     """The model version that made the scores is no longer the active one (or no longer has the
-    artifact it was loaded from): nothing was stored, score again with the active version."""
+    artifact or threshold it was loaded with): nothing was stored, score again with the active
+    version."""
 
 
 def store_scored(
