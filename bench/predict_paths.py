@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import xgboost as xgb
+from scipy.special import expit
 
 from modelops.ml import artifact, synthetic
 from modelops.ml.schema import FEATURES
@@ -88,6 +89,13 @@ def agreement(bundle: artifact.ModelBundle, prepared: np.ndarray) -> None:
     if bundle.walker is None:
         sys.stdout.write("tree walk: not used for this model\n")
         return
+    table = bundle.walker
+    paths = table.path_feature.nbytes + table.path_delta.nbytes + table.leaf_of.nbytes
+    walk = table.child.nbytes + table.feature.nbytes + table.condition.nbytes
+    sys.stdout.write(
+        f"tree walk tables: {walk / 1e6:.2f} MB to walk, {paths / 1e6:.2f} MB of paths "
+        f"({len(table.path_feature):,} leaves)\n"
+    )
     step = artifact.WALK_MAX_ROWS
     walked = np.concatenate(
         [bundle.walker.contributions(prepared[i : i + step]) for i in range(0, len(prepared), step)]
@@ -95,7 +103,7 @@ def agreement(bundle: artifact.ModelBundle, prepared: np.ndarray) -> None:
     expected = bundle.booster.predict(xgb.DMatrix(prepared, nthread=1), pred_contribs=True, approx_contribs=True)
 
     def probability(contributions: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-contributions.sum(axis=1, dtype=np.float64)))
+        return expit(contributions.sum(axis=1, dtype=np.float64))
 
     sys.stdout.write(
         f"tree walk against XGBoost on {len(prepared):,} rows: contributions differ by at most "
