@@ -4,8 +4,11 @@ is not, the request is scored again with the version active now (or answers 503 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from detection import services, storage
@@ -94,10 +97,55 @@ def test_a_model_that_keeps_changing_gets_503_after_a_few_tries(client, active_v
 
 def test_a_batch_with_an_external_id_stored_meanwhile_raises_djangos_integrity_error(active_version):
     # What score_transactions retries on; on PostgreSQL a batch goes by COPY, outside Django's cursor.
-    from django.db import IntegrityError, transaction
+    from django.db import IntegrityError
 
     version = (active_version.pk, active_version.sha256, active_version.threshold)
     _store(*version, 1, external_ids=["card-1"])
     with pytest.raises(IntegrityError), transaction.atomic():
         _store(*version, 2, external_ids=["card-2", "card-1"])
     assert list(Transaction.objects.values_list("external_id", flat=True)) == ["card-1"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite checks under its write lock")
+@pytest.mark.parametrize("rows", [1, 3], ids=["one row", "a batch"])
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_check_waits_for_an_activation_in_progress_and_then_refuses(active_version, rows):
+    # The other connection locks the active version's row FOR UPDATE and retires it, as
+    # modelops.services.activate_version does, and holds its transaction open. Read at its
+    # statement's start, the check would still see the version active and store; it must wait
+    # for the activation's COMMIT and then find the version retired.
+    locked, release = threading.Event(), threading.Event()
+
+    def activation():
+        try:
+            with transaction.atomic():
+                list(ModelVersion.objects.select_for_update().filter(pk=active_version.pk))
+                ModelVersion.objects.filter(pk=active_version.pk).update(status=ModelVersion.Status.RETIRED)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    outcome = []
+
+    def scoring():
+        try:
+            _store(active_version.pk, active_version.sha256, active_version.threshold, rows)
+            outcome.append("stored")
+        except storage.VersionNotActive:
+            outcome.append("refused")
+        finally:
+            connection.close()
+
+    activator = threading.Thread(target=activation)
+    activator.start()
+    assert locked.wait(10)
+    scorer = threading.Thread(target=scoring)
+    scorer.start()
+    scorer.join(1.0)
+    assert scorer.is_alive() and not outcome  # waiting for the activation's lock
+    release.set()
+    activator.join(10)
+    scorer.join(10)
+    assert outcome == ["refused"]
+    assert Transaction.objects.count() == Prediction.objects.count() == 0
