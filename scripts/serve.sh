@@ -10,10 +10,15 @@ WORKERS="${WEB_CONCURRENCY:-2}"
 # leave this unset and give each client a key: manage.py api_key create NAME
 export SCORING_API_OPEN="${SCORING_API_OPEN:-true}"
 
-"$BIN/python" manage.py qcluster &
+# The task cluster runs in a process group of its own: a signal sent to this script's group
+# (Ctrl-C, or kill/timeout/a supervisor signalling the group) would otherwise reach all of its
+# processes at once, and a SIGTERM so delivered leaves django-q2's cluster hanging. Whatever
+# ends this script, the cluster's main process alone is asked to stop, its own graceful path.
+setsid "$BIN/python" manage.py qcluster &
 cluster=$!
-# Ctrl-C reaches both processes (same process group); this also covers gunicorn exiting alone.
 trap 'kill -TERM "$cluster" 2>/dev/null || true; wait "$cluster" 2>/dev/null || true' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 echo
 echo "  Fraud detection is at http://127.0.0.1:${PORT}/  (sign in as admin; the password is printed above and kept in ${DATA_DIR:-var}/demo_password)"
