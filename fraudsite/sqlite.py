@@ -100,10 +100,25 @@ def write_transaction() -> Iterator[sqlite3.Cursor]:
             for statement in end:
                 driver.execute(statement)
         except BaseException:
-            if driver.in_transaction:  # a failed COMMIT may have rolled back already
-                for statement in undo:
-                    driver.execute(statement)
+            _undo(db, driver, undo)
             raise
+
+
+def _undo(db, driver: sqlite3.Connection, undo: tuple[str, ...]) -> None:
+    """Roll back write_transaction's block. If that fails too, the original error is the one that
+    goes on: as transaction.atomic() does, a savepoint that cannot be undone leaves the enclosing
+    transaction marked for rollback, and a transaction that cannot be rolled back drops the
+    connection (the next use opens a new one)."""
+    try:
+        if driver.in_transaction:  # a failed COMMIT may have rolled back already
+            for statement in undo:
+                driver.execute(statement)
+    except Exception:
+        log.warning("could not undo the scoring transaction", exc_info=True)
+        if db.in_atomic_block:
+            db.needs_rollback = True
+        else:
+            db.close()
 
 
 def start(*, path: str | None = None, every: float | None = None) -> threading.Event | None:

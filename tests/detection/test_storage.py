@@ -10,7 +10,7 @@ import sqlite3
 import threading
 
 import pytest
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
 
 from detection.models import Prediction, Transaction
 from fraudsite import sqlite
@@ -127,6 +127,48 @@ def test_driver_errors_come_out_as_djangos_and_roll_back():
         _insert(cursor, 3, external_id="a")
     assert not connection.connection.in_transaction
     assert Transaction.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_savepoint_that_cannot_be_undone_leaves_the_blocks_error_and_the_whole_transaction_undone():
+    with transaction.atomic():
+        with pytest.raises(RuntimeError, match="the block's own"), sqlite.write_transaction() as cursor:
+            _insert(cursor, 1)
+            cursor.execute("RELEASE scoring")  # gone: rolling back to it fails
+            raise RuntimeError("the block's own error")
+        assert connection.needs_rollback  # as transaction.atomic() marks it
+    assert Transaction.objects.count() == 0
+
+
+class _RollbackFails:
+    """The driver's connection, except that ROLLBACK fails (a fault SQLite gives no way to cause)."""
+
+    def __init__(self, driver: sqlite3.Connection) -> None:
+        self.driver = driver
+
+    def __getattr__(self, name):
+        return getattr(self.driver, name)
+
+    def execute(self, sql, *args):
+        if sql == "ROLLBACK":
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.driver.execute(sql, *args)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rollback_that_fails_leaves_the_blocks_error_and_drops_the_connection(monkeypatch, caplog):
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    driver = db.connection
+    monkeypatch.setattr(db, "connection", _RollbackFails(driver))
+    closed = []  # the suite's database is in memory, which Django never closes: record the call
+    monkeypatch.setattr(type(db), "close", lambda self: closed.append(self.alias))
+    with pytest.raises(RuntimeError, match="the block's own"), sqlite.write_transaction() as cursor:
+        _insert(cursor, 1)
+        raise RuntimeError("the block's own error")
+    assert closed == [DEFAULT_DB_ALIAS]
+    assert "could not undo the scoring transaction" in caplog.text
+    driver.execute("ROLLBACK")  # what closing the connection does to it
 
 
 @pytest.mark.django_db
