@@ -114,11 +114,17 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=5, help="turns of each endpoint for the ratio; 0: none")
     parser.add_argument("--turn-seconds", type=int, default=4)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="A setting for the server")
+    parser.add_argument(
+        "--without-storing",
+        action="store_true",
+        help="/detect-fraud stores nothing (bench/urls.py): what storing costs, by difference",
+    )
     args = parser.parse_args()
 
     env = {
         **environment(args.data_dir, database_url=args.database_url, settings="bench.settings"),
         **dict(item.split("=", 1) for item in args.set),
+        **({"BENCH_WITHOUT_STORING": "1"} if args.without_storing else {}),
     }
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_model")
@@ -148,7 +154,8 @@ def main() -> None:
         out = sys.stdout.write
         kind = args.worker_class if args.threads == 1 else f"{args.worker_class} ({args.threads} threads)"
         out(f"gunicorn {args.workers} {kind} workers, {database}, wrk {args.seconds}s per line, {os.cpu_count()} cores")
-        out(f", {' '.join(args.set)}\n" if args.set else "\n")
+        out(f", {' '.join(args.set)}" if args.set else "")
+        out(", /detect-fraud storing nothing\n" if args.without_storing else "\n")
         endpoints = (("constant DRF endpoint", "/bench/constant"), ("POST /detect-fraud", "/detect-fraud"))
         for name, path in endpoints[1:] if args.only_single else endpoints:
             for connections in (8,) if args.only_single else (1, 8):

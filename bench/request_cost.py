@@ -8,7 +8,8 @@ machine is:
         --data-dir var/bench --callgrind /detect-fraud      # then: instructions / requests
 
 `/bench/constant` is the constant DRF endpoint; `batch` posts 10,000 transactions. Uses the
-data folder of bench/http_scoring.py (its database and active model); rows are stored there.
+data folder of bench/http_scoring.py (its database and active model); rows are stored there,
+except with --without-storing, which measures the same requests storing nothing.
 """
 
 from __future__ import annotations
@@ -53,8 +54,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default="var/bench")
     parser.add_argument("--requests", type=int, default=0, help="default: 500, or 3 batches")
     parser.add_argument("--callgrind", action="store_true", help="switch callgrind's counting on for the requests")
+    parser.add_argument(
+        "--without-storing",
+        action="store_true",
+        help="/detect-fraud stores nothing (bench/urls.py): what storing costs, by difference",
+    )
     args = parser.parse_args()
-    set_environment(args.data_dir)
+    set_environment(args.data_dir, **({"BENCH_WITHOUT_STORING": "1"} if args.without_storing else {}))
     from fraudsite.wsgi import application
     from modelops.ml import synthetic
     from modelops.ml.schema import FEATURES
@@ -77,8 +83,9 @@ def main() -> None:
     user, system = ended.user - started.user, ended.system - started.system
     if args.callgrind:
         subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], check=True, capture_output=True)
+    label = f"{args.path} (storing nothing)" if args.without_storing else args.path
     sys.stdout.write(
-        f"{args.path}: {count} requests, {(user + system) / count * 1e6:,.0f} us of CPU each "
+        f"{label}: {count} requests, {(user + system) / count * 1e6:,.0f} us of CPU each "
         f"({user / count * 1e6:,.0f} user, {system / count * 1e6:,.0f} system)\n"
     )
 
