@@ -31,7 +31,7 @@ def set_environment(data_dir: str, **extra: str) -> None:
     """The settings of an in-process run on the data folder of bench/http_scoring.py, with the
     API as the served benchmarks call it (harness.SERVING)."""
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="bench.settings", DATA_DIR=str(Path(data_dir).resolve()), **SERVING, **extra
+        {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATA_DIR": str(Path(data_dir).resolve()), **SERVING, **extra}
     )
 
 

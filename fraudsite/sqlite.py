@@ -113,12 +113,19 @@ def _undo(db, driver: sqlite3.Connection, undo: tuple[str, ...]) -> None:
         if driver.in_transaction:  # a failed COMMIT may have rolled back already
             for statement in undo:
                 driver.execute(statement)
+        elif db.in_atomic_block:
+            # SQLite rolled back the enclosing transaction itself (a full disk, an I/O error):
+            # the rest of the atomic block must not go on as if it were still open.
+            db.needs_rollback = True
     except Exception:
         log.warning("could not undo the scoring transaction", exc_info=True)
         if db.in_atomic_block:
             db.needs_rollback = True
         else:
-            db.close()
+            try:
+                db.close()
+            except Exception:
+                log.warning("could not close the connection either", exc_info=True)
 
 
 def start(*, path: str | None = None, every: float | None = None) -> threading.Event | None:

@@ -140,6 +140,17 @@ def test_a_savepoint_that_cannot_be_undone_leaves_the_blocks_error_and_the_whole
     assert Transaction.objects.count() == 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_enclosing_transaction_that_sqlite_rolled_back_itself_is_marked_for_rollback():
+    with transaction.atomic():
+        with pytest.raises(RuntimeError, match="the block's own"), sqlite.write_transaction() as cursor:
+            _insert(cursor, 1)
+            cursor.execute("ROLLBACK")  # as SQLite itself does on a full disk or an I/O error
+            raise RuntimeError("the block's own error")
+        assert connection.needs_rollback
+    assert Transaction.objects.count() == 0
+
+
 class _RollbackFails:
     """The driver's connection, except that ROLLBACK fails (a fault SQLite gives no way to cause)."""
 
@@ -163,12 +174,15 @@ def test_a_rollback_that_fails_leaves_the_blocks_error_and_drops_the_connection(
     monkeypatch.setattr(db, "connection", _RollbackFails(driver))
     closed = []  # the suite's database is in memory, which Django never closes: record the call
     monkeypatch.setattr(type(db), "close", lambda self: closed.append(self.alias))
-    with pytest.raises(RuntimeError, match="the block's own"), sqlite.write_transaction() as cursor:
-        _insert(cursor, 1)
-        raise RuntimeError("the block's own error")
-    assert closed == [DEFAULT_DB_ALIAS]
-    assert "could not undo the scoring transaction" in caplog.text
-    driver.execute("ROLLBACK")  # what closing the connection does to it
+    try:
+        with pytest.raises(RuntimeError, match="the block's own"), sqlite.write_transaction() as cursor:
+            _insert(cursor, 1)
+            raise RuntimeError("the block's own error")
+        assert closed == [DEFAULT_DB_ALIAS]
+        assert "could not undo the scoring transaction" in caplog.text
+    finally:
+        if driver.in_transaction:  # what closing the connection would do; the next tests need it
+            driver.execute("ROLLBACK")
 
 
 @pytest.mark.django_db
