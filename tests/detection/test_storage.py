@@ -129,25 +129,21 @@ def test_driver_errors_come_out_as_djangos_and_roll_back():
     assert Transaction.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "RELEASE scoring",  # the savepoint is gone: rolling back to it fails
+        "ROLLBACK",  # the whole transaction is gone, as SQLite itself does on a full disk or an I/O error
+    ],
+)
 @pytest.mark.django_db(transaction=True)
-def test_a_savepoint_that_cannot_be_undone_leaves_the_blocks_error_and_the_whole_transaction_undone():
+def test_a_block_that_cannot_be_undone_leaves_its_own_error_and_the_enclosing_transaction_undone(statement):
     with transaction.atomic():
         with pytest.raises(RuntimeError, match="the block's own"), sqlite.write_transaction() as cursor:
             _insert(cursor, 1)
-            cursor.execute("RELEASE scoring")  # gone: rolling back to it fails
+            cursor.execute(statement)
             raise RuntimeError("the block's own error")
         assert connection.needs_rollback  # as transaction.atomic() marks it
-    assert Transaction.objects.count() == 0
-
-
-@pytest.mark.django_db(transaction=True)
-def test_an_enclosing_transaction_that_sqlite_rolled_back_itself_is_marked_for_rollback():
-    with transaction.atomic():
-        with pytest.raises(RuntimeError, match="the block's own"), sqlite.write_transaction() as cursor:
-            _insert(cursor, 1)
-            cursor.execute("ROLLBACK")  # as SQLite itself does on a full disk or an I/O error
-            raise RuntimeError("the block's own error")
-        assert connection.needs_rollback
     assert Transaction.objects.count() == 0
 
 
