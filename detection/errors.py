@@ -27,28 +27,28 @@ def database_unavailable() -> tuple[dict, int, dict]:
     return body, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": str(DATABASE_RETRY_AFTER)}
 
 
+# No usable model could score the request: the API answers 503, the pages say why.
+MODEL_ERRORS = (NoActiveModel, ArtifactError, VersionNotActive)
+
+
+def model_unavailable(exc: Exception) -> tuple[dict, dict]:
+    """The error (code and message) and the headers of an answer to one of MODEL_ERRORS."""
+    if isinstance(exc, NoActiveModel):
+        return {"code": "no_active_model", "message": NO_MODEL_MESSAGE}, {}
+    if isinstance(exc, VersionNotActive):
+        return {"code": "model_changing", "message": MODEL_CHANGING_MESSAGE}, {"Retry-After": "1"}
+    return {"code": "model_unavailable", "message": f"the active model cannot be loaded: {exc}"}, {}
+
+
 def exception_handler(exc, context):
     if isinstance(exc, OperationalError | InterfaceError):
         body, code, headers = database_unavailable()
         return Response(body, status=code, headers=headers)
     if isinstance(exc, InvalidInput):
         return Response({"error": exc.detail}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, NoActiveModel):
-        return Response(
-            {"error": {"code": "no_active_model", "message": NO_MODEL_MESSAGE}},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
-    if isinstance(exc, VersionNotActive):
-        return Response(
-            {"error": {"code": "model_changing", "message": MODEL_CHANGING_MESSAGE}},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "1"},
-        )
-    if isinstance(exc, ArtifactError):
-        return Response(
-            {"error": {"code": "model_unavailable", "message": f"the active model cannot be loaded: {exc}"}},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
+    if isinstance(exc, MODEL_ERRORS):
+        error, headers = model_unavailable(exc)
+        return Response({"error": error}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     response = drf_exception_handler(exc, context)
     if response is not None:
         # DRF's own answers (404, 405, 401, 429...) are {"detail": ErrorDetail(message, code)}.

@@ -14,16 +14,13 @@ from django.views.decorators.http import require_POST
 
 from fraudsite.access import requires
 from modelops import charts
-from modelops.ml.artifact import ArtifactError
-from modelops.model_cache import NoActiveModel
 from modelops.models import ModelVersion
 
 from . import parsing, reviews
-from .errors import MODEL_CHANGING_MESSAGE, NO_MODEL_MESSAGE
+from .errors import MODEL_ERRORS, model_unavailable
 from .forms import BulkDecisionForm, DecisionForm, QueueFilter, ScoreFileForm
 from .models import Transaction
 from .services import score_csv, score_transactions
-from .storage import VersionNotActive
 
 EXAMPLE = {
     "Time": 0,
@@ -34,16 +31,6 @@ EXAMPLE = {
 
 # Signed in and allowed to review: the Analysts and Model managers groups.
 analyst_required = requires("detection.review_transaction")
-
-
-# No usable model to score with: the page says why instead of failing.
-MODEL_ERRORS = (NoActiveModel, ArtifactError, VersionNotActive)
-
-
-def _model_error(exc: Exception) -> dict:
-    if isinstance(exc, NoActiveModel):
-        return {"message": NO_MODEL_MESSAGE}
-    return {"message": MODEL_CHANGING_MESSAGE if isinstance(exc, VersionNotActive) else str(exc)}
 
 
 @analyst_required
@@ -60,7 +47,7 @@ def score_form(request):
         except parsing.InvalidInput as exc:
             context["error"] = exc.detail
         except MODEL_ERRORS as exc:
-            context["error"] = _model_error(exc)
+            context["error"] = model_unavailable(exc)[0]
     status = 400 if "error" in context else 200
     return render(request, "detection/score_form.html", context, status=status)
 
@@ -83,7 +70,7 @@ def score_file(request):
         except parsing.InvalidInput as exc:
             error = exc.detail
         except MODEL_ERRORS as exc:
-            error = _model_error(exc)
+            error = model_unavailable(exc)[0]
         else:
             name = upload.name.rsplit("/", 1)[-1].removesuffix(".csv")
             response = HttpResponse(scored, content_type="text/csv; charset=utf-8")
