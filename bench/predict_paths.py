@@ -1,5 +1,6 @@
 """Micro-benchmark of the ways to get a probability (and contributions) out of the booster, for
-one row and for a 10,000-row batch, with one thread as the web workers run; and how closely the
+one row and for a 10,000-row batch, with one thread as the web workers run (the served path
+explains a large batch's second half in a helper thread meanwhile); and how closely the
 numpy tree walk (served up to 16 rows) agrees with XGBoost's own contributions on 10,000 rows.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/predict_paths.py --artifact var/bucket/models/<sha>.json [--busy-neighbour]
@@ -69,6 +70,11 @@ def main() -> None:
             ),
             "ModelBundle.score (served path)": lambda r=raw: bundle.score(r),
             **(
+                {"ModelBundle.score, no helper thread": lambda r=raw: one_thread(bundle, r)}
+                if len(data) >= artifact.SPLIT_MIN_ROWS
+                else {}
+            ),
+            **(
                 {"tree walk in numpy (served up to 16 rows)": lambda d=data: bundle.walker.contributions(d)}
                 if len(data) <= artifact.WALK_MAX_ROWS
                 else {}
@@ -81,6 +87,15 @@ def main() -> None:
         for name, fn in figures.items():
             out(f"{label:>12}  {name:<42} {per_call_us(fn, number) * scale:10.1f} {unit}\n")
     agreement(bundle, many)
+
+
+def one_thread(bundle: artifact.ModelBundle, rows: np.ndarray):
+    """ModelBundle.score with all the rows explained in the calling thread (no split)."""
+    split, artifact.SPLIT_MIN_ROWS = artifact.SPLIT_MIN_ROWS, len(rows) + 1
+    try:
+        return bundle.score(rows)
+    finally:
+        artifact.SPLIT_MIN_ROWS = split
 
 
 def agreement(bundle: artifact.ModelBundle, prepared: np.ndarray) -> None:

@@ -11,6 +11,9 @@ import functools
 import hashlib
 import json
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +28,12 @@ TOP_CONTRIBUTIONS = 5
 # Up to this many rows, the trees are walked in numpy (treewalk.py); above it XGBoost's own
 # predict is faster (bench/predict_paths.py).
 WALK_MAX_ROWS = 16
+# From this many rows on, a booster with one thread (the web workers') explains the second half
+# of the rows in a helper thread meanwhile: XGBoost releases the GIL, so a large batch also uses
+# a core that would otherwise wait; with both cores busy it gains nothing (bench/predict_paths.py,
+# docs/BENCHMARKS.md). Single rows stay on one thread: two XGBoost threads per worker collapse
+# the throughput of single-row requests.
+SPLIT_MIN_ROWS = 2_000
 log = logging.getLogger(__name__)
 _SCALED = {name: FEATURES.index(name) for name in ("Time", "Amount")}
 
@@ -85,6 +94,15 @@ class ModelBundle:
         """Approximate (Saabas) contributions of prepared rows, the bias last."""
         if len(prepared) <= WALK_MAX_ROWS and self.walker is not None and not np.isnan(prepared).any():
             return self.walker.contributions(prepared)
+        if self.nthread == 1 and len(prepared) >= SPLIT_MIN_ROWS:
+            half = len(prepared) // 2
+            second = _helper().submit(self._xgboost_contributions, prepared[half:])
+            first = self._xgboost_contributions(prepared[:half])
+            return np.concatenate([first, second.result()])
+        return self._xgboost_contributions(prepared)
+
+    def _xgboost_contributions(self, prepared: np.ndarray) -> np.ndarray:
+        # Safe from two threads at once: XGBoost's predictions with tree models are thread-safe.
         matrix = xgb.DMatrix(prepared, nthread=self.nthread)
         return self.booster.predict(matrix, pred_contribs=True, approx_contribs=True)
 
@@ -117,6 +135,20 @@ class ModelBundle:
     def use_threads(self, count: int) -> None:
         self.nthread = count
         self.booster.set_param({"nthread": count})
+
+
+_helpers: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked worker starts its own
+_helpers_lock = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """This process's helper thread for large batches (one: a web worker serves one batch at a
+    time, or a few with gthread, which then queue on it)."""
+    global _helpers
+    with _helpers_lock:
+        if _helpers is None or _helpers[0] != os.getpid():
+            _helpers = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-contributions"))
+        return _helpers[1]
 
 
 def dumps(bundle: ModelBundle) -> bytes:

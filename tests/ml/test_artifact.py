@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -66,3 +67,27 @@ def test_contributions_name_the_features_that_moved_the_score(trained, training_
     magnitudes = [abs(c["contribution"]) for c in explained[0]]
     assert magnitudes == sorted(magnitudes, reverse=True)
     assert explained[0][0]["value"] == rows[0][FEATURES.index(explained[0][0]["feature"])]
+
+
+def test_a_large_batch_is_explained_in_two_threads_exactly_as_in_one(trained, training_frame, monkeypatch):
+    data = artifact.dumps(trained.bundle)
+    served = artifact.loads(data, sha256=None, nthread=1)  # one XGBoost thread, as a web worker loads it
+    rows = training_frame[list(FEATURES)].to_numpy()[: artifact.SPLIT_MIN_ROWS + 1]
+    calls = []
+    explain = served._xgboost_contributions
+
+    def recorded(prepared):
+        calls.append((threading.current_thread().name, len(prepared)))
+        return explain(prepared)
+
+    monkeypatch.setattr(served, "_xgboost_contributions", recorded)
+    split = served.score(rows)
+    assert sorted(size for _, size in calls) == [len(rows) // 2, len(rows) - len(rows) // 2]
+    assert len({name for name, _ in calls}) == 2
+
+    calls.clear()
+    monkeypatch.setattr(artifact, "SPLIT_MIN_ROWS", len(rows) + 1)
+    whole = served.score(rows)
+    assert calls == [(threading.current_thread().name, len(rows))]
+    assert (split[0] == whole[0]).all()
+    assert split[1] == whole[1]
