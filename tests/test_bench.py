@@ -1,0 +1,82 @@
+"""The in-process benchmarks still run and do what their options say: a figure in
+docs/BENCHMARKS.md is only worth its command. Each script runs as a process on a small data
+folder of its own (SQLite, a small model), as a reader would run it; the figures themselves are
+not checked, only that they are printed and what the runs leave in the database."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import harness
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A data folder as bench/http_scoring.py leaves it: migrated, with a small active model."""
+    folder = tmp_path_factory.mktemp("bench-data")
+    env = harness.environment(folder, TRAIN_N_ESTIMATORS="20")
+    harness.manage(env, "migrate", "--noinput", timeout=TIMEOUT)
+    csv = folder / "generated.csv"
+    harness.manage(env, "generate_data", "--rows", "3000", "--fraud-rate", "0.02", "--out", str(csv), timeout=TIMEOUT)
+    harness.manage(env, "train_model", "--csv", str(csv), "--activate", timeout=TIMEOUT)
+    return folder
+
+
+def bench(data_dir: Path, script: str, *args: str) -> str:
+    env = harness.environment(data_dir)  # SQLite in the folder, whatever the suite runs against
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--data-dir", str(data_dir), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def transactions(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "db.sqlite3") as database:
+        return database.execute("SELECT count(*) FROM detection_transaction").fetchone()[0]
+
+
+def test_request_cost_stores_each_request_and_nothing_without_storing(data_dir):
+    before = transactions(data_dir)
+    out = bench(data_dir, "request_cost.py", "--requests", "20", "/detect-fraud")
+    assert re.search(r"^/detect-fraud: 20 requests, [\d,]+ us of CPU each", out, re.M), out
+    assert transactions(data_dir) == before + 50 + 20  # the warm-up's requests and the timed ones
+
+    out = bench(data_dir, "request_cost.py", "--requests", "20", "--without-storing", "/detect-fraud")
+    assert "(storing nothing): 20 requests" in out
+    assert transactions(data_dir) == before + 70
+
+
+def test_interleaved_steps_prints_each_step(data_dir):
+    out = bench(data_dir, "interleaved_steps.py", "--rounds", "1")
+    for step in ("parse", "score", "store"):
+        assert re.search(rf"^\s*{step}: alone\s+\d+, in a request\s+-?\d+", out, re.M), out
+
+
+def test_store_growth_works_on_a_copy(data_dir):
+    before = transactions(data_dir)
+    out = bench(data_dir, "store_growth.py", "--until", str(before + 20_000), "--every", "10000")
+    assert f"into a copy holding {before:,} transactions" in out
+    assert len(re.findall(r"transactions:\s+\d+ ms per batch", out)) == 2, out
+    assert transactions(data_dir) == before
+
+    out = bench(data_dir, "store_growth.py", "--until", str(before + 10_000), "--drop-index", "transaction_amount_idx")
+    assert "without transaction_amount_idx" in out
+    with sqlite3.connect(data_dir / "db.sqlite3") as database:
+        assert database.execute("SELECT 1 FROM sqlite_master WHERE name = 'transaction_amount_idx'").fetchone()
