@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import TRANSACTION
-from bench.request_cost import post, set_environment
+from bench.request_cost import post, set_environment, store
 
 CALLS = 200
 
@@ -45,9 +45,8 @@ def main() -> None:
 
     django.setup()
     import orjson
-    from django.utils import timezone
 
-    from detection import parsing, storage
+    from detection import parsing
     from fraudsite.wsgi import application
     from modelops.model_cache import serving_model
 
@@ -64,17 +63,7 @@ def main() -> None:
     steps = {
         "parse": lambda: parsing.parse(orjson.loads(body)),
         "score": lambda: model.bundle.score(values),
-        "store": lambda: storage.store_scored(
-            values=values,
-            external_ids=[None],
-            source="api",
-            version_id=model.id,
-            sha256=model.sha256,
-            threshold=model.threshold,
-            scores=scores,
-            contributions=contributions,
-            now=timezone.now(),
-        ),
+        "store": lambda: store(model, values, scores, contributions),
     }
     lines = {"constant endpoint": constant}
     for name, step in steps.items():

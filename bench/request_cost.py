@@ -35,6 +35,26 @@ def set_environment(data_dir: str, **extra: str) -> None:
     )
 
 
+def store(model, values, scores, contributions) -> list[int]:
+    """Store scored rows as POST /detect-fraud does, made by ``model`` (an ActiveModel); Django
+    must be set up."""
+    from django.utils import timezone
+
+    from detection.storage import store_scored
+
+    return store_scored(
+        values=values,
+        external_ids=[None] * len(values),
+        source="api",
+        version_id=model.id,
+        sha256=model.sha256,
+        threshold=model.threshold,
+        scores=scores,
+        contributions=contributions,
+        now=timezone.now(),
+    )
+
+
 def post(application, path: str, body: bytes) -> None:
     """POST ``body`` as JSON to ``path`` straight through the WSGI application; raises unless 200."""
     environ = {

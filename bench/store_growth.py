@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.request_cost import set_environment
+from bench.request_cost import set_environment, store
 
 BATCH = 10_000
 
@@ -46,9 +46,7 @@ def run(data_dir: Path, args: argparse.Namespace) -> None:
 
     django.setup()
     from django.db import connections
-    from django.utils import timezone
 
-    from detection import storage
     from detection.models import Transaction
     from fraudsite import sqlite
     from modelops.ml import synthetic
@@ -72,17 +70,7 @@ def run(data_dir: Path, args: argparse.Namespace) -> None:
     mark = (rows // args.every + 1) * args.every
     while rows < args.until:
         started = time.perf_counter()
-        storage.store_scored(
-            values=values,
-            external_ids=[None] * BATCH,
-            source="api",
-            version_id=model.id,
-            sha256=model.sha256,
-            threshold=model.threshold,
-            scores=scores,
-            contributions=contributions,
-            now=timezone.now(),
-        )
+        store(model, values, scores, contributions)
         recent = [*recent[-4:], (time.perf_counter() - started) * 1e3]
         rows += BATCH
         if rows >= mark:
