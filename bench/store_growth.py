@@ -41,7 +41,7 @@ def main() -> None:
 
 
 def run(data_dir: Path, args: argparse.Namespace) -> None:
-    set_environment(str(data_dir))
+    set_environment(str(data_dir), DATABASE_URL="")  # the copy's SQLite, whatever the caller's environment says
     import django
 
     django.setup()
