@@ -1,9 +1,10 @@
 """Micro-benchmark of the ways to get a probability (and contributions) out of the booster, for
-one row and for a 10,000-row batch, with one thread as the web workers run (the served path
-explains a large batch's second half in a helper thread meanwhile); and how closely the
-numpy tree walk (served up to 16 rows) agrees with XGBoost's own contributions on 10,000 rows.
+one row and for a batch (10,000 rows unless --rows says), with one thread as the web workers run
+(the served path explains a batch of SPLIT_MIN_ROWS or more in two threads); and how closely the
+numpy tree walk (served up to 16 rows) agrees with XGBoost's own contributions on the batch.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/predict_paths.py --artifact var/bucket/models/<sha>.json [--busy-neighbour]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/predict_paths.py --artifact var/bucket/models/<sha>.json \\
+        [--busy-neighbour] [--rows N]
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ def main() -> None:
         action="store_true",
         help="Keep the other core busy meanwhile, as the second gunicorn worker and the load generator do",
     )
+    parser.add_argument("--rows", type=int, default=10_000, help="rows of the batch")
     args = parser.parse_args()
     if args.busy_neighbour:
         neighbour = multiprocessing.Process(target=_spin, daemon=True)
         neighbour.start()
     bundle = artifact.loads(Path(args.artifact).read_bytes(), sha256=None, nthread=1)
-    rows = synthetic.generate(rows=10_000, fraud_rate=0.01, seed=3)[list(FEATURES)].to_numpy()
+    rows = synthetic.generate(rows=args.rows, fraud_rate=0.01, seed=3)[list(FEATURES)].to_numpy()
     one = bundle.prepare(rows[:1])
     many = bundle.prepare(rows)
     booster = bundle.booster
@@ -56,7 +58,9 @@ def main() -> None:
         f"model: {booster.num_boosted_rounds()} trees; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}; "
         f"other core {'busy' if args.busy_neighbour else 'idle'}\n"
     )
-    for label, data, number in (("1 row", one, 2000), ("10,000 rows", many, 3)):
+    # Repeats per timing: about as many rows in all as 3 batches of 10,000.
+    batch_repeats = max(3, 30_000 // args.rows)
+    for label, data, number in (("1 row", one, 2000), (f"{args.rows:,} rows", many, batch_repeats)):
         scale, unit = (1, "us") if len(data) == 1 else (1e-3, "ms")
         matrix = xgb.DMatrix(data, nthread=1)
         raw = rows[: len(data)]
@@ -70,8 +74,11 @@ def main() -> None:
             ),
             "ModelBundle.score (served path)": lambda r=raw: bundle.score(r),
             **(
-                {"ModelBundle.score, no helper thread": lambda r=raw: one_thread(bundle, r)}
-                if len(data) >= artifact.SPLIT_MIN_ROWS
+                {
+                    "ModelBundle.score in one thread": lambda r=raw: split_from(bundle, r, len(r) + 1),
+                    "ModelBundle.score in two threads": lambda r=raw: split_from(bundle, r, 2),
+                }
+                if len(data) > artifact.WALK_MAX_ROWS
                 else {}
             ),
             **(
@@ -89,13 +96,13 @@ def main() -> None:
     agreement(bundle, many)
 
 
-def one_thread(bundle: artifact.ModelBundle, rows: np.ndarray):
-    """ModelBundle.score with all the rows explained in the calling thread (no split)."""
-    split, artifact.SPLIT_MIN_ROWS = artifact.SPLIT_MIN_ROWS, len(rows) + 1
+def split_from(bundle: artifact.ModelBundle, rows: np.ndarray, smallest: int):
+    """ModelBundle.score with batches of ``smallest`` rows or more explained in two threads."""
+    served, artifact.SPLIT_MIN_ROWS = artifact.SPLIT_MIN_ROWS, smallest
     try:
         return bundle.score(rows)
     finally:
-        artifact.SPLIT_MIN_ROWS = split
+        artifact.SPLIT_MIN_ROWS = served
 
 
 def agreement(bundle: artifact.ModelBundle, prepared: np.ndarray) -> None:

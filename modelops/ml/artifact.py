@@ -28,12 +28,11 @@ TOP_CONTRIBUTIONS = 5
 # Up to this many rows, the trees are walked in numpy (treewalk.py); above it XGBoost's own
 # predict is faster (bench/predict_paths.py).
 WALK_MAX_ROWS = 16
-# From this many rows on, a booster with one thread (the web workers') explains the second half
-# of the rows in a helper thread meanwhile: XGBoost releases the GIL, so a large batch also uses
-# a core that would otherwise wait; with both cores busy it gains nothing (bench/predict_paths.py,
-# docs/BENCHMARKS.md). Single rows stay on one thread: two XGBoost threads per worker collapse
-# the throughput of single-row requests.
-SPLIT_MIN_ROWS = 2_000
+# From this many rows on, a booster with one thread (as web workers load it) explains the second
+# half of the rows in a helper thread meanwhile: XGBoost releases the GIL, so a batch also uses a
+# core that would otherwise wait. A quarter to a third less time from 1,000 rows on with the other
+# core idle, nothing gained with it busy (bench/predict_paths.py --rows, docs/BENCHMARKS.md).
+SPLIT_MIN_ROWS = 1_000
 log = logging.getLogger(__name__)
 _SCALED = {name: FEATURES.index(name) for name in ("Time", "Amount")}
 
@@ -97,6 +96,8 @@ class ModelBundle:
         if self.nthread == 1 and len(prepared) >= SPLIT_MIN_ROWS:
             half = len(prepared) // 2
             second = _helper().submit(self._xgboost_contributions, prepared[half:])
+            # If the first half fails, its error is the request's; the second half's result, or
+            # its own error, is dropped with the future.
             first = self._xgboost_contributions(prepared[:half])
             return np.concatenate([first, second.result()])
         return self._xgboost_contributions(prepared)
