@@ -54,6 +54,26 @@ def environment(
     return env
 
 
+def store(model, values, scores, contributions) -> list[int]:
+    """In process, Django set up: store scored rows as POST /detect-fraud does, made by ``model``
+    (an ActiveModel)."""
+    from django.utils import timezone
+
+    from detection.storage import store_scored
+
+    return store_scored(
+        values=values,
+        external_ids=[None] * len(values),
+        source="api",
+        version_id=model.id,
+        sha256=model.sha256,
+        threshold=model.threshold,
+        scores=scores,
+        contributions=contributions,
+        now=timezone.now(),
+    )
+
+
 def manage(env: dict, *args: str, timeout: float | None = None) -> None:
     """Run a manage.py command; its output is shown only if it fails."""
     done = subprocess.run([*MANAGE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

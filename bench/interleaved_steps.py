@@ -6,7 +6,8 @@ app, against what it costs run alone in a loop (warm), inside one process, witho
 Each round times 200 calls of every line in turn: the constant DRF endpoint alone, the constant
 endpoint followed by one step (parsing the body, scoring the row, storing it), and each step
 alone. "In a request" is the second line less the first: what the step adds to a request that
-also runs the rest of Django. Prints the median over the rounds of the CPU time per call. Uses
+also runs the rest of Django. Prints the median over the rounds of the CPU time per call, the
+background checkpoint thread's included (the web workers pay it too). Uses
 the data folder of bench/http_scoring.py (its database and active model); rows are stored there.
 
 Under callgrind, --callgrind LINE counts the instructions of 200 calls of one line instead:
@@ -28,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import TRANSACTION
-from bench.request_cost import post, set_environment, store
+from bench.harness import TRANSACTION, store
+from bench.request_cost import post, set_environment
 
 CALLS = 200
 

@@ -24,35 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import SERVING
+from bench.harness import environment
 
 
 def set_environment(data_dir: str, **extra: str) -> None:
-    """The settings of an in-process run on the data folder of bench/http_scoring.py, with the
-    API as the served benchmarks call it (harness.SERVING)."""
-    os.environ.update(
-        {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATA_DIR": str(Path(data_dir).resolve()), **SERVING, **extra}
-    )
-
-
-def store(model, values, scores, contributions) -> list[int]:
-    """Store scored rows as POST /detect-fraud does, made by ``model`` (an ActiveModel); Django
-    must be set up."""
-    from django.utils import timezone
-
-    from detection.storage import store_scored
-
-    return store_scored(
-        values=values,
-        external_ids=[None] * len(values),
-        source="api",
-        version_id=model.id,
-        sha256=model.sha256,
-        threshold=model.threshold,
-        scores=scores,
-        contributions=contributions,
-        now=timezone.now(),
-    )
+    """The settings of an in-process run on the data folder of bench/http_scoring.py: its SQLite
+    database and local folders, whatever the caller's environment points at (harness.environment),
+    with the API as the served benchmarks call it (harness.SERVING)."""
+    settings = environment(Path(data_dir).resolve(), settings="bench.settings", **extra)
+    os.environ.clear()
+    os.environ.update(settings)
 
 
 def post(application, path: str, body: bytes) -> None:

@@ -2,27 +2,30 @@
 
     .venv/bin/python bench/store_growth.py --data-dir var/bench [--until 1000000] [--drop-index NAME]
 
-Works on a copy of the data folder of bench/http_scoring.py (its database and active model),
-which it leaves untouched: scores 10,000 generated transactions once, then stores them again and
-again (detection.storage.store_scored, as the API does, the checkpoints running as in a web
-worker) until the copy's transaction table holds --until rows, and prints the median time of the
-last five batches as it passes every --every rows. --drop-index drops an index of the copy first,
-to see what that index costs.
+Works on a copy of the data folder of bench/http_scoring.py (its SQLite database and active
+model), made beside it, and leaves the folder untouched: scores 10,000 generated transactions
+once, then stores them again and again (detection.storage.store_scored, as the API does, the
+checkpoints running as in a web worker) until the copy's transaction table holds --until rows,
+and prints the median time of the last five batches as it passes every --every rows.
+--drop-index drops an index of the copy first, to see what that index costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.request_cost import set_environment, store
+from bench.harness import store
+from bench.request_cost import set_environment
 
 BATCH = 10_000
 
@@ -34,14 +37,22 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=100_000)
     parser.add_argument("--drop-index", action="append", default=[], metavar="NAME")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
+    source = Path(args.data_dir).resolve()
+    # Beside the folder, on the disk being measured; the database through SQLite's backup, which
+    # copies a consistent state even while something else writes to it.
+    with tempfile.TemporaryDirectory(dir=source.parent) as scratch:
         copy = Path(scratch) / "data"
-        shutil.copytree(args.data_dir, copy)
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("db.sqlite3*"))
+        with (
+            closing(sqlite3.connect(source / "db.sqlite3")) as original,
+            closing(sqlite3.connect(copy / "db.sqlite3")) as duplicate,
+        ):
+            original.backup(duplicate)
         run(copy, args)
 
 
 def run(data_dir: Path, args: argparse.Namespace) -> None:
-    set_environment(str(data_dir), DATABASE_URL="")  # the copy's SQLite, whatever the caller's environment says
+    set_environment(str(data_dir))
     import django
 
     django.setup()
