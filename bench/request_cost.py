@@ -29,10 +29,11 @@ from bench.harness import environment
 
 def set_environment(data_dir: str, **extra: str) -> None:
     """The settings of an in-process run on the data folder of bench/http_scoring.py: its SQLite
-    database and local folders, whatever the caller's environment points at (harness.environment),
-    with the API as the served benchmarks call it (harness.SERVING)."""
+    database and local folders even if the caller's environment names a database, Redis or a
+    bucket (harness.environment; other settings pass through), with the API as the served
+    benchmarks call it (harness.SERVING)."""
     settings = environment(Path(data_dir).resolve(), settings="bench.settings", **extra)
-    os.environ.clear()
+    os.environ.clear()  # what harness.environment leaves out must go too
     os.environ.update(settings)
 
 

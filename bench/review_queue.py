@@ -42,8 +42,9 @@ def setup_django(args: argparse.Namespace) -> None:
     os.environ["DATA_DIR"] = args.data_dir
     os.environ["REQUEST_LOG_LEVEL"] = "WARNING"
     os.environ["LOG_LEVEL"] = "WARNING"
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
+    # SQLite in the folder unless --database-url names a database, whatever the caller's
+    # environment says: the script writes a million rows.
+    os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
     import django

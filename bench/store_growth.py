@@ -44,7 +44,7 @@ def main() -> None:
         copy = Path(scratch) / "data"
         shutil.copytree(source, copy, ignore=shutil.ignore_patterns("db.sqlite3*"))
         with (
-            closing(sqlite3.connect(source / "db.sqlite3")) as original,
+            closing(sqlite3.connect(f"file:{source / 'db.sqlite3'}?mode=ro", uri=True)) as original,
             closing(sqlite3.connect(copy / "db.sqlite3")) as duplicate,
         ):
             original.backup(duplicate)

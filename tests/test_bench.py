@@ -38,7 +38,12 @@ def data_dir(tmp_path_factory) -> Path:
 
 def bench(data_dir: Path, script: str, *args: str) -> str:
     # A caller's deployment settings must not reach the run: the scripts work on the folder.
-    env = {**os.environ, "DATABASE_URL": "postgres://nowhere.invalid/db", "REDIS_URL": "redis://nowhere.invalid"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://nowhere.invalid/db",
+        "REDIS_URL": "redis://nowhere.invalid",
+        "S3_BUCKET_NAME": "nowhere",  # the model would be loaded from this bucket
+    }
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), "--data-dir", str(data_dir), *args],
         cwd=ROOT,

@@ -30,8 +30,8 @@ TOP_CONTRIBUTIONS = 5
 WALK_MAX_ROWS = 16
 # From this many rows on, a booster with one thread (as web workers load it) explains the second
 # half of the rows in a helper thread meanwhile: XGBoost releases the GIL, so a batch also uses a
-# core that would otherwise wait. A quarter to a third less time from 1,000 rows on with the other
-# core idle, nothing gained with it busy (bench/predict_paths.py --rows, docs/BENCHMARKS.md).
+# core that would otherwise wait. Measured (bench/predict_paths.py --rows, docs/BENCHMARKS.md):
+# from 1,000 rows, 1 to 36 % less time with the other core idle, up to 16 % more with it busy.
 SPLIT_MIN_ROWS = 1_000
 log = logging.getLogger(__name__)
 _SCALED = {name: FEATURES.index(name) for name in ("Time", "Amount")}
@@ -96,8 +96,8 @@ class ModelBundle:
         if self.nthread == 1 and len(prepared) >= SPLIT_MIN_ROWS:
             half = len(prepared) // 2
             second = _helper().submit(self._xgboost_contributions, prepared[half:])
-            # If the first half fails, its error is the request's; the second half's result, or
-            # its own error, is dropped with the future.
+            # If the first half fails, its error is the request's; the second half still runs to
+            # its end in the helper, and its result or error is dropped.
             first = self._xgboost_contributions(prepared[:half])
             return np.concatenate([first, second.result()])
         return self._xgboost_contributions(prepared)
