@@ -54,9 +54,9 @@ def environment(
     return env
 
 
-def store(model, values, scores, contributions) -> list[int]:
+def store(model, values, scores, contributions, *, source: str = "api") -> list[int]:
     """In process, Django set up: store scored rows as POST /detect-fraud does, made by ``model``
-    (an ActiveModel)."""
+    (an ActiveModel or a ModelVersion: its id, sha256 and threshold)."""
     from django.utils import timezone
 
     from detection.storage import store_scored
@@ -64,7 +64,7 @@ def store(model, values, scores, contributions) -> list[int]:
     return store_scored(
         values=values,
         external_ids=[None] * len(values),
-        source="api",
+        source=source,
         version_id=model.id,
         sha256=model.sha256,
         threshold=model.threshold,

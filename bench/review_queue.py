@@ -58,10 +58,9 @@ def setup_django(args: argparse.Namespace) -> None:
 
 def fill(rows: int) -> None:
     import numpy as np
-    from django.utils import timezone
 
+    from bench.harness import store
     from detection.models import Transaction
-    from detection.storage import store_scored
     from modelops.models import ModelVersion
 
     have = Transaction.objects.count()
@@ -86,17 +85,7 @@ def fill(rows: int) -> None:
         values[:, -1] = np.abs(values[:, -1]) * 90
         scores = rng.beta(0.3, 12, size=n)  # about 0.6 % at or above the threshold, 0.3
         contributions = [[{"feature": f"V{k}", "value": 0.0, "contribution": 0.1} for k in (14, 10, 17, 4, 12)]] * n
-        store_scored(
-            values=values,
-            external_ids=[None] * n,
-            source="batch",
-            version_id=version.pk,
-            sha256=version.sha256,
-            threshold=version.threshold,
-            scores=scores,
-            contributions=contributions,
-            now=timezone.now(),
-        )
+        store(version, values, scores, contributions, source="batch")
         done = start + n
         if done % 100_000 == 0 or done == rows:
             print(f"  {done:,} rows stored ({time.perf_counter() - started:.0f} s)", flush=True)
