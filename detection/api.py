@@ -23,6 +23,11 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
+class LengthRequired(APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_code = "length_required"
+
+
 class LenientJSONParser(BaseParser):
     """Any content type is read as JSON (old clients vary in what they send), and a JSON string
     that holds JSON is unwrapped, as the original test client double-encoded its rows. A body
@@ -32,7 +37,7 @@ class LenientJSONParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        # Read one byte past the limit: a body without Content-Length (chunked) is caught too.
+        # One byte past the limit tells a body over it, without reading the rest.
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
@@ -56,6 +61,10 @@ class DetectFraudView(APIView):
 
     @extend_schema(**DETECT_FRAUD_SCHEMA)
     def post(self, request):
+        meta = request.META
+        if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get("CONTENT_LENGTH"):
+            # Django reads no body without a length under WSGI: the request would seem empty.
+            raise LengthRequired("send the body with a Content-Length header; chunked bodies are not read")
         batch, is_list = parsing.parse(request.data)
         results = score_transactions(batch=batch, source=Transaction.Source.API)
         request._request.model_version = results[0].model_version  # for the request log line

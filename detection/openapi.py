@@ -413,6 +413,7 @@ DETECT_FRAUD_SCHEMA = {
         200: OpenApiResponse(response=DetectFraudResponseSerializer, description="Scored (and stored)."),
         400: _error("Invalid input (code invalid_input); nothing is stored."),
         401: _error("No valid API key, when keys are required."),
+        411: _error("A chunked body without Content-Length (code length_required): it is not read."),
         413: _error("The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."),
         429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),
         503: _error(

@@ -65,6 +65,8 @@ def decode(body: bytes | str) -> object:
             data = json.loads(data)
         except ValueError as exc:
             raise InvalidInput(f"the body is a JSON string that does not hold JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidInput("the body is nested too deeply") from None
     return data
 
 
@@ -112,6 +114,8 @@ def _fast_matrix(items: list) -> np.ndarray | None:
         matrix = np.array(cells, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
+    if matrix.shape != (len(items), len(FEATURES)):
+        return None  # some values were lists of one shape, which numpy stacks into more dimensions
     if not ((matrix >= _LOW) & (matrix <= _HIGH)).all():  # also false for NaN
         return None
     return matrix

@@ -227,3 +227,42 @@ def test_asynchronous_commit_is_asked_for_only_when_switched_off_and_only_on_pos
     asked = any("synchronous_commit" in sql for sql in sent)
     assert asked == (not synchronous and connection.vendor == "postgresql")
     assert Prediction.objects.count() == 1
+
+
+@pytest.mark.parametrize("length", [1, 2, len(FEATURES)])
+def test_values_that_are_lists_of_one_shape_get_400_naming_each_field(client, active_version, length):
+    # numpy stacks lists of one shape into more dimensions instead of refusing them.
+    response = post(client, {name: [1.0] * length for name in FEATURES})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == dict.fromkeys(FEATURES, "must be a number")
+    assert Transaction.objects.count() == 0
+
+
+def test_a_json_string_holding_deeply_nested_json_gets_400(client, active_version):
+    response = post(client, json.dumps("[" * 5000 + "]" * 5000), raw=True)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "the body is nested too deeply"
+
+
+def test_a_chunked_body_without_a_length_gets_411_not_a_list_of_missing_fields(active_version):
+    # As gunicorn passes a chunked request on: no CONTENT_LENGTH. Django would read no body.
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    body = json.dumps(row()).encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/detect-fraud",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(body),
+    }
+    answered = []
+    content = b"".join(WSGIHandler()(environ, lambda status, headers, exc_info=None: answered.append(status)))
+    assert answered == ["411 Length Required"]
+    assert json.loads(content)["error"]["code"] == "length_required"
+    assert Transaction.objects.count() == 0
