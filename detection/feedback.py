@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 
@@ -10,14 +12,20 @@ from modelops.ml.schema import COLUMNS, LABEL
 from .models import Transaction
 
 
-def labelled_rows() -> pd.DataFrame:
-    """Every labelled transaction (fraud = 1, legitimate = 0), oldest first."""
+def labelled_rows(newer_than: datetime | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every labelled transaction (fraud = 1, legitimate = 0), oldest first, and for each whether
+    its latest decision came after ``newer_than`` (all of them when it is None)."""
     rows = (
         Transaction.objects.filter(label__isnull=False)
         .order_by("created_at", "id")
-        .values_list("time", "v", "amount", "label")
+        .values_list("time", "v", "amount", "label", "reviewed_at")
     )
-    values = [(time, *v, amount, 1 if label == Transaction.Label.FRAUD else 0) for time, v, amount, label in rows]
+    values, fresh = [], []
+    for time, v, amount, label, reviewed_at in rows:
+        values.append((time, *v, amount, 1 if label == Transaction.Label.FRAUD else 0))
+        # A decision without a time (none is recorded so) counts as seen: it can never leak a
+        # row a model learned from into a hold-out.
+        fresh.append(newer_than is None or (reviewed_at is not None and reviewed_at > newer_than))
     frame = pd.DataFrame(np.array(values, dtype=np.float64).reshape(-1, len(COLUMNS)), columns=list(COLUMNS))
     frame[LABEL] = frame[LABEL].astype(np.int8)
-    return frame
+    return frame, np.array(fresh, dtype=bool)

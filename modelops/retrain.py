@@ -8,7 +8,9 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
@@ -23,9 +25,10 @@ from .scan import incoming_storage, read_file
 log = logging.getLogger(__name__)
 
 # Other apps add functions returning labelled rows (a frame in schema.COLUMNS order, oldest
-# first) that retraining appends after the data files: the analysts' labels feed back this way
+# first) that retraining appends after the data files, and for each row whether it was labelled
+# after a given time (every row when that time is None): the analysts' labels feed back this way
 # without this app depending on theirs.
-feedback_sources: list[Callable[[], pd.DataFrame]] = []
+feedback_sources: list[Callable[[datetime | None], tuple[pd.DataFrame, np.ndarray]]] = []
 
 SCHEDULER = "scheduler"
 
@@ -38,16 +41,25 @@ class Candidate:
     version: ModelVersion | None = None
 
 
-def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.DataFrame, pd.Series, list[DataFile]]:
+def _load_data(
+    files: list[DataFile], labels_seen_until: datetime | None, note: Callable[[str], None]
+) -> tuple[pd.DataFrame, pd.Series, list[DataFile]]:
     """All rows in time order (files oldest first, each by Time, then feedback); for each row
-    whether it comes from a file not yet used by any training; and the files read."""
+    whether no model is known to have learned from it (a file not yet used by a training, a label
+    given after ``labels_seen_until``); and the files read. A file that is gone from the storage,
+    or whose content changed since its scan, is skipped (and, if no training used it yet, rejected
+    with the reason, so that it does not call for a retrain at every scan)."""
     storage = incoming_storage()
     frames, is_new, read = [], [], []
     for data_file in files:
-        data = read_file(storage, data_file.key)
-        if hashlib.sha256(data).hexdigest() != data_file.sha256:
-            # Overwritten since the scan: the next scan records the new content as a new file.
-            note(f"{data_file.key}: skipped, its content changed since it was scanned")
+        try:
+            data = read_file(storage, data_file.key)
+        except FileNotFoundError:
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != data_file.sha256:
+            # Changed: the scan records the new content as a new file.
+            why = "it is no longer in the storage" if data is None else "its content changed since it was scanned"
+            _skip(data_file, why, note)
             continue
         frame = schema.read_training_csv(data, require_fraud=False)
         read.append(data_file)
@@ -55,11 +67,14 @@ def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.D
         is_new.append(pd.Series(data_file.status == DataFile.Status.NEW, index=range(len(frame))))
         note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
     for source in feedback_sources:
-        frame = source()
+        frame, fresh = source(labels_seen_until)
         if len(frame):
             frames.append(frame)
-            is_new.append(pd.Series(True, index=range(len(frame))))
-            note(f"analyst labels: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+            is_new.append(pd.Series(fresh, index=range(len(frame))))
+            note(
+                f"analyst labels: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds, "
+                f"{int(fresh.sum())} given since the active model was recorded"
+            )
     if not frames:
         return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool), read
     data = pd.concat(frames, ignore_index=True)
@@ -71,15 +86,32 @@ def _load_data(files: list[DataFile], note: Callable[[str], None]) -> tuple[pd.D
     return data, new, read
 
 
+def _skip(data_file: DataFile, why: str, note: Callable[[str], None]) -> None:
+    if data_file.status == DataFile.Status.NEW:
+        DataFile.objects.filter(pk=data_file.pk, status=DataFile.Status.NEW).update(
+            status=DataFile.Status.REJECTED, error=f"not trained on: {why}", processed_at=timezone.now()
+        )
+        note(f"{data_file.key}: rejected, {why}")
+    else:
+        note(f"{data_file.key}: skipped, {why} (a training used it before)")
+
+
+def _mark_used(files: list[DataFile]) -> None:
+    with transaction.atomic():
+        DataFile.objects.filter(pk__in=[f.pk for f in files], status=DataFile.Status.NEW).update(
+            status=DataFile.Status.USED, processed_at=timezone.now()
+        )
+
+
 def shared_holdout(
     data: pd.DataFrame, new: pd.Series, config: training.TrainConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(training pool, hold-out, how it was chosen). The hold-out is the newest part of the new
     data: rows no model has seen, so the active model and both candidates are judged fairly, and
     the older part of the new data is left for the warm start to learn from. When the new data
-    holds too few frauds for that, it is the newest rows of all the data."""
+    holds too few rows of either class for that, it is the newest rows of all the data."""
     fresh = data[new.to_numpy()]
-    if fresh[schema.LABEL].sum() >= 2 * training.MIN_FRAUDS:
+    if training.has_both_classes(fresh, 2 * training.MIN_PER_CLASS):
         _, holdout, method = training.holdout_split(fresh, config.holdout_fraction, seed=config.seed, ordered=True)
         # holdout_split numbers rows from 0; map them back to their rows in ``data``.
         holdout = fresh.iloc[holdout.index.to_numpy()]
@@ -156,16 +188,29 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     files = list(
         DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id")
     )
-    data, new, files = _load_data(files, note)
+    active = ModelVersion.objects.active().first()
+    # Labels given before the active version was recorded may be among the rows it learned from:
+    # only later ones may join the hold-out, or the comparison would favour it.
+    data, new, files = _load_data(files, active.created_at if active is not None else None, note)
     if data.empty:
         note("no accepted data files and no labels: nothing to train on")
+        return None
+    needed = 3 * training.MIN_PER_CLASS
+    if not training.has_both_classes(data, needed):
+        frauds = int(data[schema.LABEL].sum())
+        # Used, not left new: they are read again by the next run, which more data may enable,
+        # instead of calling for a run at every scan.
+        _mark_used(files)
+        note(
+            f"not enough data to train: {frauds} fraud and {len(data) - frauds} legitimate rows, "
+            f"at least {needed} of each are needed; the files are kept for the next run"
+        )
         return None
     config = services.train_config()
     pool, holdout, method = shared_holdout(data, new, config)
     note(f"{len(data)} rows; shared hold-out: {len(holdout)} rows ({method}), {int(holdout.Class.sum())} frauds")
     new_pool = pool[new.loc[pool.index].to_numpy()]
 
-    active = ModelVersion.objects.active().first()
     active_bundle = None
     if active is not None:
         # Unreadable or altered, the run fails (its data stays new): without the active model no
@@ -225,8 +270,5 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         services.reject_version(candidate.version, actor=actor, reason=why, active=active)
         note(f"rejected v{candidate.version.version}: {why}")
 
-    with transaction.atomic():
-        DataFile.objects.filter(pk__in=[f.pk for f in files], status=DataFile.Status.NEW).update(
-            status=DataFile.Status.USED, processed_at=timezone.now()
-        )
+    _mark_used(files)
     return chosen

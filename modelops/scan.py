@@ -83,14 +83,23 @@ def _check(data: bytes) -> tuple[dict, str]:
     return {"rows": len(frame), "frauds": int(frame[schema.LABEL].sum())}, ""
 
 
+def _same_content(name: str, sha256: str) -> DataFile | None:
+    """The file under another name that holds these bytes and is, or will be, trained on."""
+    if not sha256:
+        return None
+    live = DataFile.objects.filter(sha256=sha256, status__in=[DataFile.Status.NEW, DataFile.Status.USED])
+    return live.exclude(key=name).order_by("first_seen", "id").first()
+
+
 def scan_incoming() -> ScanResult:
     """Record every new data file once per content and validate it.
 
     A file already recorded with the same content is skipped, however often the scan runs and
-    however it was uploaded. A bad file is recorded as rejected with the exact reason and never
-    retried; a file that cannot be read (storage error) is not recorded, so the next scan tries
-    it again, and a storage that cannot be listed records nothing (``error``). One file's
-    failure never stops the scan of the others.
+    however it was uploaded; a copy of a file recorded under another name is rejected (files are
+    taken in name order, so two scans at once find the same first copy). A bad file is recorded
+    as rejected with the exact reason and never retried; a file that cannot be read (storage
+    error) is not recorded, so the next scan tries it again, and a storage that cannot be listed
+    records nothing (``error``). One file's failure never stops the scan of the others.
     """
     storage = incoming_storage()
     result = ScanResult()
@@ -119,13 +128,25 @@ def scan_incoming() -> ScanResult:
         if sha256 and DataFile.objects.filter(key=name, sha256=sha256).update(etag=etag):
             result.already_seen += 1  # same bytes uploaded again: remember the new ETag
             continue
+        earlier = _same_content(name, sha256)
         if data is None:
             fields, error = {}, f"the file is {size} bytes, over the limit of {limit} (MAX_DATA_FILE_BYTES)"
+        elif earlier is not None:
+            # Its rows would count twice in training, and could sit in a hold-out and in the
+            # rows the candidates learned from at once.
+            fields, error = {}, f"the same content as {earlier.key}, already recorded"
         else:
             fields, error = _check(data)
         status = DataFile.Status.REJECTED if error else DataFile.Status.NEW
         try:
             with transaction.atomic():
+                # New content under a name whose earlier content was never trained on: that
+                # content is gone, so its record must not keep asking for a retrain.
+                DataFile.objects.filter(key=name, status=DataFile.Status.NEW).update(
+                    status=DataFile.Status.REJECTED,
+                    error="not trained on: replaced by new content before a training used it",
+                    processed_at=timezone.now(),
+                )
                 DataFile.objects.create(
                     key=name,
                     etag=etag,

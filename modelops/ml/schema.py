@@ -89,19 +89,35 @@ def _first_bytes(source: str | os.PathLike | bytes) -> bytes:
 
 def check_header(first: bytes, *, labelled: bool = True) -> None:
     """Refuse, from the first bytes of a file alone, what is no CSV file of this dataset: gzip
-    data, a first line over MAX_HEADER_BYTES, a header that is not UTF-8 or not these columns."""
+    data, a first line that is empty or over MAX_HEADER_BYTES, a header that is not UTF-8 or not
+    these columns, a first data row with another number of cells than the header."""
     if first.startswith(_GZIP_MAGIC):
         raise DataValidationError("the file is gzip-compressed: upload the CSV uncompressed")
-    line, newline, _ = first.partition(b"\n")
+    line, newline, rest = first.partition(b"\n")
     if not newline and len(first) > MAX_HEADER_BYTES:
         raise DataValidationError(f"the first line is over {MAX_HEADER_BYTES} bytes: not this dataset's header", line=1)
     if not line.strip():
+        if first.strip():
+            # pandas would skip to the next line for the header, and every line number it gives
+            # would be off.
+            raise DataValidationError("the first line is empty: it must be the header", line=1)
         return  # empty: pandas says so
     try:
-        text = line.decode("utf-8").rstrip("\r")
+        text = line.decode("utf-8-sig").rstrip("\r")  # -sig: a byte order mark is no part of the name
     except UnicodeDecodeError:
         raise DataValidationError("the file is not UTF-8 text", line=1) from None
-    check_columns(next(csv.reader([text])), labelled=labelled)
+    header = check_columns(next(csv.reader([text])), labelled=labelled)
+    # pandas reads a first data row with one cell more than the header as a row whose first cell
+    # is an index, shifting every row by a column: it must be caught here. Only a row whole in
+    # these bytes is checked (rows of this dataset are far shorter than MAX_HEADER_BYTES).
+    row, newline, _ = rest.partition(b"\n")
+    if (newline or len(first) <= MAX_HEADER_BYTES) and row.strip():
+        try:
+            cells = next(csv.reader([row.decode("utf-8").rstrip("\r")]))
+        except UnicodeDecodeError:
+            return  # pandas names the line
+        if len(cells) != len(header):
+            raise DataValidationError(f"{len(cells)} cells, expected {len(header)}", line=2)
 
 
 def check_columns(names: list[str], *, labelled: bool = True) -> list[str]:

@@ -25,9 +25,9 @@ from .evaluation import evaluate, tune_threshold
 from .schema import FEATURES, LABEL, DataValidationError
 
 STRATEGIES = ("smote", "scale_pos_weight")
-# Each of train, validation and hold-out needs fraud rows: SMOTE needs neighbours, the
-# threshold needs positives to tune on, the metrics need positives to measure.
-MIN_FRAUDS = 6
+# Each of train, validation and hold-out needs this many rows of each class: SMOTE needs fraud
+# neighbours, the threshold needs positives to tune on, the metrics need both classes to measure.
+MIN_PER_CLASS = 6
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,20 @@ def holdout_split(
     """(older rows, newest ``fraction`` of rows, method). The newest rows are the last by Time,
     or simply the last rows when ``ordered`` (the frame is already in time order, as when it
     joins several files whose Time each start at 0). Falls back to a stratified random split,
-    method "stratified", when the newest rows hold fewer than MIN_FRAUDS frauds."""
+    method "stratified", when either part would hold fewer than MIN_PER_CLASS rows of a class."""
     frame = frame.reset_index(drop=True) if ordered else frame.sort_values("Time", kind="stable").reset_index(drop=True)
     start = int(len(frame) * (1 - fraction))
     head, tail = frame.iloc[:start], frame.iloc[start:]
-    if head[LABEL].sum() >= MIN_FRAUDS and tail[LABEL].sum() >= MIN_FRAUDS:
+    if has_both_classes(head, MIN_PER_CLASS) and has_both_classes(tail, MIN_PER_CLASS):
         return head, tail, "time"
     head, tail = train_test_split(frame, test_size=fraction, stratify=frame[LABEL], random_state=seed)
     return head, tail, "stratified"
+
+
+def has_both_classes(frame: pd.DataFrame, count: int) -> bool:
+    """Whether ``frame`` holds at least ``count`` fraud rows and ``count`` legitimate ones."""
+    frauds = int(frame[LABEL].sum())
+    return frauds >= count and len(frame) - frauds >= count
 
 
 def split(
@@ -114,10 +120,17 @@ def split(
     """Hold-out = the newest rows, validation = the newest of the rest, so the model is judged on
     transactions later than those it learned from. With ``holdout`` given (to compare several
     models on the same rows), ``frame`` is split into training and validation only."""
-    needed = (2 if holdout is not None else 3) * MIN_FRAUDS
+    needed = (2 if holdout is not None else 3) * MIN_PER_CLASS
     frauds = int(frame[LABEL].sum())
     if frauds < needed:
         raise DataValidationError(f"too few fraud rows to train and evaluate a model: {frauds}, need at least {needed}")
+    if len(frame) - frauds < needed:
+        raise DataValidationError(
+            f"too few legitimate rows (Class = 0) to train and evaluate a model: {len(frame) - frauds}, "
+            f"need at least {needed}"
+        )
+    if holdout is not None and not has_both_classes(holdout, 1):
+        raise DataValidationError("the hold-out needs rows of both classes to evaluate a model on")
     methods = []
     if holdout is None:
         frame, holdout, method = holdout_split(frame, config.holdout_fraction, seed=config.seed, ordered=ordered)
@@ -215,6 +228,22 @@ def _fit_strategy(
     return booster, {"strategy": strategy, "trees": booster.num_boosted_rounds(), **extra}
 
 
+def _smote_unusable(config: TrainConfig, *labels: np.ndarray) -> str | None:
+    """Why SMOTE cannot serve, or None. It grows the frauds to smote_ratio of the legitimate rows;
+    where they are that many already (an undersampled file, say) it has nothing to add, and
+    imbalanced-learn refuses. ``labels``: each set of rows it would resample (training rows, and
+    training + validation rows for the refit)."""
+    for y in labels:
+        frauds = int(y.sum())
+        legitimate = len(y) - frauds
+        if frauds >= config.smote_ratio * legitimate:
+            return (
+                f"frauds are already {frauds / max(legitimate, 1):.3f} of the legitimate rows, "
+                f"at or above smote_ratio {config.smote_ratio}"
+            )
+    return None
+
+
 def _refit(
     strategy: str,
     config: TrainConfig,
@@ -279,6 +308,9 @@ def train(
 
     candidates = []
     for strategy in config.strategies:
+        if strategy == "smote" and (reason := _smote_unusable(config, y_train, np.concatenate([y_train, y_val]))):
+            progress(f"smote skipped: {reason}")
+            continue
         step = time.perf_counter()
         stop_on = (x_val, y_val) if config.early_stopping_rounds else None
         booster, params = _fit_strategy(
@@ -290,6 +322,9 @@ def train(
             f"{strategy}: validation AUPRC {val_auprc:.4f}, {params['trees']} trees, {time.perf_counter() - step:.1f}s"
         )
         candidates.append((val_auprc, strategy, booster, params, val_scores))
+    if not candidates:
+        tried = ", ".join(config.strategies)
+        raise DataValidationError(f"none of the imbalance strategies ({tried}) applies to this data")
     val_auprc, strategy, booster, params, val_scores = max(candidates, key=lambda c: c[0])
 
     threshold = tune_threshold(y_val, val_scores, recall_target=config.recall_target)

@@ -195,8 +195,8 @@ def test_a_label_is_part_of_the_next_retrains_training_data(analyst_client, scor
 
     pk = flagged_ids()[0]
     analyst_client.post(f"/review/{pk}/decide", {"label": "legitimate"})
-    rows = labelled_rows()
-    assert len(rows) == 1
+    rows, fresh = labelled_rows(None)
+    assert len(rows) == 1 and fresh.tolist() == [True]
     stored = Transaction.objects.get(pk=pk)
     assert rows.iloc[0]["Amount"] == stored.amount and rows.iloc[0][LABEL] == 0
 

@@ -123,3 +123,21 @@ def test_it_accepts_quoted_cells_as_in_the_kaggle_file(good_csv):
 )
 def test_check_value_converts_or_explains(name, value, expected):
     assert schema.check_value(name, value) == expected
+
+
+def test_it_reads_a_file_that_starts_with_a_byte_order_mark(good_csv):
+    assert len(schema.read_training_csv(b"\xef\xbb\xbf" + good_csv)) == 200
+
+
+@pytest.mark.parametrize("extra", [",4", ","])
+def test_a_first_data_row_with_a_cell_too_many_is_named(good_csv, extra):
+    # pandas would take the first column for an index and read every row shifted by one.
+    lines = good_csv.decode().splitlines()
+    lines[1] += extra
+    error = refusal(("\n".join(lines) + "\n").encode())
+    assert (error.line, error.reason) == (2, "32 cells, expected 31")
+
+
+def test_it_refuses_an_empty_first_line_rather_than_miscount_lines(good_csv):
+    error = refusal(b"\n" + good_csv)
+    assert (error.line, error.reason) == (1, "the first line is empty: it must be the header")

@@ -202,3 +202,31 @@ def test_the_stored_pr_curve_keeps_its_high_precision_part():
     assert max(curve["precision"]) == 1.0
     high = [p for p, r in zip(curve["precision"], curve["recall"], strict=True) if 0.3 < r < 0.7]
     assert high and min(high) > 0.9
+
+
+def test_it_refuses_data_with_too_few_legitimate_rows(training_frame):
+    frame = training_frame.copy()
+    legitimate = frame.index[frame["Class"] == 0]
+    frame = frame.drop(index=legitimate[5:])
+    with pytest.raises(DataValidationError, match="too few legitimate rows"):
+        training.train(frame, SMALL_CONFIG)
+
+
+def test_frauds_already_over_the_smote_ratio_are_weighted_instead(training_frame):
+    # An undersampled file: as many frauds as SMOTE would make, or more; imbalanced-learn refuses.
+    frauds = training_frame[training_frame["Class"] == 1]
+    frame = training_frame.drop(index=training_frame.index[training_frame["Class"] == 0][: -len(frauds) * 5])
+    notes: list[str] = []
+    result = training.train(frame, SMALL_CONFIG, progress=notes.append)
+    assert result.params["strategy"] == "scale_pos_weight"
+    assert any(note.startswith("smote skipped: frauds are already") for note in notes)
+    with pytest.raises(DataValidationError, match="none of the imbalance strategies"):
+        training.train(frame, replace(SMALL_CONFIG, strategies=("smote",)))
+
+
+def test_a_newest_part_of_one_class_gives_a_stratified_holdout_with_both(training_frame):
+    frame = training_frame.sort_values("Time").reset_index(drop=True)
+    frame.loc[len(frame) - 6_000 :, "Class"] = 1  # the newest fifth: all frauds
+    parts = training.split(frame, SMALL_CONFIG)
+    assert parts.method == "stratified"
+    assert 0 < parts.holdout["Class"].sum() < len(parts.holdout)

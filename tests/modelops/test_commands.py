@@ -78,9 +78,19 @@ def test_train_model_stops_on_a_malformed_file_and_makes_no_version(db, bucket, 
     assert message.split(": ", 1)[-1] in failed.error
 
 
-def test_train_model_names_a_missing_file(db, tmp_path):
-    with pytest.raises(CommandError, match="no such file"):
+def test_train_model_names_a_missing_file_or_a_folder(db, tmp_path):
+    with pytest.raises(CommandError, match=r"absent\.csv: no such file"):
         run("train_model", "--csv", str(tmp_path / "absent.csv"))
+    with pytest.raises(CommandError, match=f"{re.escape(str(tmp_path))}: not a file"):
+        run("train_model", "--csv", str(tmp_path))
+
+
+def test_ensure_model_stops_on_a_malformed_file_with_one_line(db, training_csv):
+    # make run CSV=... goes through ensure_model.
+    training_csv.write_text(training_csv.read_text().replace("Amount,", "Amt,", 1))
+    with pytest.raises(CommandError, match=re.escape("line 1: missing column(s): Amount")):
+        run("ensure_model", "--csv", str(training_csv))
+    assert ModelVersion.objects.count() == 0
 
 
 def test_ensure_model_trains_once_then_does_nothing(db, settings, tmp_path):

@@ -10,7 +10,6 @@ from django.utils import timezone
 from detection.models import Transaction
 from modelops import artifacts, retrain, scan, services
 from modelops.ml import synthetic, training
-from modelops.ml.schema import DataValidationError
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
 
@@ -239,17 +238,34 @@ def test_analyst_labels_are_part_of_the_training_data(active_version, new_file):
     assert ModelVersion.objects.exclude(pk=active_version.pk).first().training_rows > 0
 
 
-def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, bucket, db):
+def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, new_file, monkeypatch):
+    def out_of_disk(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(training, "train", out_of_disk)
+    with pytest.raises(OSError, match="no space left"):
+        retrain.retrain()
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.FAILED and "no space left" in run.error
+    new_file.refresh_from_db()
+    assert new_file.status == DataFile.Status.NEW
+    assert ModelVersion.objects.active().get() == active_version
+
+
+def test_too_little_data_trains_nothing_and_keeps_the_files_for_the_next_run(active_version, bucket, db):
+    from modelops import tasks
+
     folder = bucket / "incoming"
     folder.mkdir(parents=True, exist_ok=True)
     synthetic.write_csv(synthetic.generate(rows=3_000, fraud_rate=0.0, seed=4), folder / "legit_only.csv")
     scan.scan_incoming()
-    with pytest.raises(DataValidationError, match="too few fraud rows"):
-        retrain.retrain()
-    run = TrainingRun.objects.get()
-    assert run.status == TrainingRun.Status.FAILED and "too few fraud rows" in run.error
-    assert DataFile.objects.get().status == DataFile.Status.NEW
-    assert ModelVersion.objects.active().get() == active_version
+    run = retrain.retrain()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.result_version is None
+    assert "not enough data to train: 0 fraud and 3000 legitimate rows" in run.log
+    # Used: read again by the next run, but no retrain at every scan until more data comes.
+    assert DataFile.objects.get().status == DataFile.Status.USED
+    assert tasks.retrain_models() == "skipped: no new data files"
+    assert ModelVersion.objects.get() == active_version
 
 
 def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain_logs_why(
@@ -295,13 +311,60 @@ def test_a_scheduled_retrain_queued_twice_trains_once(active_version, new_file):
     assert TrainingRun.objects.count() == 1
 
 
-def test_a_file_overwritten_since_its_scan_is_not_trained_on(active_version, new_file, bucket):
+def test_a_file_overwritten_since_its_scan_is_rejected_not_trained_on(active_version, new_file, bucket):
+    from modelops import tasks
+
     path = bucket / "incoming" / new_file.key
     synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=99), path)
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
-    assert f"{new_file.key}: skipped, its content changed since it was scanned" in run.log
+    assert f"{new_file.key}: rejected, its content changed since it was scanned" in run.log
     new_file.refresh_from_db()
-    assert new_file.status == DataFile.Status.NEW  # not marked used: its content was not learned
+    assert (new_file.status, new_file.error) == (
+        DataFile.Status.REJECTED,
+        "not trained on: its content changed since it was scanned",
+    )
+    # It no longer calls for a retrain at every scan; the scan records the new content.
+    assert tasks.retrain_models() == "skipped: no new data files"
+    scan.scan_incoming()
+    assert DataFile.objects.filter(key=new_file.key, status=DataFile.Status.NEW).count() == 1
+
+
+def test_a_file_gone_from_the_storage_is_skipped_and_the_rest_trained_on(active_version, new_file, bucket):
+    assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).status == TrainingRun.Status.SUCCEEDED
+    (bucket / "incoming" / new_file.key).unlink()
+    later = bucket / "incoming" / "creditcard_20260103_000000.csv"
+    synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=22), later)
+    scan.scan_incoming()
+    run = retrain.retrain()
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert f"{new_file.key}: skipped, it is no longer in the storage (a training used it before)" in run.log
+    assert DataFile.objects.get(key=later.name).status == DataFile.Status.USED
+    # A new file gone before any training used it is rejected, so that it stops calling for one.
+    gone = bucket / "incoming" / "creditcard_20260104_000000.csv"
+    synthetic.write_csv(synthetic.generate(rows=2_000, fraud_rate=0.02, seed=23), gone)
+    scan.scan_incoming()
+    gone.unlink()
+    retrain.retrain()
+    assert DataFile.objects.get(key=gone.name).error == "not trained on: it is no longer in the storage"
+
+
+def test_labels_given_before_the_active_model_never_join_the_holdout(active_version, db):
+    from detection.feedback import labelled_rows
+
+    frame = synthetic.generate(rows=4, fraud_rate=0.5, seed=5)
+    stamps = [active_version.created_at - timedelta(hours=1)] * 2 + [active_version.created_at + timedelta(hours=1)] * 2
+    for values, stamp in zip(frame.itertuples(index=False), stamps, strict=True):
+        values = list(values)
+        Transaction.objects.create(
+            time=values[0],
+            v=values[1:29],
+            amount=values[29],
+            label=Transaction.Label.FRAUD if values[30] else Transaction.Label.LEGITIMATE,
+            reviewed_at=stamp,
+        )
+    data, new, _ = retrain._load_data([], active_version.created_at, lambda message: None)
+    assert len(data) == 4 and new.tolist() == [False, False, True, True]
+    assert labelled_rows(None)[1].tolist() == [True] * 4
 
 
 def test_the_whole_loop_on_local_folders(client, bucket, active_version, new_file, original_rows):

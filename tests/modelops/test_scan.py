@@ -113,3 +113,30 @@ def test_the_scan_task_queues_nothing_without_new_data(incoming, broker, django_
     with django_capture_on_commit_callbacks(execute=True):
         tasks.scan_incoming()
     assert queued_functions(broker) == []
+
+
+def test_a_copy_of_a_recorded_file_under_another_name_is_rejected(db, incoming):
+    # Its rows would count twice, and could land in a hold-out and in the training rows at once.
+    drop(incoming, "creditcard_20260101_000000.csv")
+    (incoming / "creditcard_20260102_000000.csv").write_bytes(
+        (incoming / "creditcard_20260101_000000.csv").read_bytes()
+    )
+    result = scan.scan_incoming()
+    assert result.accepted == ["creditcard_20260101_000000.csv"]
+    assert result.rejected == ["creditcard_20260102_000000.csv"]
+    copy = DataFile.objects.get(key="creditcard_20260102_000000.csv")
+    assert copy.error == "the same content as creditcard_20260101_000000.csv, already recorded"
+    assert scan.scan_incoming().already_seen == 2
+
+
+def test_new_content_replaces_a_files_content_never_trained_on(db, incoming):
+    drop(incoming, "creditcard_20260101_000000.csv", seed=1)
+    scan.scan_incoming()
+    drop(incoming, "creditcard_20260101_000000.csv", seed=2)
+    scan.scan_incoming()
+    old, new = DataFile.objects.order_by("id")
+    assert (old.status, old.error) == (
+        DataFile.Status.REJECTED,
+        "not trained on: replaced by new content before a training used it",
+    )
+    assert new.status == DataFile.Status.NEW

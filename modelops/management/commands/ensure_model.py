@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from modelops import services
+from modelops.management.training_errors import training_errors
 from modelops.models import ModelVersion
 
 
@@ -32,7 +33,8 @@ class Command(BaseCommand):
             csv = str(settings.DATA_DIR / "demo" / "creditcard_synthetic.csv")
             self.stdout.write(f"no model is active: generating {rows} synthetic rows to train the first one")
             call_command("generate_data", rows=rows, out=csv, stdout=self.stdout)
-        version = services.train_from_csv(
-            path=csv, activate=True, actor="command", progress=lambda message: self.stderr.write(f"  {message}")
-        )
+        with training_errors(csv):
+            version = services.train_from_csv(
+                path=csv, activate=True, actor="command", progress=lambda message: self.stderr.write(f"  {message}")
+            )
         self.stdout.write(f"model v{version.version} trained on {csv} and activated")

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from modelops import services
-from modelops.ml.schema import DataValidationError
+from modelops.management.training_errors import training_errors
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, csv, activate, trees, **options):
         overrides = {"n_estimators": trees} if trees else {}
-        try:
+        with training_errors(csv):
             version = services.train_from_csv(
                 path=csv,
                 activate=activate,
@@ -31,12 +31,6 @@ class Command(BaseCommand):
                 config=services.train_config(**overrides),
                 progress=lambda message: self.stderr.write(f"  {message}"),
             )
-        except DataValidationError as exc:
-            raise CommandError(f"{csv}: {exc}") from None
-        except FileNotFoundError:
-            raise CommandError(f"{csv}: no such file") from None
-        except (services.ActivationError, services.TrainingInProgress) as exc:
-            raise CommandError(str(exc)) from None
         m = version.metrics
         self.stdout.write(
             f"v{version.version} ({version.status}): {version.training_rows} rows, {version.training_frauds} frauds; "
