@@ -15,7 +15,7 @@ from detection.errors import database_unavailable
 log = logging.getLogger("fraudsite.requests")
 # A caller's own id is kept if it looks like one (letters, digits, -_.), so logs can be joined
 # across systems; anything else is replaced, never echoed.
-_CALLER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CALLER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _API_PREFIXES = ("/detect-fraud", "/api/")
 
 
@@ -31,7 +31,7 @@ class RequestLogMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         supplied = request.META.get("HTTP_X_REQUEST_ID", "")
-        request.id = supplied if _CALLER_ID.match(supplied) else uuid.uuid4().hex
+        request.id = supplied if _CALLER_ID.fullmatch(supplied) else uuid.uuid4().hex  # "$" would let "\n" end it
         response = self.get_response(request)
         response["X-Request-ID"] = request.id
         log.info(

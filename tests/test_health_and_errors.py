@@ -93,6 +93,8 @@ def test_every_response_carries_a_request_id_and_keeps_a_sane_callers_id(client,
     assert len(client.get("/healthz")["X-Request-ID"]) == 32
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"})["X-Request-ID"] == "abc-123"
     assert client.get("/healthz", headers={"X-Request-ID": "<script>"})["X-Request-ID"] != "<script>"
+    # A trailing newline would make the response header invalid (Django refuses to set it).
+    assert len(client.get("/healthz", headers={"X-Request-ID": "abc-123\n"})["X-Request-ID"]) == 32
 
 
 def test_one_log_line_per_request_with_status_latency_and_version(client, active_version, caplog):
