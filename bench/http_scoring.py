@@ -1,12 +1,12 @@
 """HTTP throughput and latency of POST /detect-fraud under gunicorn, load from wrk on loopback.
 
 Prints, for a constant DRF endpoint and for /detect-fraud at concurrency 1 and 8: requests/s,
-p50 and p99, the gunicorn workers' CPU time per request and the share of time the machine's
-cores stood idle (Linux /proc); then 10,000-transaction batches: transactions scored and stored
-per second; then the two endpoints at concurrency 8 in turns of a few seconds, and the ratio of
-their request rates in each turn and its median. A machine whose speed drifts over a minute
-(a shared host) moves the separate lines' ratio; alternating short turns keeps both endpoints
-on the same machine.
+p50 and p99, the gunicorn workers' CPU time per request (and how much of it was spent in the
+kernel) and the share of time the machine's cores stood idle (Linux /proc); then
+10,000-transaction batches: transactions scored and stored per second; then the two endpoints
+at concurrency 8 in turns of a few seconds, and the ratio of their request rates in each turn
+and its median. A machine whose speed drifts over a minute (a shared host) moves the separate
+lines' ratio; alternating short turns keeps both endpoints on the same machine.
 
     .venv/bin/python bench/http_scoring.py                      # SQLite in var/bench
     .venv/bin/python bench/http_scoring.py --database-url postgres://postgres@127.0.0.1:5432/fraud_bench
@@ -43,13 +43,13 @@ local f = io.open("{body}", "r"); wrk.body = f:read("*a"); f:close()
 """
 
 
-def cpu_ticks(pids: list[int]) -> int:
-    """User and system clock ticks used so far by these processes."""
-    total = 0
+def cpu_ticks(pids: list[int]) -> tuple[int, int]:
+    """(user, system) clock ticks used so far by these processes."""
+    user = system = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    return user, system
 
 
 def idle_ticks() -> tuple[int, int]:
@@ -69,7 +69,8 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int, workers: list
         text=True,
         check=True,
     ).stdout
-    cpu, (idle, every) = cpu_ticks(workers) - cpu_before, idle_ticks()
+    (user, system), (idle, every) = cpu_ticks(workers), idle_ticks()
+    user, system = user - cpu_before[0], system - cpu_before[1]
     idle, every = idle - idle_before, every - all_before
     os.unlink(script.name)
 
@@ -80,7 +81,8 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int, workers: list
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {
-        "cpu_us": cpu / os.sysconf("SC_CLK_TCK") / max(requests, 1) * 1e6,
+        "cpu_us": (user + system) / os.sysconf("SC_CLK_TCK") / max(requests, 1) * 1e6,
+        "system_us": system / os.sysconf("SC_CLK_TCK") / max(requests, 1) * 1e6,
         "idle": idle / every if every else 0.0,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": latency_ms("50"),
@@ -163,7 +165,8 @@ def main() -> None:
                 out(
                     f"{name:<22} c={connections}: {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
                     f"p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}  "
-                    f"workers' CPU {r['cpu_us']:4.0f} us/request  cores idle {r['idle']:4.0%}\n"
+                    f"workers' CPU {r['cpu_us']:4.0f} us/request ({r['system_us']:3.0f} in the kernel)  "
+                    f"cores idle {r['idle']:4.0%}\n"
                 )
         if not args.only_single:
             rate = batch_rate(port, rows, rounds=5)
