@@ -37,6 +37,33 @@ def _read(name: str) -> bytes:
         raise ArtifactUnavailable(f"artifact {name} cannot be read: {exc}") from None
 
 
+# Names the active version's artifact, rewritten after each activation and rollback, so that a
+# deployment started on an empty database (services.adopt_from_storage) takes the model that was
+# serving, and not merely the newest file: a rejected candidate's artifact is often the newest.
+ACTIVE_POINTER = "active.txt"
+
+
+def point_at(name: str) -> None:
+    """Record ``name`` as the active artifact in the models storage. A failure is logged, not
+    raised: the database says which version is active, the pointer only helps a new database."""
+    storage = models_storage()
+    try:
+        if storage.exists(ACTIVE_POINTER):
+            storage.delete(ACTIVE_POINTER)  # local folders never overwrite a file on save
+        storage.save(ACTIVE_POINTER, ContentFile(name.encode()))
+    except STORAGE_ERRORS as exc:
+        log.warning("the models storage could not record %s as the active artifact: %s", name, exc)
+
+
+def pointed_at() -> str | None:
+    """The artifact name point_at last recorded, or None (none recorded, or unreadable)."""
+    try:
+        with models_storage().open(ACTIVE_POINTER, "rb") as handle:
+            return handle.read(1000).decode("utf-8", "replace").strip() or None
+    except STORAGE_ERRORS:
+        return None
+
+
 def store(bundle: ModelBundle) -> tuple[str, str]:
     """Upload a bundle; return (name, sha256). Names are content addresses, so storing the same
     model twice is harmless and a name never points at different bytes.

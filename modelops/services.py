@@ -319,6 +319,7 @@ def activate_version(*, version_id: int, actor: str, user=None, reason: str = ""
             kind=kind, from_version=current, to_version=target, actor=actor, user=user, reason=reason
         )
     log.info("model v%s %s by %s", target.version, kind, actor)
+    transaction.on_commit(lambda: artifacts.point_at(target.artifact))
     return target
 
 
@@ -411,9 +412,10 @@ def train_from_csv(
 
 def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
     """Bootstrap a deployment whose database has no active model from the models storage (as the
-    original app fetched its model from the bucket): record the newest artifact that verifies,
-    and activate it. Artifact names are their sha256, so a file whose content does not hash to
-    its name was altered and is skipped. Returns (activated version or None, what was skipped).
+    original app fetched its model from the bucket): record the artifact that was active last
+    (artifacts.pointed_at), or else the newest one, that verifies, and activate it. Artifact
+    names are their sha256, so a file whose content does not hash to its name was altered and is
+    skipped. Returns (activated version or None, what was skipped).
     """
     storage = artifacts.models_storage()
     try:
@@ -421,6 +423,8 @@ def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
     except FileNotFoundError:  # a local folder not created yet: nothing stored
         names = []
     names = sorted((n for n in names if n.endswith(".json")), key=storage.get_modified_time, reverse=True)
+    active = artifacts.pointed_at()
+    names.sort(key=lambda name: name != active)  # stable: the rest stay newest first
     skipped = []
     for name in names:
         with storage.open(name, "rb") as handle:

@@ -35,3 +35,34 @@ def test_an_altered_artifact_is_not_adopted(db, trained, bucket):
 
 def test_nothing_is_adopted_while_a_model_is_active(active_version):
     assert adopt() == f"model v{active_version.version} is active; nothing to adopt\n"
+
+
+def test_the_artifact_active_last_is_adopted_rather_than_a_newer_one(
+    db, trained, bucket, django_capture_on_commit_callbacks
+):
+    # A retrain stores every candidate's artifact, and the rejected one's is often the newest.
+    import dataclasses
+    import os
+    import time
+
+    from modelops import services
+
+    version = services.record_version(result=trained)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.activate_version(version_id=version.pk, actor="test")
+    assert artifacts.pointed_at() == version.artifact
+    rejected = dataclasses.replace(trained.bundle, threshold=0.123)
+    newer, _ = artifacts.store(rejected)
+    later = time.time() + 60
+    os.utime(bucket / "models" / newer, (later, later))
+
+    ModelEvent.objects.all().delete()  # a new, empty database beside the same bucket
+    ModelVersion.objects.all().delete()
+    assert adopt().startswith(f"adopted {version.artifact} as v1")
+    assert ModelVersion.objects.active().get().sha256 == version.sha256
+
+    # Without a usable pointer, the newest artifact that verifies is taken, as before.
+    ModelEvent.objects.all().delete()
+    ModelVersion.objects.all().delete()
+    (bucket / "models" / artifacts.ACTIVE_POINTER).write_text("gone.json")
+    assert adopt().startswith(f"adopted {newer} as v1")

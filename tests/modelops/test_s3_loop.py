@@ -77,6 +77,21 @@ def test_a_file_seen_twice_is_recorded_once_and_new_content_under_its_key_is_a_n
     assert changed != etag
     assert scan.scan_incoming().accepted == [FIRST]
     assert sorted(DataFile.objects.values_list("key", "etag")) == sorted([(FIRST, etag), (FIRST, changed)])
+    # The same bytes under another key: rejected, its rows would count twice.
+    upload(s3, "copy.csv", csv_bytes(rows=2_000, seed=2))
+    assert scan.scan_incoming().rejected == ["copy.csv"]
+    assert DataFile.objects.get(key="copy.csv").error == f"the same content as {FIRST}, already recorded"
+
+
+def test_the_active_artifact_is_named_in_the_bucket(s3):
+    from modelops import artifacts
+
+    assert artifacts.pointed_at() is None
+    artifacts.point_at("a.json")
+    artifacts.point_at("b.json")
+    client, bucket = s3
+    assert client.get_object(Bucket=bucket, Key="models/active.txt")["Body"].read() == b"b.json"
+    assert artifacts.pointed_at() == "b.json"
 
 
 def test_the_same_content_reuploaded_in_parts_is_not_a_new_file(s3, good_csv):
