@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -41,12 +42,28 @@ class Candidate:
     version: ModelVersion | None = None
 
 
+# creditcard_YYYYmmdd_HHMMSS.csv, as the upstream export names its files.
+_STAMPED_NAME = re.compile(r"(\d{8}_\d{6})[^/]*$")
+
+
+def data_time(data_file: DataFile) -> datetime:
+    """When a file's data was exported: the time in its name if it has one (a file uploaded late
+    still takes its place among the others), else when the scan first saw it."""
+    stamp = _STAMPED_NAME.search(data_file.key)
+    if stamp:
+        try:
+            return datetime.strptime(stamp.group(1), "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            pass  # digits that are no date
+    return data_file.first_seen
+
+
 def _load_data(
     files: list[DataFile], labels_seen_until: datetime | None, note: Callable[[str], None]
 ) -> tuple[pd.DataFrame, pd.Series, list[DataFile]]:
-    """All rows in time order (files oldest first, each by Time, then feedback); for each row
-    whether no model is known to have learned from it (a file not yet used by a training, a label
-    given after ``labels_seen_until``); and the files read. A file that is gone from the storage,
+    """All rows in time order (``files`` in the order given, each by Time, then feedback); for
+    each row whether no model is known to have learned from it (a file not yet used by a
+    training, a label given after ``labels_seen_until``); and the files read. A file that is gone from the storage,
     or whose content changed since its scan, is skipped (and, if no training used it yet, rejected
     with the reason, so that it does not call for a retrain at every scan)."""
     storage = incoming_storage()
@@ -185,8 +202,9 @@ def _warm_start(
 
 
 def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> ModelVersion | None:
-    files = list(
-        DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id")
+    files = sorted(
+        DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id"),
+        key=data_time,
     )
     active = ModelVersion.objects.active().first()
     # Labels given before the active version was recorded may be among the rows it learned from:

@@ -377,3 +377,12 @@ def test_the_whole_loop_on_local_folders(client, bucket, active_version, new_fil
     answer = client.post("/detect-fraud", json.dumps(original_rows["fraud"]), content_type="application/json").json()
     assert answer["model_version"] == new.version
     assert answer["is_fraud"] is True
+
+
+def test_files_are_taken_in_the_order_of_the_time_in_their_names(db):
+    # Older data uploaded late must not become the "newest rows" the hold-out is drawn from.
+    newer = DataFile.objects.create(key="creditcard_20260102_000000.csv", etag="b", sha256="b")
+    older = DataFile.objects.create(key="creditcard_20260101_000000.csv", etag="a", sha256="a")
+    unnamed = DataFile.objects.create(key="extra.csv", etag="c", sha256="c")  # when first seen: now
+    assert newer.first_seen <= older.first_seen
+    assert sorted([unnamed, newer, older], key=retrain.data_time) == [older, newer, unnamed]
