@@ -93,8 +93,9 @@ def check_header(first: bytes, *, labelled: bool = True) -> None:
     these columns, a first data row with another number of cells than the header."""
     if first.startswith(_GZIP_MAGIC):
         raise DataValidationError("the file is gzip-compressed: upload the CSV uncompressed")
-    line, newline, rest = first.partition(b"\n")
-    if not newline and len(first) > MAX_HEADER_BYTES:
+    lines = first.splitlines(keepends=True)  # ended by \n, \r\n or a lone \r, as pandas reads them
+    line, row = [*lines, b"", b""][:2]
+    if not line.endswith((b"\n", b"\r")) and len(first) > MAX_HEADER_BYTES:
         raise DataValidationError(f"the first line is over {MAX_HEADER_BYTES} bytes: not this dataset's header", line=1)
     if not line.strip():
         if first.strip():
@@ -103,17 +104,16 @@ def check_header(first: bytes, *, labelled: bool = True) -> None:
             raise DataValidationError("the first line is empty: it must be the header", line=1)
         return  # empty: pandas says so
     try:
-        text = line.decode("utf-8-sig").rstrip("\r")  # -sig: a byte order mark is no part of the name
+        text = line.decode("utf-8-sig").rstrip("\r\n")  # -sig: a byte order mark is no part of the name
     except UnicodeDecodeError:
         raise DataValidationError("the file is not UTF-8 text", line=1) from None
     header = check_columns(next(csv.reader([text])), labelled=labelled)
     # pandas reads a first data row with one cell more than the header as a row whose first cell
     # is an index, shifting every row by a column: it must be caught here. Only a row whole in
     # these bytes is checked (rows of this dataset are far shorter than MAX_HEADER_BYTES).
-    row, newline, _ = rest.partition(b"\n")
-    if (newline or len(first) <= MAX_HEADER_BYTES) and row.strip():
+    if (row.endswith((b"\n", b"\r")) or len(first) <= MAX_HEADER_BYTES) and row.strip():
         try:
-            cells = next(csv.reader([row.decode("utf-8").rstrip("\r")]))
+            cells = next(csv.reader([row.decode("utf-8").rstrip("\r\n")]))
         except UnicodeDecodeError:
             return  # pandas names the line
         if len(cells) != len(header):

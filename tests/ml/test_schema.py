@@ -141,3 +141,7 @@ def test_a_first_data_row_with_a_cell_too_many_is_named(good_csv, extra):
 def test_it_refuses_an_empty_first_line_rather_than_miscount_lines(good_csv):
     error = refusal(b"\n" + good_csv)
     assert (error.line, error.reason) == (1, "the first line is empty: it must be the header")
+
+
+def test_it_reads_a_file_whose_lines_end_in_a_lone_carriage_return(good_csv):
+    assert len(schema.read_training_csv(good_csv.replace(b"\n", b"\r"))) == 200
