@@ -62,8 +62,10 @@ class DetectFraudView(APIView):
     @extend_schema(**DETECT_FRAUD_SCHEMA)
     def post(self, request):
         meta = request.META
-        if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get("CONTENT_LENGTH"):
-            # Django reads no body without a length under WSGI: the request would seem empty.
+        chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and not meta.get("CONTENT_LENGTH") and "wsgi.input" in meta:
+            # Django reads no body without a length under WSGI (it does under ASGI): the request
+            # would seem empty.
             raise LengthRequired("send the body with a Content-Length header; chunked bodies are not read")
         batch, is_list = parsing.parse(request.data)
         results = score_transactions(batch=batch, source=Transaction.Source.API)

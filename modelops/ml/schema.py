@@ -107,16 +107,18 @@ def check_header(first: bytes, *, labelled: bool = True) -> None:
         text = line.decode("utf-8-sig").rstrip("\r\n")  # -sig: a byte order mark is no part of the name
     except UnicodeDecodeError:
         raise DataValidationError("the file is not UTF-8 text", line=1) from None
+    # Split at every line end first (above), a lone \r included: csv.reader refuses one inside a line.
     header = check_columns(next(csv.reader([text])), labelled=labelled)
-    # pandas reads a first data row with one cell more than the header as a row whose first cell
-    # is an index, shifting every row by a column: it must be caught here. Only a row whole in
-    # these bytes is checked (rows of this dataset are far shorter than MAX_HEADER_BYTES).
+    # pandas reads a first data row with more cells than the header as a row whose first cells
+    # are an index, shifting every row: it must be caught here (a row with fewer cells gets empty
+    # ones, which the validation names). Only a row whole in these bytes is checked (rows of this
+    # dataset are far shorter than MAX_HEADER_BYTES).
     if (row.endswith((b"\n", b"\r")) or len(first) <= MAX_HEADER_BYTES) and row.strip():
         try:
             cells = next(csv.reader([row.decode("utf-8").rstrip("\r\n")]))
         except UnicodeDecodeError:
             return  # pandas names the line
-        if len(cells) != len(header):
+        if len(cells) > len(header):
             raise DataValidationError(f"{len(cells)} cells, expected {len(header)}", line=2)
 
 

@@ -229,17 +229,17 @@ def _fit_strategy(
 
 
 def _smote_unusable(config: TrainConfig, *labels: np.ndarray) -> str | None:
-    """Why SMOTE cannot serve, or None. It grows the frauds to smote_ratio of the legitimate rows;
-    where they are that many already (an undersampled file, say) it has nothing to add, and
-    imbalanced-learn refuses. ``labels``: each set of rows it would resample (training rows, and
-    training + validation rows for the refit)."""
+    """Why SMOTE cannot serve, or None. It grows the smaller class to smote_ratio of the larger;
+    where that adds no row (an undersampled file, say), imbalanced-learn refuses, and so the
+    same arithmetic decides here. ``labels``: each set of rows it would resample (training rows,
+    and training + validation rows for the refit)."""
     for y in labels:
         frauds = int(y.sum())
-        legitimate = len(y) - frauds
-        if frauds >= config.smote_ratio * legitimate:
+        smaller, larger = sorted((frauds, len(y) - frauds))
+        if int(larger * config.smote_ratio - smaller) <= 0:
             return (
-                f"frauds are already {frauds / max(legitimate, 1):.3f} of the legitimate rows, "
-                f"at or above smote_ratio {config.smote_ratio}"
+                f"{frauds} frauds and {len(y) - frauds} legitimate rows leave SMOTE nothing to add "
+                f"at smote_ratio {config.smote_ratio}"
             )
     return None
 

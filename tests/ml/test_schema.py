@@ -138,6 +138,13 @@ def test_a_first_data_row_with_a_cell_too_many_is_named(good_csv, extra):
     assert (error.line, error.reason) == (2, "32 cells, expected 31")
 
 
+def test_a_first_data_row_with_a_cell_too_few_is_named_by_its_empty_cell(good_csv):
+    lines = good_csv.decode().splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0]
+    error = refusal(("\n".join(lines) + "\n").encode())
+    assert (error.line, error.reason) == (2, "column Class is empty or NaN")
+
+
 def test_it_refuses_an_empty_first_line_rather_than_miscount_lines(good_csv):
     error = refusal(b"\n" + good_csv)
     assert (error.line, error.reason) == (1, "the first line is empty: it must be the header")

@@ -219,7 +219,7 @@ def test_frauds_already_over_the_smote_ratio_are_weighted_instead(training_frame
     notes: list[str] = []
     result = training.train(frame, SMALL_CONFIG, progress=notes.append)
     assert result.params["strategy"] == "scale_pos_weight"
-    assert any(note.startswith("smote skipped: frauds are already") for note in notes)
+    assert any(note.startswith("smote skipped: ") and "leave SMOTE nothing to add" in note for note in notes)
     with pytest.raises(DataValidationError, match="none of the imbalance strategies"):
         training.train(frame, replace(SMALL_CONFIG, strategies=("smote",)))
 
@@ -230,3 +230,17 @@ def test_a_newest_part_of_one_class_gives_a_stratified_holdout_with_both(trainin
     parts = training.split(frame, SMALL_CONFIG)
     assert parts.method == "stratified"
     assert 0 < parts.holdout["Class"].sum() < len(parts.holdout)
+
+
+@pytest.mark.parametrize(
+    ("frauds", "legitimate"), [(116, 1164), (117, 1164), (115, 1164), (10, 90), (9, 100), (50, 40)]
+)
+def test_smote_is_skipped_exactly_where_imbalanced_learn_would_refuse(frauds, legitimate):
+    y = np.array([1] * frauds + [0] * legitimate)
+    x = np.random.default_rng(0).normal(size=(len(y), 2))
+    try:
+        SMOTE(sampling_strategy=SMALL_CONFIG.smote_ratio, k_neighbors=5, random_state=0).fit_resample(x, y)
+        refused = False
+    except ValueError:
+        refused = True
+    assert (training._smote_unusable(SMALL_CONFIG, y) is not None) == refused
