@@ -6,6 +6,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+from django.db.models import Min
 
 from modelops.ml.schema import COLUMNS, LABEL
 
@@ -14,18 +15,20 @@ from .models import Transaction
 
 def labelled_rows(newer_than: datetime | None) -> tuple[pd.DataFrame, np.ndarray]:
     """Every labelled transaction (fraud = 1, legitimate = 0), oldest first, and for each whether
-    its latest decision came after ``newer_than`` (all of them when it is None)."""
+    its first decision came after ``newer_than`` (all of them when it is None): a row decided on
+    before may be among those a model learned from, whatever was decided on it since."""
     rows = (
         Transaction.objects.filter(label__isnull=False)
+        .annotate(first_decision=Min("reviews__created_at"))
         .order_by("created_at", "id")
-        .values_list("time", "v", "amount", "label", "reviewed_at")
+        .values_list("time", "v", "amount", "label", "first_decision")
     )
     values, fresh = [], []
-    for time, v, amount, label, reviewed_at in rows:
+    for time, v, amount, label, first_decision in rows:
         values.append((time, *v, amount, 1 if label == Transaction.Label.FRAUD else 0))
-        # A decision without a time (none is recorded so) counts as seen: it can never leak a
-        # row a model learned from into a hold-out.
-        fresh.append(newer_than is None or (reviewed_at is not None and reviewed_at > newer_than))
+        # A label without a recorded decision (none is made so) counts as seen: it can never
+        # leak a row a model learned from into a hold-out.
+        fresh.append(newer_than is None or (first_decision is not None and first_decision > newer_than))
     frame = pd.DataFrame(np.array(values, dtype=np.float64).reshape(-1, len(COLUMNS)), columns=list(COLUMNS))
     frame[LABEL] = frame[LABEL].astype(np.int8)
     return frame, np.array(fresh, dtype=bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class DataFile(models.Model):
@@ -35,6 +36,20 @@ class DataFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+    # The reason's start for a file withdrawn from the storage (deleted, replaced or moved) before
+    # a training used it: rejected, and taken up again if its content comes back under its name.
+    WITHDRAWN = "not trained on: "
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.status == self.Status.REJECTED and self.error.startswith(self.WITHDRAWN)
+
+    def withdraw(self, why: str) -> None:
+        """Reject this file, if no training used it yet, as withdrawn from the storage."""
+        DataFile.objects.filter(pk=self.pk, status=self.Status.NEW).update(
+            status=self.Status.REJECTED, error=f"{self.WITHDRAWN}{why}", processed_at=timezone.now()
+        )
 
 
 class ModelVersionQuerySet(models.QuerySet):

@@ -63,9 +63,11 @@ def _load_data(
 ) -> tuple[pd.DataFrame, pd.Series, list[DataFile]]:
     """All rows in time order (``files`` in the order given, each by Time, then feedback); for
     each row whether no model is known to have learned from it (a file not yet used by a
-    training, a label given after ``labels_seen_until``); and the files read. A file that is gone from the storage,
-    or whose content changed since its scan, is skipped (and, if no training used it yet, rejected
-    with the reason, so that it does not call for a retrain at every scan)."""
+    training, a label first given after ``labels_seen_until``); and the files read.
+
+    A file that is gone from the storage, whose content changed since its scan, or that no longer
+    passes validation (a rule added since) is skipped; if no training used it yet it is rejected
+    with the reason, so that it does not call for a run at every scan."""
     storage = incoming_storage()
     frames, is_new, read = [], [], []
     for data_file in files:
@@ -76,9 +78,19 @@ def _load_data(
         if data is None or hashlib.sha256(data).hexdigest() != data_file.sha256:
             # Changed: the scan records the new content as a new file.
             why = "it is no longer in the storage" if data is None else "its content changed since it was scanned"
-            _skip(data_file, why, note)
+            if data_file.status == DataFile.Status.NEW:
+                data_file.withdraw(why)
+            _skipped(data_file, why, note)
             continue
-        frame = schema.read_training_csv(data, require_fraud=False)
+        try:
+            frame = schema.read_training_csv(data, require_fraud=False)
+        except schema.DataValidationError as exc:
+            why = f"it no longer passes validation: {exc}"
+            DataFile.objects.filter(pk=data_file.pk, status=DataFile.Status.NEW).update(
+                status=DataFile.Status.REJECTED, error=why, processed_at=timezone.now()
+            )
+            _skipped(data_file, why, note)
+            continue
         read.append(data_file)
         frames.append(frame.sort_values("Time", kind="stable"))
         is_new.append(pd.Series(data_file.status == DataFile.Status.NEW, index=range(len(frame))))
@@ -90,7 +102,7 @@ def _load_data(
             is_new.append(pd.Series(fresh, index=range(len(frame))))
             note(
                 f"analyst labels: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds, "
-                f"{int(fresh.sum())} given since the active model was recorded"
+                f"{int(fresh.sum())} first labelled since the active model was recorded"
             )
     if not frames:
         return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool), read
@@ -103,21 +115,30 @@ def _load_data(
     return data, new, read
 
 
-def _skip(data_file: DataFile, why: str, note: Callable[[str], None]) -> None:
+def _skipped(data_file: DataFile, why: str, note: Callable[[str], None]) -> None:
     if data_file.status == DataFile.Status.NEW:
-        DataFile.objects.filter(pk=data_file.pk, status=DataFile.Status.NEW).update(
-            status=DataFile.Status.REJECTED, error=f"not trained on: {why}", processed_at=timezone.now()
-        )
         note(f"{data_file.key}: rejected, {why}")
     else:
         note(f"{data_file.key}: skipped, {why} (a training used it before)")
 
 
 def _mark_used(files: list[DataFile]) -> None:
+    """The files read by a successful run: used, even one that a scan meanwhile found replaced
+    (the content this run read is what it learned)."""
     with transaction.atomic():
-        DataFile.objects.filter(pk__in=[f.pk for f in files], status=DataFile.Status.NEW).update(
-            status=DataFile.Status.USED, processed_at=timezone.now()
+        DataFile.objects.filter(pk__in=[f.pk for f in files]).exclude(status=DataFile.Status.USED).update(
+            status=DataFile.Status.USED, error="", processed_at=timezone.now()
         )
+
+
+def _too_little_data(files: list[DataFile], why: str, note: Callable[[str], None]) -> None:
+    """End a run that cannot train. The new files stay new, so that the next run learns from them
+    and may judge on them, but are marked as looked at, so that only a new file calls for that
+    run (tasks.py), not every scan."""
+    DataFile.objects.filter(pk__in=[f.pk for f in files], status=DataFile.Status.NEW).update(
+        processed_at=timezone.now()
+    )
+    note(f"not enough data to train: {why}; the files wait for more data")
 
 
 def shared_holdout(
@@ -207,7 +228,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         key=data_time,
     )
     active = ModelVersion.objects.active().first()
-    # Labels given before the active version was recorded may be among the rows it learned from:
+    # Rows labelled before the active version was recorded may be among those it learned from:
     # only later ones may join the hold-out, or the comparison would favour it.
     data, new, files = _load_data(files, active.created_at if active is not None else None, note)
     if data.empty:
@@ -216,13 +237,8 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     needed = 3 * training.MIN_PER_CLASS
     if not training.has_both_classes(data, needed):
         frauds = int(data[schema.LABEL].sum())
-        # Used, not left new: they are read again by the next run, which more data may enable,
-        # instead of calling for a run at every scan.
-        _mark_used(files)
-        note(
-            f"not enough data to train: {frauds} fraud and {len(data) - frauds} legitimate rows, "
-            f"at least {needed} of each are needed; the files are kept for the next run"
-        )
+        why = f"{frauds} fraud and {len(data) - frauds} legitimate rows, at least {needed} of each are needed"
+        _too_little_data(files, why, note)
         return None
     config = services.train_config()
     pool, holdout, method = shared_holdout(data, new, config)
@@ -242,8 +258,14 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         warm = _warm_start(active, active_bundle, new_pool, holdout, config, note)
         if warm is not None:
             candidates.append(warm)
-    result = training.train(pool, config, holdout=holdout, ordered=True, progress=note)
-    candidates.append(Candidate("full_retrain", result, _score(result.bundle, holdout)))
+    try:
+        result = training.train(pool, config, holdout=holdout, ordered=True, progress=note)
+        candidates.append(Candidate("full_retrain", result, _score(result.bundle, holdout)))
+    except schema.DataValidationError as exc:  # the rows left beside the hold-out are too few
+        if not candidates:
+            _too_little_data(files, str(exc), note)
+            return None
+        note(f"full retrain skipped: {exc}")
 
     metric, tolerance = settings.RETRAIN_METRIC, settings.RETRAIN_TOLERANCE
     baseline = _score(active_bundle, holdout)[metric] if active_bundle is not None else None

@@ -13,7 +13,7 @@ def scan_incoming() -> str:
     """Scheduled: record new data files, queue one retrain if accepted data awaits, and check
     the active artifact in the bucket."""
     result = scan.scan_incoming()
-    if DataFile.objects.filter(status=DataFile.Status.NEW).exists():
+    if _awaiting_training():
         enqueue_retrain(trigger=TrainingRun.Trigger.SCHEDULE)
     checked = services.verify_active_artifact(actor=retrain.SCHEDULER)
     summary = f"{result.summary()}; {checked}"
@@ -27,12 +27,18 @@ def scan_incoming() -> str:
 def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE) -> str:
     # Queued twice (two scans, or a retry after a success) it trains once: the first run marks
     # the files used, so the second finds nothing new. Manual runs always train.
-    if trigger == TrainingRun.Trigger.SCHEDULE and not DataFile.objects.filter(status=DataFile.Status.NEW).exists():
+    if trigger == TrainingRun.Trigger.SCHEDULE and not _awaiting_training():
         return "skipped: no new data files"
     run = retrain.retrain(trigger=trigger)
     if run is None:
         return "skipped: another training run is running"
     return f"run {run.pk}: {run.status}" + (f", v{run.result_version.version} active" if run.result_version else "")
+
+
+def _awaiting_training() -> bool:
+    """Whether a new file arrived that no run has looked at yet (one that found too little data
+    to train on marks its files so; they are read again with the next file)."""
+    return DataFile.objects.filter(status=DataFile.Status.NEW, processed_at__isnull=True).exists()
 
 
 def enqueue_retrain(*, trigger: str) -> None:

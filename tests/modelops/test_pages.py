@@ -92,6 +92,15 @@ def test_the_data_files_page_shows_each_rejection_reason(analyst_client):
     assert "incoming/good.csv" not in rejected
 
 
+def test_the_data_files_page_says_which_new_files_wait_for_more_data(analyst_client):
+    from django.utils import timezone
+
+    DataFile.objects.create(key="incoming/looked-at.csv", etag="a", status="new", processed_at=timezone.now())
+    DataFile.objects.create(key="incoming/just-arrived.csv", etag="b", status="new")
+    page = analyst_client.get("/models/data-files/").content.decode()
+    assert page.count("waiting for more data") == 1
+
+
 def test_the_training_runs_page_shows_logs_and_errors(analyst_client, active_version):
     TrainingRun.objects.create(trigger="schedule", status="failed", error="no new data", log="scanned 0 files")
     page = analyst_client.get("/models/training-runs/").content.decode()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import timedelta
 
@@ -252,7 +253,7 @@ def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, new_file
     assert ModelVersion.objects.active().get() == active_version
 
 
-def test_too_little_data_trains_nothing_and_keeps_the_files_for_the_next_run(active_version, bucket, db):
+def test_too_little_data_trains_nothing_and_waits_for_the_next_file(active_version, bucket, db):
     from modelops import tasks
 
     folder = bucket / "incoming"
@@ -262,10 +263,35 @@ def test_too_little_data_trains_nothing_and_keeps_the_files_for_the_next_run(act
     run = retrain.retrain()
     assert run.status == TrainingRun.Status.SUCCEEDED and run.result_version is None
     assert "not enough data to train: 0 fraud and 3000 legitimate rows" in run.log
-    # Used: read again by the next run, but no retrain at every scan until more data comes.
-    assert DataFile.objects.get().status == DataFile.Status.USED
+    # Still new (no model learned from it) but looked at: no retrain at every scan.
+    waiting = DataFile.objects.get()
+    assert waiting.status == DataFile.Status.NEW and waiting.processed_at is not None
     assert tasks.retrain_models() == "skipped: no new data files"
     assert ModelVersion.objects.get() == active_version
+
+    # The next file calls for a run, which learns from both: the warm start too.
+    synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=21), folder / "more.csv")
+    scan.scan_incoming()
+    assert tasks.retrain_models().startswith("run ")
+    warm = ModelVersion.objects.get(params__kind="warm_start")
+    assert warm.training_rows == 18_400  # the 23,000 new rows but the hold-out's fifth
+    assert set(DataFile.objects.values_list("status", flat=True)) == {DataFile.Status.USED}
+
+
+def test_too_few_rows_beside_the_holdout_train_nothing_instead_of_failing(active_version, bucket, db):
+    from modelops import tasks
+
+    frame = synthetic.generate(rows=2_000, fraud_rate=0.0, seed=6).sort_values("Time").reset_index(drop=True)
+    frame.loc[list(range(100, 1_200, 100)), "Class"] = 1  # 11 frauds in the older rows
+    frame.loc[list(range(1_700, 2_000, 45)), "Class"] = 1  # 7 in the newest fifth, the hold-out
+    folder = bucket / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    synthetic.write_csv(frame, folder / "creditcard_20260102_000000.csv")
+    scan.scan_incoming()
+    run = retrain.retrain()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.result_version is None
+    assert "not enough data to train: too few fraud rows" in run.log
+    assert tasks.retrain_models() == "skipped: no new data files"
 
 
 def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain_logs_why(
@@ -348,23 +374,38 @@ def test_a_file_gone_from_the_storage_is_skipped_and_the_rest_trained_on(active_
     assert DataFile.objects.get(key=gone.name).error == "not trained on: it is no longer in the storage"
 
 
-def test_labels_given_before_the_active_model_never_join_the_holdout(active_version, db):
+def test_labels_first_given_before_the_active_model_never_join_the_holdout(active_version, db):
     from detection.feedback import labelled_rows
+    from detection.models import Review
 
+    before, after = active_version.created_at - timedelta(hours=1), active_version.created_at + timedelta(hours=1)
     frame = synthetic.generate(rows=4, fraud_rate=0.5, seed=5)
-    stamps = [active_version.created_at - timedelta(hours=1)] * 2 + [active_version.created_at + timedelta(hours=1)] * 2
-    for values, stamp in zip(frame.itertuples(index=False), stamps, strict=True):
+    # Decided before; decided before and confirmed after (still a row the model may have seen);
+    # decided after; decided after.
+    decisions = [[before], [before, after], [after], [after]]
+    for values, stamps in zip(frame.itertuples(index=False), decisions, strict=True):
         values = list(values)
-        Transaction.objects.create(
-            time=values[0],
-            v=values[1:29],
-            amount=values[29],
-            label=Transaction.Label.FRAUD if values[30] else Transaction.Label.LEGITIMATE,
-            reviewed_at=stamp,
+        label = Transaction.Label.FRAUD if values[30] else Transaction.Label.LEGITIMATE
+        row = Transaction.objects.create(
+            time=values[0], v=values[1:29], amount=values[29], label=label, reviewed_at=stamps[-1]
         )
+        for stamp in stamps:
+            Review.objects.create(transaction=row, label=label, reviewer_name="analyst", created_at=stamp)
     data, new, _ = retrain._load_data([], active_version.created_at, lambda message: None)
     assert len(data) == 4 and new.tolist() == [False, False, True, True]
     assert labelled_rows(None)[1].tolist() == [True] * 4
+
+
+def test_a_file_that_no_longer_passes_validation_is_skipped(active_version, new_file, bucket):
+    # A rule added since it was accepted (a file starting with an empty line, say).
+    assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).status == TrainingRun.Status.SUCCEEDED
+    path = bucket / "incoming" / new_file.key
+    content = b"\n" + path.read_bytes()
+    path.write_bytes(content)
+    DataFile.objects.filter(pk=new_file.pk).update(sha256=hashlib.sha256(content).hexdigest())
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert f"{new_file.key}: skipped, it no longer passes validation: line 1: the first line is empty" in run.log
 
 
 def test_the_whole_loop_on_local_folders(client, bucket, active_version, new_file, original_rows):

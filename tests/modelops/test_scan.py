@@ -140,3 +140,37 @@ def test_new_content_replaces_a_files_content_never_trained_on(db, incoming):
         "not trained on: replaced by new content before a training used it",
     )
     assert new.status == DataFile.Status.NEW
+
+
+def test_a_file_renamed_before_training_takes_its_own_place(db, incoming):
+    drop(incoming, "upload_tmp.csv")
+    scan.scan_incoming()
+    (incoming / "upload_tmp.csv").rename(incoming / "creditcard_20260101_000000.csv")
+    assert scan.scan_incoming().accepted == ["creditcard_20260101_000000.csv"]
+    old = DataFile.objects.get(key="upload_tmp.csv")
+    assert old.withdrawn and "the same content arrived as creditcard_20260101_000000.csv" in old.error
+    assert DataFile.objects.get(key="creditcard_20260101_000000.csv").status == DataFile.Status.NEW
+
+
+def test_a_file_renamed_after_training_stays_learned(db, incoming):
+    # Its rows were learned: under its new name it is read by the next retrain, not judged on.
+    drop(incoming, "upload_tmp.csv")
+    scan.scan_incoming()
+    DataFile.objects.update(status=DataFile.Status.USED)
+    (incoming / "upload_tmp.csv").rename(incoming / "creditcard_20260101_000000.csv")
+    scan.scan_incoming()
+    assert DataFile.objects.get(key="creditcard_20260101_000000.csv").status == DataFile.Status.USED
+    assert not tasks._awaiting_training()
+
+
+def test_content_put_back_under_its_name_is_taken_up_again(db, incoming):
+    drop(incoming, "creditcard_20260101_000000.csv", seed=1)
+    original = (incoming / "creditcard_20260101_000000.csv").read_bytes()
+    scan.scan_incoming()
+    drop(incoming, "creditcard_20260101_000000.csv", seed=2)  # overwritten by mistake
+    scan.scan_incoming()
+    (incoming / "creditcard_20260101_000000.csv").write_bytes(original)  # and restored
+    assert scan.scan_incoming().accepted == ["creditcard_20260101_000000.csv"]
+    first, second = DataFile.objects.order_by("id")
+    assert (first.status, first.error) == (DataFile.Status.NEW, "")
+    assert second.withdrawn
