@@ -60,17 +60,24 @@ def data_time(data_file: DataFile) -> datetime:
 
 def _load_data(
     files: list[DataFile], labels_seen_until: datetime | None, note: Callable[[str], None]
-) -> tuple[pd.DataFrame, pd.Series, list[DataFile]]:
+) -> tuple[pd.DataFrame, pd.Series, list[DataFile], set[str]]:
     """All rows in time order (``files`` in the order given, each by Time, then feedback); for
-    each row whether no model is known to have learned from it (a file not yet used by a
-    training, a label first given after ``labels_seen_until``); and the files read.
+    each row whether no model is known to have learned from it (content no training used, under
+    any name; a label first given after ``labels_seen_until``); the files read; and the sha256 of
+    each content read.
 
-    A file that is gone from the storage, whose content changed since its scan, or that no longer
-    passes validation (a rule added since) is skipped; if no training used it yet it is rejected
-    with the reason, so that it does not call for a run at every scan."""
+    Each content is read once, from the first of its names that holds it: a copy, or a file moved
+    to another name, holds the same rows. A file that is gone from the storage, whose content
+    changed since its scan, or that no longer passes validation (a rule added since) is skipped;
+    if no training used it yet it is rejected with the reason, so that it is not looked for again.
+    """
     storage = incoming_storage()
-    frames, is_new, read = [], [], []
+    learned = {f.sha256 for f in files if f.status == DataFile.Status.USED}
+    frames, is_new, read, contents = [], [], [], set()
     for data_file in files:
+        if data_file.sha256 in contents:
+            note(f"{data_file.key}: the same content as a file read above, read once")
+            continue
         try:
             data = read_file(storage, data_file.key)
         except FileNotFoundError:
@@ -92,8 +99,9 @@ def _load_data(
             _skipped(data_file, why, note)
             continue
         read.append(data_file)
+        contents.add(data_file.sha256)
         frames.append(frame.sort_values("Time", kind="stable"))
-        is_new.append(pd.Series(data_file.status == DataFile.Status.NEW, index=range(len(frame))))
+        is_new.append(pd.Series(data_file.sha256 not in learned, index=range(len(frame))))
         note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
     for source in feedback_sources:
         frame, fresh = source(labels_seen_until)
@@ -105,14 +113,14 @@ def _load_data(
                 f"{int(fresh.sum())} first labelled since the active model was recorded"
             )
     if not frames:
-        return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool), read
+        return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool), read, contents
     data = pd.concat(frames, ignore_index=True)
     new = pd.concat(is_new, ignore_index=True)
     cap = settings.RETRAIN_MAX_ROWS
     if len(data) > cap:
         note(f"keeping the newest {cap} of {len(data)} rows (RETRAIN_MAX_ROWS)")
         data, new = data.iloc[-cap:].reset_index(drop=True), new.iloc[-cap:].reset_index(drop=True)
-    return data, new, read
+    return data, new, read, contents
 
 
 def _skipped(data_file: DataFile, why: str, note: Callable[[str], None]) -> None:
@@ -122,23 +130,26 @@ def _skipped(data_file: DataFile, why: str, note: Callable[[str], None]) -> None
         note(f"{data_file.key}: skipped, {why} (a training used it before)")
 
 
-def _mark_used(files: list[DataFile]) -> None:
-    """The files read by a successful run: used, even one that a scan meanwhile found replaced
-    (the content this run read is what it learned)."""
+def _mark_used(contents: set[str]) -> None:
+    """What a successful run read: used, under every name that holds it, a name recorded by a
+    scan during the run included."""
     with transaction.atomic():
-        DataFile.objects.filter(pk__in=[f.pk for f in files]).exclude(status=DataFile.Status.USED).update(
-            status=DataFile.Status.USED, error="", processed_at=timezone.now()
+        DataFile.objects.filter(sha256__in=contents, status=DataFile.Status.NEW).update(
+            status=DataFile.Status.USED, processed_at=timezone.now()
         )
 
 
-def _too_little_data(files: list[DataFile], why: str, note: Callable[[str], None]) -> None:
-    """End a run that cannot train. The new files stay new, so that the next run learns from them
+def _too_little_data(contents: set[str], why: str, note: Callable[[str], None]) -> None:
+    """End a run that cannot train. Its new files stay new, so that the next run learns from them
     and may judge on them, but are marked as looked at, so that only a new file calls for that
     run (tasks.py), not every scan."""
-    DataFile.objects.filter(pk__in=[f.pk for f in files], status=DataFile.Status.NEW).update(
-        processed_at=timezone.now()
-    )
+    DataFile.objects.filter(sha256__in=contents, status=DataFile.Status.NEW).update(processed_at=timezone.now())
     note(f"not enough data to train: {why}; the files wait for more data")
+
+
+def enough_new_rows(fresh: pd.DataFrame) -> bool:
+    """Whether rows no model learned from can make a hold-out (and leave rows to learn from)."""
+    return training.has_both_classes(fresh, 2 * training.MIN_PER_CLASS)
 
 
 def shared_holdout(
@@ -147,9 +158,10 @@ def shared_holdout(
     """(training pool, hold-out, how it was chosen). The hold-out is the newest part of the new
     data: rows no model has seen, so the active model and both candidates are judged fairly, and
     the older part of the new data is left for the warm start to learn from. When the new data
-    holds too few rows of either class for that, it is the newest rows of all the data."""
+    holds too few rows of either class for that, it is the newest rows of all the data: only for
+    a run without an active model (_retrain), as a model would be judged on rows it learned."""
     fresh = data[new.to_numpy()]
-    if training.has_both_classes(fresh, 2 * training.MIN_PER_CLASS):
+    if enough_new_rows(fresh):
         _, holdout, method = training.holdout_split(fresh, config.holdout_fraction, seed=config.seed, ordered=True)
         # holdout_split numbers rows from 0; map them back to their rows in ``data``.
         holdout = fresh.iloc[holdout.index.to_numpy()]
@@ -230,7 +242,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     active = ModelVersion.objects.active().first()
     # Rows labelled before the active version was recorded may be among those it learned from:
     # only later ones may join the hold-out, or the comparison would favour it.
-    data, new, files = _load_data(files, active.created_at if active is not None else None, note)
+    data, new, files, contents = _load_data(files, active.created_at if active is not None else None, note)
     if data.empty:
         note("no accepted data files and no labels: nothing to train on")
         return None
@@ -238,7 +250,16 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     if not training.has_both_classes(data, needed):
         frauds = int(data[schema.LABEL].sum())
         why = f"{frauds} fraud and {len(data) - frauds} legitimate rows, at least {needed} of each are needed"
-        _too_little_data(files, why, note)
+        _too_little_data(contents, why, note)
+        return None
+    fresh = data[new.to_numpy()]
+    if active is not None and not enough_new_rows(fresh):
+        frauds = int(fresh[schema.LABEL].sum())
+        why = (
+            f"{frauds} fraud and {len(fresh) - frauds} legitimate rows no model learned from, at least "
+            f"{2 * training.MIN_PER_CLASS} of each are needed to judge candidates against the active model"
+        )
+        _too_little_data(contents, why, note)
         return None
     config = services.train_config()
     pool, holdout, method = shared_holdout(data, new, config)
@@ -263,7 +284,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         candidates.append(Candidate("full_retrain", result, _score(result.bundle, holdout)))
     except schema.DataValidationError as exc:  # the rows left beside the hold-out are too few
         if not candidates:
-            _too_little_data(files, str(exc), note)
+            _too_little_data(contents, str(exc), note)
             return None
         note(f"full retrain skipped: {exc}")
 
@@ -310,5 +331,5 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         services.reject_version(candidate.version, actor=actor, reason=why, active=active)
         note(f"rejected v{candidate.version.version}: {why}")
 
-    _mark_used(files)
+    _mark_used(contents)
     return chosen

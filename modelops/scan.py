@@ -83,41 +83,17 @@ def _check(data: bytes) -> tuple[dict, str]:
     return {"rows": len(frame), "frauds": int(frame[schema.LABEL].sum())}, ""
 
 
-def _holds(storage, data_file: DataFile) -> bool:
-    """Whether the storage still holds this record's content under its name."""
-    try:
-        return fingerprint(storage, data_file.key) == data_file.etag
-    except FileNotFoundError:
-        return False
-
-
-def _copy_of(storage, name: str, sha256: str) -> tuple[DataFile | None, bool]:
-    """(the file under another name that holds these bytes and is, or will be, trained on, or
-    None; whether one that a training used is gone, so that this file takes its place). A record
-    whose file is gone or changed is no copy: this file was moved, or restored under a new name."""
-    if not sha256:
-        return None, False
-    replaces_used = False
-    earlier = DataFile.objects.filter(sha256=sha256, status__in=[DataFile.Status.NEW, DataFile.Status.USED])
-    for data_file in earlier.exclude(key=name).order_by("first_seen", "id"):
-        if _holds(storage, data_file):
-            return data_file, False
-        replaces_used |= data_file.status == DataFile.Status.USED
-        data_file.withdraw(f"no longer in the storage; the same content arrived as {name}")
-    return None, replaces_used
-
-
 def scan_incoming() -> ScanResult:
     """Record every new data file once per content and validate it.
 
     A file already recorded with the same content is skipped, however often the scan runs and
-    however it was uploaded; a copy of a file recorded under another name is rejected (files are
-    taken in name order, so two scans at once find the same first copy). A bad file is recorded
-    as rejected with the exact reason and never retried; a file that cannot be read (storage
-    error) is not recorded, so the next scan tries it again, and a storage that cannot be listed
-    records nothing (``error``). One file's failure never stops the scan of the others. A file
-    withdrawn before a training used it (DataFile.withdrawn) is taken up again when its content
-    comes back under its name.
+    however it was uploaded. A bad file is recorded as rejected with the exact reason and never
+    retried; a file that cannot be read (storage error) is not recorded, so the next scan tries
+    it again, and a storage that cannot be listed records nothing (``error``). One file's
+    failure never stops the scan of the others. The same content under two names is recorded
+    under each (retraining reads it once, modelops.retrain), as used already if a training used
+    it under either; a file withdrawn before a training used it (DataFile.withdrawn) is taken up
+    again when its content comes back under its name.
     """
     storage = incoming_storage()
     result = ScanResult()
@@ -139,29 +115,27 @@ def scan_incoming() -> ScanResult:
                 continue
             size = storage.size(name)
             data = read_file(storage, name) if size <= limit else None
-            sha256 = hashlib.sha256(data).hexdigest() if data is not None else ""
-            if known is None and sha256:
-                known = DataFile.objects.filter(key=name, sha256=sha256).first()
-                if known is not None and not known.withdrawn:
-                    DataFile.objects.filter(pk=known.pk).update(etag=etag)
-                    result.already_seen += 1  # same bytes uploaded again: remember the new ETag
-                    continue
-            copy_of, replaces_used = _copy_of(storage, name, sha256)
         except STORAGE_ERRORS as exc:
             log.warning("data file %s could not be read: %s", name, exc)
             result.unreadable.append(name)
             continue
+        sha256 = hashlib.sha256(data).hexdigest() if data is not None else ""
+        if known is None and sha256:
+            known = DataFile.objects.filter(key=name, sha256=sha256).first()
+            if known is not None and not known.withdrawn:
+                DataFile.objects.filter(pk=known.pk).update(etag=etag)
+                result.already_seen += 1  # same bytes uploaded again: remember the new ETag
+                continue
         if data is None:
             fields, error = {}, f"the file is {size} bytes, over the limit of {limit} (MAX_DATA_FILE_BYTES)"
-        elif copy_of is not None:
-            # Its rows would count twice in training, and could sit in a hold-out and in the
-            # rows the candidates learned from at once.
-            fields, error = {}, f"the same content as {copy_of.key}, already recorded"
         else:
             fields, error = _check(data)
-        # In place of a file a training used (replaces_used), its rows were learned already.
-        learned = DataFile.Status.USED if replaces_used else DataFile.Status.NEW
-        status = DataFile.Status.REJECTED if error else learned
+        if error:
+            status = DataFile.Status.REJECTED
+        elif DataFile.objects.filter(sha256=sha256, status=DataFile.Status.USED).exists():
+            status = DataFile.Status.USED  # moved or copied from a file a training learned: no new rows
+        else:
+            status = DataFile.Status.NEW
         values = {
             "etag": etag,
             "sha256": sha256,
@@ -169,16 +143,11 @@ def scan_incoming() -> ScanResult:
             "status": status,
             "error": error,
             "processed_at": timezone.now() if status != DataFile.Status.NEW else None,
-            "rows": fields.get("rows"),
-            "frauds": fields.get("frauds"),
+            **fields,
         }
         try:
             with transaction.atomic():
-                # New content under a name whose earlier content was never trained on: that
-                # content is gone, so its record must not keep asking for a retrain.
-                for replaced in DataFile.objects.filter(key=name, status=DataFile.Status.NEW):
-                    replaced.withdraw("replaced by new content before a training used it")
-                if known is not None:  # withdrawn, and back
+                if known is not None:  # withdrawn, and its content is back under its name
                     DataFile.objects.filter(pk=known.pk).update(**values)
                 else:
                     DataFile.objects.create(key=name, **values)

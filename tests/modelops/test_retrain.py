@@ -391,9 +391,65 @@ def test_labels_first_given_before_the_active_model_never_join_the_holdout(activ
         )
         for stamp in stamps:
             Review.objects.create(transaction=row, label=label, reviewer_name="analyst", created_at=stamp)
-    data, new, _ = retrain._load_data([], active_version.created_at, lambda message: None)
+    data, new, _, _ = retrain._load_data([], active_version.created_at, lambda message: None)
     assert len(data) == 4 and new.tolist() == [False, False, True, True]
     assert labelled_rows(None)[1].tolist() == [True] * 4
+
+
+def test_the_same_content_under_two_names_is_read_once(active_version, new_file, bucket):
+    # Counted twice, its rows could also sit in the hold-out and in the candidates' training rows.
+    folder = bucket / "incoming"
+    (folder / "copy.csv").write_bytes((folder / new_file.key).read_bytes())
+    scan.scan_incoming()
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert "copy.csv: the same content as a file read above, read once" in run.log
+    assert ModelVersion.objects.get(params__kind="full_retrain").training_rows == 16_000
+    assert set(DataFile.objects.values_list("status", flat=True)) == {DataFile.Status.USED}
+
+
+def test_a_scan_during_a_run_finds_the_read_content_used_under_its_new_name(
+    active_version, new_file, bucket, monkeypatch
+):
+    from modelops import tasks
+
+    real_train = training.train
+    folder = bucket / "incoming"
+
+    def renamed_meanwhile(*args, **kwargs):
+        if (folder / new_file.key).exists():
+            (folder / new_file.key).rename(folder / "renamed.csv")
+            scan.scan_incoming()
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train", renamed_meanwhile)
+    assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).status == TrainingRun.Status.SUCCEEDED
+    assert set(DataFile.objects.values_list("status", flat=True)) == {DataFile.Status.USED}
+    assert not tasks._awaiting_training()
+
+
+def test_content_replaced_then_put_back_is_taken_up_again(active_version, new_file, bucket):
+    path = bucket / "incoming" / new_file.key
+    original = path.read_bytes()
+    synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=99), path)  # by mistake
+    retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    new_file.refresh_from_db()
+    assert new_file.withdrawn
+    path.write_bytes(original)  # restored
+    assert scan.scan_incoming().accepted == [new_file.key]
+    new_file.refresh_from_db()
+    assert (new_file.status, new_file.error) == (DataFile.Status.NEW, "")
+
+
+def test_a_model_is_never_judged_on_rows_it_learned(active_version, new_file, bucket):
+    # With too few new rows for a hold-out, the newest rows of all data would include learned ones.
+    assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).result_version is not None
+    synthetic.write_csv(
+        synthetic.generate(rows=500, fraud_rate=0.01, seed=31), bucket / "incoming" / "creditcard_20260105_000000.csv"
+    )
+    scan.scan_incoming()
+    run = retrain.retrain()
+    assert run.result_version is None
+    assert "rows no model learned from, at least 12 of each are needed to judge candidates" in run.log
 
 
 def test_a_file_that_no_longer_passes_validation_is_skipped(active_version, new_file, bucket):

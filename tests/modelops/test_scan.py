@@ -115,45 +115,19 @@ def test_the_scan_task_queues_nothing_without_new_data(incoming, broker, django_
     assert queued_functions(broker) == []
 
 
-def test_a_copy_of_a_recorded_file_under_another_name_is_rejected(db, incoming):
-    # Its rows would count twice, and could land in a hold-out and in the training rows at once.
+def test_the_same_content_under_two_names_is_recorded_under_each(db, incoming):
+    # Retraining reads it once (test_retrain.py); either name may be deleted later.
     drop(incoming, "creditcard_20260101_000000.csv")
-    (incoming / "creditcard_20260102_000000.csv").write_bytes(
-        (incoming / "creditcard_20260101_000000.csv").read_bytes()
-    )
+    original = (incoming / "creditcard_20260101_000000.csv").read_bytes()
+    (incoming / "creditcard_20260102_000000.csv").write_bytes(original)
     result = scan.scan_incoming()
-    assert result.accepted == ["creditcard_20260101_000000.csv"]
-    assert result.rejected == ["creditcard_20260102_000000.csv"]
-    copy = DataFile.objects.get(key="creditcard_20260102_000000.csv")
-    assert copy.error == "the same content as creditcard_20260101_000000.csv, already recorded"
+    assert result.accepted == ["creditcard_20260101_000000.csv", "creditcard_20260102_000000.csv"]
     assert scan.scan_incoming().already_seen == 2
 
 
-def test_new_content_replaces_a_files_content_never_trained_on(db, incoming):
-    drop(incoming, "creditcard_20260101_000000.csv", seed=1)
-    scan.scan_incoming()
-    drop(incoming, "creditcard_20260101_000000.csv", seed=2)
-    scan.scan_incoming()
-    old, new = DataFile.objects.order_by("id")
-    assert (old.status, old.error) == (
-        DataFile.Status.REJECTED,
-        "not trained on: replaced by new content before a training used it",
-    )
-    assert new.status == DataFile.Status.NEW
-
-
-def test_a_file_renamed_before_training_takes_its_own_place(db, incoming):
-    drop(incoming, "upload_tmp.csv")
-    scan.scan_incoming()
-    (incoming / "upload_tmp.csv").rename(incoming / "creditcard_20260101_000000.csv")
-    assert scan.scan_incoming().accepted == ["creditcard_20260101_000000.csv"]
-    old = DataFile.objects.get(key="upload_tmp.csv")
-    assert old.withdrawn and "the same content arrived as creditcard_20260101_000000.csv" in old.error
-    assert DataFile.objects.get(key="creditcard_20260101_000000.csv").status == DataFile.Status.NEW
-
-
-def test_a_file_renamed_after_training_stays_learned(db, incoming):
-    # Its rows were learned: under its new name it is read by the next retrain, not judged on.
+def test_a_file_moved_after_training_is_recorded_as_learned(db, incoming):
+    # Its rows were learned: under its new name it is read by the next retrain, not judged on,
+    # and it calls for no retrain.
     drop(incoming, "upload_tmp.csv")
     scan.scan_incoming()
     DataFile.objects.update(status=DataFile.Status.USED)
@@ -161,16 +135,3 @@ def test_a_file_renamed_after_training_stays_learned(db, incoming):
     scan.scan_incoming()
     assert DataFile.objects.get(key="creditcard_20260101_000000.csv").status == DataFile.Status.USED
     assert not tasks._awaiting_training()
-
-
-def test_content_put_back_under_its_name_is_taken_up_again(db, incoming):
-    drop(incoming, "creditcard_20260101_000000.csv", seed=1)
-    original = (incoming / "creditcard_20260101_000000.csv").read_bytes()
-    scan.scan_incoming()
-    drop(incoming, "creditcard_20260101_000000.csv", seed=2)  # overwritten by mistake
-    scan.scan_incoming()
-    (incoming / "creditcard_20260101_000000.csv").write_bytes(original)  # and restored
-    assert scan.scan_incoming().accepted == ["creditcard_20260101_000000.csv"]
-    first, second = DataFile.objects.order_by("id")
-    assert (first.status, first.error) == (DataFile.Status.NEW, "")
-    assert second.withdrawn
