@@ -59,12 +59,13 @@ def data_time(data_file: DataFile) -> datetime:
 
 
 def _load_data(
-    files: list[DataFile], labels_seen_until: datetime | None, note: Callable[[str], None]
+    files: list[DataFile], active: ModelVersion | None, note: Callable[[str], None]
 ) -> tuple[pd.DataFrame, pd.Series, list[DataFile], set[str]]:
     """All rows in time order (``files`` in the order given, each by Time, then feedback); for
-    each row whether no model is known to have learned from it (content no training used, under
-    any name; a label first given after ``labels_seen_until``); the files read; and the sha256 of
-    each content read.
+    each row whether no model is known to have learned from it (content that no training used,
+    under any name, and that is none of the active version's data files, which a run that died
+    before marking its files used leaves new; a label first given after the active version was
+    recorded); the files read; and the sha256 of each content read.
 
     Each content is read once, from the first of its names that holds it: a copy, or a file moved
     to another name, holds the same rows. A file that is gone from the storage, whose content
@@ -73,6 +74,8 @@ def _load_data(
     """
     storage = incoming_storage()
     learned = {f.sha256 for f in files if f.status == DataFile.Status.USED}
+    if active is not None:
+        learned |= set(active.data_files.values_list("sha256", flat=True))
     frames, is_new, read, contents = [], [], [], set()
     for data_file in files:
         if data_file.sha256 in contents:
@@ -104,7 +107,9 @@ def _load_data(
         is_new.append(pd.Series(data_file.sha256 not in learned, index=range(len(frame))))
         note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
     for source in feedback_sources:
-        frame, fresh = source(labels_seen_until)
+        # Rows labelled before the active version was recorded may be among those it learned
+        # from: only later ones may join the hold-out, or the comparison would favour it.
+        frame, fresh = source(active.created_at if active is not None else None)
         if len(frame):
             frames.append(frame)
             is_new.append(pd.Series(fresh, index=range(len(frame))))
@@ -240,9 +245,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         key=data_time,
     )
     active = ModelVersion.objects.active().first()
-    # Rows labelled before the active version was recorded may be among those it learned from:
-    # only later ones may join the hold-out, or the comparison would favour it.
-    data, new, files, contents = _load_data(files, active.created_at if active is not None else None, note)
+    data, new, files, contents = _load_data(files, active, note)
     if data.empty:
         note("no accepted data files and no labels: nothing to train on")
         return None

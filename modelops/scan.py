@@ -143,7 +143,8 @@ def scan_incoming() -> ScanResult:
             "status": status,
             "error": error,
             "processed_at": timezone.now() if status != DataFile.Status.NEW else None,
-            **fields,
+            "rows": fields.get("rows"),
+            "frauds": fields.get("frauds"),
         }
         try:
             with transaction.atomic():

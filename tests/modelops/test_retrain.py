@@ -391,7 +391,7 @@ def test_labels_first_given_before_the_active_model_never_join_the_holdout(activ
         )
         for stamp in stamps:
             Review.objects.create(transaction=row, label=label, reviewer_name="analyst", created_at=stamp)
-    data, new, _, _ = retrain._load_data([], active_version.created_at, lambda message: None)
+    data, new, _, _ = retrain._load_data([], active_version, lambda message: None)
     assert len(data) == 4 and new.tolist() == [False, False, True, True]
     assert labelled_rows(None)[1].tolist() == [True] * 4
 
@@ -438,6 +438,13 @@ def test_content_replaced_then_put_back_is_taken_up_again(active_version, new_fi
     assert scan.scan_incoming().accepted == [new_file.key]
     new_file.refresh_from_db()
     assert (new_file.status, new_file.error) == (DataFile.Status.NEW, "")
+
+
+def test_the_active_versions_files_count_as_learned_even_if_never_marked_used(active_version, new_file):
+    # A run killed between activating its candidate and marking its files used leaves them new.
+    active_version.data_files.add(new_file)
+    data, new, _, _ = retrain._load_data([new_file], active_version, lambda message: None)
+    assert len(data) == 20_000 and not new.any()
 
 
 def test_a_model_is_never_judged_on_rows_it_learned(active_version, new_file, bucket):
