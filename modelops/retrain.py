@@ -26,9 +26,9 @@ from .scan import incoming_storage, read_file
 log = logging.getLogger(__name__)
 
 # Other apps add functions returning labelled rows (a frame in schema.COLUMNS order, oldest
-# first) that retraining appends after the data files, and for each row whether it was labelled
-# after a given time (every row when that time is None): the analysts' labels feed back this way
-# without this app depending on theirs.
+# first) that retraining appends after the data files, and for each row whether it was first
+# labelled after a given time (every row when that time is None): the analysts' labels feed back
+# this way without this app depending on theirs.
 feedback_sources: list[Callable[[datetime | None], tuple[pd.DataFrame, np.ndarray]]] = []
 
 SCHEDULER = "scheduler"

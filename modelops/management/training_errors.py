@@ -14,7 +14,7 @@ from modelops.ml.schema import DataValidationError
 
 @contextmanager
 def training_errors(csv: str) -> Iterator[None]:
-    """Check that ``csv`` is a readable file, then turn what stops training on it into a
+    """Check that ``csv`` names a file, then turn what stops training on it into a
     CommandError naming the file and the problem (with its line for a malformed file)."""
     path = Path(csv)
     if not path.exists():

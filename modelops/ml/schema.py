@@ -90,7 +90,7 @@ def _first_bytes(source: str | os.PathLike | bytes) -> bytes:
 def check_header(first: bytes, *, labelled: bool = True) -> None:
     """Refuse, from the first bytes of a file alone, what is no CSV file of this dataset: gzip
     data, a first line that is empty or over MAX_HEADER_BYTES, a header that is not UTF-8 or not
-    these columns, a first data row with another number of cells than the header."""
+    these columns, a first data row with more cells than the header."""
     if first.startswith(_GZIP_MAGIC):
         raise DataValidationError("the file is gzip-compressed: upload the CSV uncompressed")
     lines = first.splitlines(keepends=True)  # ended by \n, \r\n or a lone \r, as pandas reads them
