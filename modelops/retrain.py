@@ -63,8 +63,9 @@ def _load_data(
 ) -> tuple[pd.DataFrame, pd.Series, list[DataFile], set[str]]:
     """All rows in time order (``files`` in the order given, each by Time, then feedback); for
     each row whether no model is known to have learned from it (content that no training used,
-    under any name, and that is none of the active version's data files, which a run that died
-    before marking its files used leaves new; a label first given after the active version was
+    under any name, and that is none of the active version's data files: a run that died before
+    marking its files used leaves them new, and a version adopted from the bucket into a new
+    database names them only in its artifact; a label first given after the active version was
     recorded); the files read; and the sha256 of each content read.
 
     Each content is read once, from the first of its names that holds it: a copy, or a file moved
@@ -76,6 +77,7 @@ def _load_data(
     learned = {f.sha256 for f in files if f.status == DataFile.Status.USED}
     if active is not None:
         learned |= set(active.data_files.values_list("sha256", flat=True))
+        learned |= set(active.params.get("data_files_sha256", ()))  # kept in the artifact too
     frames, is_new, read, contents = [], [], [], set()
     for data_file in files:
         if data_file.sha256 in contents:
@@ -296,6 +298,8 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     for candidate in candidates:
         candidate.result.params["kind"] = candidate.kind
         candidate.result.params["training_run"] = run.pk
+        # In the artifact's metadata too: a database that adopts it knows which files it learned.
+        candidate.result.params["data_files_sha256"] = sorted(contents)
         candidate.result.metrics = {**candidate.metrics, "split": method, "compared_with_active": baseline}
         candidate.version = services.record_version(
             result=candidate.result, data_files=files, parent=active if candidate.kind == "warm_start" else None

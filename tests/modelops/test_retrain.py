@@ -447,6 +447,19 @@ def test_the_active_versions_files_count_as_learned_even_if_never_marked_used(ac
     assert len(data) == 20_000 and not new.any()
 
 
+def test_a_version_adopted_into_a_new_database_knows_the_files_it_learned(active_version, new_file, db):
+    assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).result_version is not None
+    winner = ModelVersion.objects.active().get()
+    stored = artifacts.load(winner.artifact, winner.sha256).metadata["params"]["data_files_sha256"]
+    assert stored == [new_file.sha256]
+    # As in a new database that adopted it: no link to its files, which a scan records as new.
+    winner.data_files.clear()
+    DataFile.objects.update(status=DataFile.Status.NEW)
+    assert winner.params["data_files_sha256"] == stored  # adopt_from_storage takes the artifact's params
+    data, new, _, _ = retrain._load_data(list(DataFile.objects.all()), winner, lambda message: None)
+    assert len(data) == 20_000 and not new.any()
+
+
 def test_a_model_is_never_judged_on_rows_it_learned(active_version, new_file, bucket):
     # With too few new rows for a hold-out, the newest rows of all data would include learned ones.
     assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).result_version is not None
