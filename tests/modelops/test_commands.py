@@ -27,6 +27,25 @@ def test_generate_data_writes_a_valid_file(tmp_path):
     assert summary.startswith("wrote 2000 rows (20 frauds, seed 3)")
 
 
+def test_generate_data_never_leaves_half_a_csv_file_for_a_scan(tmp_path, monkeypatch):
+    # The scan lists *.csv: the file is written under another name, then renamed.
+    from pathlib import Path
+
+    from modelops.ml import synthetic
+
+    real_write = synthetic.write_csv
+    written_as = []
+
+    def write(frame, path):
+        written_as.append(Path(path).name)
+        real_write(frame, path)
+
+    monkeypatch.setattr(synthetic, "write_csv", write)
+    run("generate_data", "--rows", "100", "--fraud-rate", "0.05", "--out", str(tmp_path / "creditcard_x.csv"))
+    assert len(written_as) == 1 and not written_as[0].endswith(".csv")
+    assert [p.name for p in tmp_path.iterdir()] == ["creditcard_x.csv"]
+
+
 def test_generate_data_refuses_bad_arguments(tmp_path):
     with pytest.raises(CommandError, match="fraud_rate"):
         run("generate_data", "--rows", "10", "--fraud-rate", "2", "--out", str(tmp_path / "x.csv"))

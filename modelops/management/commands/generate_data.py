@@ -25,5 +25,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        synthetic.write_csv(frame, path)
+        # Written beside it under a name the scan does not list, then renamed: a scan of the
+        # incoming folder never reads half a file.
+        partial = path.with_name(f".{path.name}.partial")
+        synthetic.write_csv(frame, partial)
+        partial.replace(path)
         self.stdout.write(f"wrote {len(frame)} rows ({int(frame['Class'].sum())} frauds, seed {seed}) to {path}")
