@@ -47,8 +47,12 @@ class DataFile(models.Model):
 
     def withdraw(self, why: str) -> None:
         """Reject this file, if no training used it yet, as withdrawn from the storage."""
+        self.reject_if_new(f"{self.WITHDRAWN}{why}")
+
+    def reject_if_new(self, error: str) -> None:
+        """Reject this file with ``error``, unless a training used it (or it is rejected already)."""
         DataFile.objects.filter(pk=self.pk, status=self.Status.NEW).update(
-            status=self.Status.REJECTED, error=f"{self.WITHDRAWN}{why}", processed_at=timezone.now()
+            status=self.Status.REJECTED, error=error, processed_at=timezone.now()
         )
 
 

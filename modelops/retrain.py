@@ -98,9 +98,7 @@ def _load_data(
             frame = schema.read_training_csv(data, require_fraud=False)
         except schema.DataValidationError as exc:
             why = f"it no longer passes validation: {exc}"
-            DataFile.objects.filter(pk=data_file.pk, status=DataFile.Status.NEW).update(
-                status=DataFile.Status.REJECTED, error=why, processed_at=timezone.now()
-            )
+            data_file.reject_if_new(why)
             _skipped(data_file, why, note)
             continue
         read.append(data_file)
@@ -154,21 +152,26 @@ def _too_little_data(contents: set[str], why: str, note: Callable[[str], None]) 
     note(f"not enough data to train: {why}; the files wait for more data")
 
 
-def enough_new_rows(fresh: pd.DataFrame) -> bool:
+def _enough_new_rows(fresh: pd.DataFrame) -> bool:
     """Whether rows no model learned from can make a hold-out (and leave rows to learn from)."""
     return training.has_both_classes(fresh, 2 * training.MIN_PER_CLASS)
 
 
+def _counts(frame: pd.DataFrame) -> str:
+    frauds = int(frame[schema.LABEL].sum())
+    return f"{frauds} fraud and {len(frame) - frauds} legitimate rows"
+
+
 def shared_holdout(
-    data: pd.DataFrame, new: pd.Series, config: training.TrainConfig
+    data: pd.DataFrame, fresh: pd.DataFrame, config: training.TrainConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(training pool, hold-out, how it was chosen). The hold-out is the newest part of the new
     data: rows no model has seen, so the active model and both candidates are judged fairly, and
     the older part of the new data is left for the warm start to learn from. When the new data
     holds too few rows of either class for that, it is the newest rows of all the data: only for
-    a run without an active model (_retrain), as a model would be judged on rows it learned."""
-    fresh = data[new.to_numpy()]
-    if enough_new_rows(fresh):
+    a run without an active model (_retrain), as a model would be judged on rows it learned.
+    ``fresh``: the rows of ``data`` no model learned from, with their index in ``data``."""
+    if _enough_new_rows(fresh):
         _, holdout, method = training.holdout_split(fresh, config.holdout_fraction, seed=config.seed, ordered=True)
         # holdout_split numbers rows from 0; map them back to their rows in ``data``.
         holdout = fresh.iloc[holdout.index.to_numpy()]
@@ -253,21 +256,18 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         return None
     needed = 3 * training.MIN_PER_CLASS
     if not training.has_both_classes(data, needed):
-        frauds = int(data[schema.LABEL].sum())
-        why = f"{frauds} fraud and {len(data) - frauds} legitimate rows, at least {needed} of each are needed"
-        _too_little_data(contents, why, note)
+        _too_little_data(contents, f"{_counts(data)}, at least {needed} of each are needed", note)
         return None
     fresh = data[new.to_numpy()]
-    if active is not None and not enough_new_rows(fresh):
-        frauds = int(fresh[schema.LABEL].sum())
+    if active is not None and not _enough_new_rows(fresh):
         why = (
-            f"{frauds} fraud and {len(fresh) - frauds} legitimate rows no model learned from, at least "
-            f"{2 * training.MIN_PER_CLASS} of each are needed to judge candidates against the active model"
+            f"{_counts(fresh)} no model learned from, at least {2 * training.MIN_PER_CLASS} of each "
+            "are needed to judge candidates against the active model"
         )
         _too_little_data(contents, why, note)
         return None
     config = services.train_config()
-    pool, holdout, method = shared_holdout(data, new, config)
+    pool, holdout, method = shared_holdout(data, fresh, config)
     note(f"{len(data)} rows; shared hold-out: {len(holdout)} rows ({method}), {int(holdout.Class.sum())} frauds")
     new_pool = pool[new.loc[pool.index].to_numpy()]
 
