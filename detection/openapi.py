@@ -21,8 +21,9 @@ from modelops.ml.schema import BOUNDS, FEATURES
 
 from .parsing import EXTERNAL_ID_MAX
 
-# A decimal number as text, surrounding spaces allowed: what the original client sent. (The server
-# reads anything float() reads, but documents only this.)
+# A decimal number as text, surrounding spaces allowed: what the original client sent, and what
+# the server reads (modelops.ml.schema.is_number_text; it also reads "NaN" and "Infinity" only to
+# refuse them by name).
 NUMERIC_STRING = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 
 

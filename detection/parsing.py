@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 from django.conf import settings
 
-from modelops.ml.schema import BOUNDS, FEATURES, check_value
+from modelops.ml.schema import BOUNDS, FEATURES, check_value, is_number_text
 
 EXTERNAL_ID_MAX = 100
 _LOW = np.array([BOUNDS[name][0] for name in FEATURES])
@@ -107,8 +107,14 @@ def _fast_matrix(items: list) -> np.ndarray | None:
         cells = list(map(_FEATURE_VALUES, items))
     except (KeyError, TypeError):
         return None
-    # float(True) is 1.0: booleans are refused, so they must not slip through the cast.
-    if bool in set(map(type, itertools.chain.from_iterable(cells))):
+    types = set(map(type, itertools.chain.from_iterable(cells)))
+    # float(True) is 1.0: booleans are refused, so they must not slip through the cast; numpy
+    # reads text with float(), which takes more than numbers (schema.is_number_text).
+    if bool in types:
+        return None
+    if str in types and not all(
+        map(is_number_text, filter(lambda v: type(v) is str, itertools.chain.from_iterable(cells)))
+    ):
         return None
     try:
         matrix = np.array(cells, dtype=np.float64)

@@ -30,6 +30,16 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
+# A number written as text: decimal, ASCII digits only, or NaN/Infinity (then refused by name).
+# Python's float() also reads "1_000" and other scripts' digits, which no JSON or CSV number is.
+_NUMBER_TEXT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf(?:inity)?)", re.ASCII | re.IGNORECASE)
+
+
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` (spaces around it allowed) is a number as scoring inputs accept it."""
+    return _NUMBER_TEXT.fullmatch(text.strip(" \t\r\n")) is not None
+
+
 class DataValidationError(ValueError):
     """A data file that cannot be used, with the 1-based line of the first problem if known."""
 
@@ -47,6 +57,8 @@ def check_value(name: str, value: object) -> tuple[float | None, str | None]:
     if value is None:
         return None, "is required"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None, "must be a number"
+    if isinstance(value, str) and not is_number_text(value):
         return None, "must be a number"
     try:
         number = float(value)

@@ -112,6 +112,13 @@ def test_it_accepts_quoted_cells_as_in_the_kaggle_file(good_csv):
         ("V1", 2, (2.0, None)),
         ("V1", None, (None, "is required")),
         ("V1", "x", (None, "must be a number")),
+        ("V1", " 2.5e1 ", (25.0, None)),
+        ("V1", ".5", (0.5, None)),
+        # float() reads these, JSON and the CSV files do not: digit separators, other scripts'
+        # digits, hexadecimal.
+        ("V1", "1_000", (None, "must be a number")),
+        ("V1", "\u0661\u0662", (None, "must be a number")),
+        ("V1", "0x10", (None, "must be a number")),
         ("V1", True, (None, "must be a number")),
         ("V1", [1], (None, "must be a number")),
         ("V1", float("nan"), (None, "must not be NaN")),
