@@ -124,8 +124,29 @@ def _load_data(
     cap = settings.RETRAIN_MAX_ROWS
     if len(data) > cap:
         note(f"keeping the newest {cap} of {len(data)} rows (RETRAIN_MAX_ROWS)")
+        read, contents = _within_cap(read, [len(frame) for frame in frames], len(data) - cap, note)
         data, new = data.iloc[-cap:].reset_index(drop=True), new.iloc[-cap:].reset_index(drop=True)
     return data, new, read, contents
+
+
+def _within_cap(
+    read: list[DataFile], sizes: list[int], dropped: int, note: Callable[[str], None]
+) -> tuple[list[DataFile], set[str]]:
+    """The files read that keep rows when the oldest ``dropped`` rows are left out (``sizes``:
+    each file's rows, in the order read), and their contents. A run marks what it read as used:
+    a new file none of whose rows it keeps is rejected with the reason instead. (Files used
+    before that fall out are not named: on a long-running bucket that is most of them.)"""
+    kept, start = [], 0
+    for data_file, size in zip(read, sizes, strict=False):  # sizes go on with the labels' frames
+        start += size
+        if start > dropped:
+            kept.append(data_file)
+        elif data_file.status == DataFile.Status.NEW:
+            cap = settings.RETRAIN_MAX_ROWS
+            why = f"none of its rows are among the newest {cap} kept for retraining (RETRAIN_MAX_ROWS)"
+            data_file.reject_if_new(why)
+            _skipped(data_file, why, note)
+    return kept, {f.sha256 for f in kept}
 
 
 def _skipped(data_file: DataFile, why: str, note: Callable[[str], None]) -> None:

@@ -503,3 +503,33 @@ def test_files_are_taken_in_the_order_of_the_time_in_their_names(db):
     unnamed = DataFile.objects.create(key="extra.csv", etag="c", sha256="c")  # when first seen: now
     assert newer.first_seen <= older.first_seen
     assert sorted([unnamed, newer, older], key=retrain.data_time) == [older, newer, unnamed]
+
+
+def test_a_new_file_whose_rows_all_fall_outside_the_row_cap_is_rejected_not_marked_used(
+    active_version, new_file, bucket, settings
+):
+    from modelops import tasks
+
+    # Older data uploaded late: by the time in its name it comes before the new file, so the cap
+    # on retraining rows (the newest are kept) leaves none of its rows.
+    older = bucket / "incoming" / "creditcard_20250101_000000.csv"
+    synthetic.write_csv(synthetic.generate(rows=2_000, fraud_rate=0.02, seed=24), older)
+    scan.scan_incoming()
+    settings.RETRAIN_MAX_ROWS = 20_500  # the new file whole, and 500 rows of the older one
+    data, _, read, contents = retrain._load_data(
+        sorted(DataFile.objects.all(), key=retrain.data_time), active_version, lambda message: None
+    )
+    assert len(data) == 20_500 and len(read) == len(contents) == 2  # partly kept: used
+
+    settings.RETRAIN_MAX_ROWS = 20_000
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert ModelVersion.objects.get(params__kind="full_retrain").training_rows == 16_000
+    cut = DataFile.objects.get(key=older.name)
+    assert cut.status == DataFile.Status.REJECTED
+    assert cut.error == "none of its rows are among the newest 20000 kept for retraining (RETRAIN_MAX_ROWS)"
+    assert f"{older.name}: rejected, none of its rows are among the newest 20000" in run.log
+    assert DataFile.objects.get(key=new_file.key).status == DataFile.Status.USED
+    # Not taken up again by the next scan, and no call for another retrain.
+    scan.scan_incoming()
+    assert tasks.retrain_models() == "skipped: no new data files"
