@@ -87,6 +87,9 @@ class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["id", "transaction", "model_version", "score", "threshold", "is_fraud", "created_at"]
     list_filter = ["is_fraud", "model_version"]
     list_select_related = ["transaction", "model_version"]
+    # Newest first by id, which the primary key serves: the model's order (created_at) has no
+    # index on this table, so each page would sort every prediction.
+    ordering = ["-id"]
     readonly_fields = [f.name for f in Prediction._meta.fields]
 
 
@@ -111,7 +114,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         obj.pk = row.pk
         self.message_user(request, f"API key for {row.name}: {key} (copy it now: it is not stored)", messages.WARNING)
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request, queryset):
         revoked = sum(revoke_key(prefix=row.prefix) for row in queryset)
         self.message_user(request, f"{revoked} key(s) revoked; they stop working at once.", messages.SUCCESS)

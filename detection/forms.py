@@ -95,7 +95,7 @@ class QueueFilter(forms.Form):
             if since:
                 rows = rows.filter(created_at__gte=_start_of(since))
             if until:
-                rows = rows.filter(created_at__lt=_start_of(until) + timedelta(days=1))
+                rows = rows.filter(created_at__lt=_end_of(until))
             if low is not None or high is not None:
                 rows = rows.alias(listed_amount=F("transaction__amount") + 0.0)
                 if low is not None:
@@ -106,7 +106,7 @@ class QueueFilter(forms.Form):
         # A transaction and its prediction are stored in the same instant.
         if since or until:
             start = _start_of(since) if since else _start_of(date(1970, 1, 1))
-            end = _start_of(until) + timedelta(days=1) if until else timezone.now() + timedelta(days=1)
+            end = _end_of(until) if until else timezone.now() + timedelta(days=1)
             rows = rows.filter(transaction__created_at__gte=start, transaction__created_at__lt=end)
         if low is not None or high is not None:
             rows = rows.filter(
@@ -150,6 +150,11 @@ def cursor_of(prediction: Prediction) -> str:
 
 def _start_of(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _end_of(day) -> datetime:
+    """The start of the next day; the last day a date can hold (9999-12-31) ends at its last instant."""
+    return _start_of(day + timedelta(days=1)) if day < date.max else timezone.make_aware(datetime.max)
 
 
 class DecisionForm(forms.Form):

@@ -36,13 +36,18 @@ def decide(*, transaction_ids: Iterable[int], label: str, note: str = "", user) 
     if len(ids) > MAX_BULK:
         raise ReviewError(f"at most {MAX_BULK} transactions at once")
     note = note.strip()
-    now = timezone.now()
+    # No row has an id beyond a 64-bit integer, and SQLite refuses to compare with one.
+    if impossible := [pk for pk in ids if not 0 < pk < 2**63]:
+        raise ReviewError(f"no transaction with id {', '.join(map(str, impossible[:10]))}")
     with transaction.atomic():
         # Locked in id order, so two bulk decisions over overlapping rows cannot deadlock.
         rows = list(Transaction.objects.select_for_update().filter(pk__in=ids).order_by("pk").only("pk"))
         if len(rows) != len(ids):
             missing = sorted(set(ids) - {row.pk for row in rows})
             raise ReviewError(f"no transaction with id {', '.join(map(str, missing[:10]))}")
+        # Read once the rows are locked: a decision that waited for another one is dated after
+        # it, so the latest decision in the history is the one whose label the row keeps.
+        now = timezone.now()
         latest: dict[int, Review] = {}
         for review in Review.objects.filter(transaction_id__in=ids).order_by("created_at", "id"):
             latest[review.transaction_id] = review

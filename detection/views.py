@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from fraudsite.access import requires
@@ -74,7 +74,8 @@ def score_file(request):
         else:
             name = upload.name.rsplit("/", 1)[-1].removesuffix(".csv")
             response = HttpResponse(scored, content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="{name}-scored.csv"'
+            # Django's helper quotes the name, and encodes one that is not ASCII (RFC 6266).
+            response["Content-Disposition"] = content_disposition_header(True, f"{name}-scored.csv")
             return response
     status = 400 if error or form.errors else 200
     return render(request, "detection/score_file.html", {"form": form, "error": error}, status=status)

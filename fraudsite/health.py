@@ -3,6 +3,8 @@ throttled, answering JSON."""
 
 from __future__ import annotations
 
+import logging
+
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -13,6 +15,7 @@ from rest_framework.views import APIView
 from modelops.ml.artifact import ArtifactError
 from modelops.model_cache import NoActiveModel, active_model
 
+log = logging.getLogger(__name__)
 UNAVAILABLE = inline_serializer("Unavailable", {"status": serializers.CharField(), "reason": serializers.CharField()})
 
 
@@ -41,18 +44,24 @@ class Readyz(Probe):
     )
     def get(self, request):
         """Ready to score: the database answers and the active model is loaded in this process.
-        503 with the reason otherwise, so a load balancer takes the instance out until it recovers."""
+        503 with the reason otherwise, so a load balancer takes the instance out until it recovers.
+        The probe is open to anyone: the errors' own text (which can name the database's host,
+        user and name, or the bucket) goes to the log, not into the answer."""
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
         except DatabaseError as exc:
-            return Response({"status": "unavailable", "reason": f"database unreachable: {exc}"}, status=503)
+            log.warning("not ready: database unreachable: %s", exc)
+            return _unavailable("database unreachable; the server log has the error")
         try:
             model = active_model()
         except NoActiveModel:
-            return Response({"status": "unavailable", "reason": "no model version is active"}, status=503)
+            return _unavailable("no model version is active")
         except ArtifactError as exc:
-            return Response(
-                {"status": "unavailable", "reason": f"the active model cannot be loaded: {exc}"}, status=503
-            )
+            log.warning("not ready: the active model cannot be loaded: %s", exc)
+            return _unavailable("the active model cannot be loaded; the server log has the error")
         return Response({"status": "ready", "model_version": model.version})
+
+
+def _unavailable(reason: str) -> Response:
+    return Response({"status": "unavailable", "reason": reason}, status=503)

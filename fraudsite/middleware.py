@@ -7,8 +7,10 @@ import re
 import time
 import uuid
 
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
+from django.utils.encoding import escape_uri_path
 
 from detection.errors import database_unavailable
 
@@ -17,6 +19,7 @@ log = logging.getLogger("fraudsite.requests")
 # across systems; anything else is replaced, never echoed.
 _CALLER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _API_PREFIXES = ("/detect-fraud", "/api/")
+_ANSWERED_BY_DJANGO = (Http404, PermissionDenied, BadRequest, SuspiciousOperation)
 
 
 class RequestLogMiddleware:
@@ -38,7 +41,7 @@ class RequestLogMiddleware:
             "id=%s method=%s path=%s status=%s ms=%.1f model_version=%s",
             request.id,
             request.method,
-            request.path,
+            escape_uri_path(request.path),  # as sent: a %0A or %20 in it must not forge a line or a field
             response.status_code,
             (time.perf_counter() - started) * 1000,
             getattr(request, "model_version", "-"),
@@ -46,11 +49,21 @@ class RequestLogMiddleware:
         return response
 
     def process_exception(self, request, exception):
+        if isinstance(exception, _ANSWERED_BY_DJANGO):
+            return None  # a 404, 403 or 400 that Django answers itself: no error of ours
         if isinstance(exception, OperationalError | InterfaceError) and request.path.startswith(_API_PREFIXES):
-            log.warning("id=%s database unavailable on %s %s: %s", request.id, request.method, request.path, exception)
+            log.warning(
+                "id=%s database unavailable on %s %s: %s",
+                request.id,
+                request.method,
+                escape_uri_path(request.path),
+                exception,
+            )
             body, status, headers = database_unavailable()
             return JsonResponse(body, status=status, headers=headers)
-        log.exception("id=%s unhandled error on %s %s", getattr(request, "id", "-"), request.method, request.path)
+        log.exception(
+            "id=%s unhandled error on %s %s", getattr(request, "id", "-"), request.method, escape_uri_path(request.path)
+        )
         if not request.path.startswith(_API_PREFIXES):
             return None  # HTML pages get Django's own error page
         return JsonResponse(

@@ -266,6 +266,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "detection.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # A client without a key is counted by its address: the connection's, unless proxies in
+    # front of the app add X-Forwarded-For. Only as many of its entries (from the right) as there
+    # are such proxies are believed; trusting the whole header would let a client pick a new
+    # address, and so a new allowance, on every request.
+    "NUM_PROXIES": env_int("TRUSTED_PROXIES", 0),
 }
 # API keys are required unless this keeps the API open (the local demo; clients of the
 # original app, which sent no key). Off unless set.

@@ -31,30 +31,33 @@ def test_readyz_is_ready_with_a_loaded_model(client, active_version):
     assert client.get("/readyz").json() == {"status": "ready", "model_version": active_version.version}
 
 
-def test_readyz_goes_503_when_the_database_is_unreachable_and_back(client, active_version, monkeypatch):
+def test_readyz_goes_503_when_the_database_is_unreachable_and_back(client, active_version, monkeypatch, caplog):
     database = connections["default"]
 
     def unreachable(*args, **kwargs):
         from django.db import OperationalError
 
-        raise OperationalError("connection refused")
+        # The driver's text names how the database is reached: not for an open probe.
+        raise OperationalError('connection to server at "10.1.2.3", port 5432 failed: password for user "fraud"')
 
     # A database that refuses connections cannot be caused inside the test's own transaction.
     monkeypatch.setattr(database, "cursor", unreachable)
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["reason"] == "database unreachable: connection refused"
+    assert response.json()["reason"] == "database unreachable; the server log has the error"
+    assert "10.1.2.3" in caplog.text
     monkeypatch.undo()
     assert client.get("/readyz").status_code == 200
 
 
-def test_readyz_goes_503_when_the_active_artifact_is_corrupted(client, active_version):
+def test_readyz_goes_503_when_the_active_artifact_is_corrupted(client, active_version, caplog):
     storage = storages["models"]
     storage.delete(active_version.artifact)
     storage.save(active_version.artifact, ContentFile(b"{}"))
     response = client.get("/readyz")
     assert response.status_code == 503
-    assert "checksum" in response.json()["reason"]
+    assert response.json()["reason"] == "the active model cannot be loaded; the server log has the error"
+    assert "checksum" in caplog.text
 
 
 def test_the_active_model_metadata(client, active_version):
@@ -105,6 +108,22 @@ def test_one_log_line_per_request_with_status_latency_and_version(client, active
     assert line.endswith(f"model_version={active_version.version}")
 
 
+def test_a_path_holding_a_newline_or_spaces_cannot_forge_a_log_line(client, db, caplog):
+    with caplog.at_level(logging.INFO, logger="fraudsite.requests"):
+        client.get("/nothing%0Aid=forged%20method=POST%20path=/admin/%20status=200")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "fraudsite.requests"]
+    assert "\n" not in line
+    assert line.count(" path=") == line.count(" status=") == 1  # as sent, escaped: one field each
+    assert " path=/nothing%0Aid%3Dforged%20method%3DPOST%20path%3D/admin/%20status%3D200 status=404 " in line
+
+
+def test_a_page_not_found_is_no_unhandled_error_in_the_log(analyst_client, db, caplog):
+    # Http404 (and Django's other answers by exception) reach the middleware's process_exception.
+    with caplog.at_level(logging.INFO, logger="fraudsite.requests"):
+        assert analyst_client.get("/review/999999/").status_code == 404
+    assert [r.levelname for r in caplog.records if r.name == "fraudsite.requests"] == ["INFO"]
+
+
 def boom(request):
     raise RuntimeError("secret detail: password=hunter2")
 
@@ -133,6 +152,22 @@ def test_a_500_answers_json_with_the_request_id_and_no_detail(db, failing_route,
     assert body["code"] == "server_error" and body["request_id"] == response["X-Request-ID"]
     assert "hunter2" not in response.content.decode()
     assert any(response["X-Request-ID"] in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_a_staff_user_who_may_only_view_keys_cannot_revoke_them(client, db):
+    from django.contrib.auth.models import Permission
+
+    from detection.auth import create_key
+
+    row, _ = create_key(name="acquirer")
+    auditor = User.objects.create_user("auditor", password="pw-auditor-1", is_staff=True)
+    auditor.user_permissions.add(Permission.objects.get(codename="view_apikey"))
+    client.force_login(auditor)
+    client.post("/admin/detection/apikey/", {"action": "revoke", "_selected_action": [row.pk]})
+    assert ApiKey.objects.get(pk=row.pk).revoked_at is None
+    auditor.user_permissions.add(Permission.objects.get(codename="change_apikey"))
+    client.post("/admin/detection/apikey/", {"action": "revoke", "_selected_action": [row.pk]})
+    assert ApiKey.objects.get(pk=row.pk).revoked_at is not None
 
 
 def test_the_admin_creates_a_key_and_shows_it_once(client, db):

@@ -60,3 +60,11 @@ def test_every_model_is_in_the_admin(superuser_client):
         assert f"/admin/detection/{name}/" in page
     for name in ("modelversion", "modelevent", "datafile", "trainingrun"):
         assert f"/admin/modelops/{name}/" in page
+
+
+def test_the_prediction_list_is_ordered_by_an_index(superuser_client, stored, statements):
+    # The model's order, by time, has no index on the predictions: each page sorted the table.
+    with statements() as sent:
+        assert superuser_client.get("/admin/detection/prediction/").status_code == 200
+    listed = [sql for sql in sent if "ORDER BY" in sql and '"detection_prediction"' in sql.split("FROM", 1)[1][:40]]
+    assert listed and all('ORDER BY "detection_prediction"."id" DESC' in sql for sql in listed), listed

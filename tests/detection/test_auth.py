@@ -88,6 +88,27 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(client, active_version
     cache.clear()
 
 
+def test_an_invented_forwarded_address_does_not_make_a_new_client(client, active_version, settings):
+    settings.SCORING_API_OPEN = True
+    settings.SCORING_RATE_LIMIT = "2/min"
+    cache.clear()
+    codes = [post(client, **{"X-Forwarded-For": f"10.0.0.{i}"}).status_code for i in range(3)]
+    assert codes == [200, 200, 429]  # all from the connection's address
+    cache.clear()
+
+
+def test_behind_a_trusted_proxy_the_address_it_adds_is_the_client(client, active_version, settings):
+    settings.SCORING_API_OPEN = True
+    settings.SCORING_RATE_LIMIT = "2/min"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    cache.clear()
+    # The client wrote the first entry; the proxy appended the address it saw.
+    codes = [post(client, **{"X-Forwarded-For": f"10.0.0.{i}, 192.0.2.7"}).status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+    assert post(client, **{"X-Forwarded-For": "10.0.0.9, 192.0.2.8"}).status_code == 200
+    cache.clear()
+
+
 def test_the_api_key_command_creates_lists_and_revokes(db, capsys):
     from io import StringIO
 

@@ -232,3 +232,41 @@ def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_clien
 @pytest.mark.parametrize("cursor", ["1:e:5", "1:1e400:5", "0:-.:3", "2:0.5:1"])
 def test_a_malformed_cursor_is_a_bad_request(analyst_client, scored, cursor):
     assert analyst_client.get(f"/review/?after={cursor}").status_code == 400
+
+
+def test_a_decision_that_waited_for_another_is_dated_after_it(analyst, manager, scored, monkeypatch):
+    # Two analysts decide on one transaction at once: the second waits for the row lock. Its
+    # review must be dated after the first one's, or the history's latest decision would not be
+    # the label the row keeps (written by whoever commits last).
+    pk = scored[0]
+    lock = Transaction.objects.select_for_update
+
+    def other_decides_first():
+        monkeypatch.setattr(Transaction.objects, "select_for_update", lock)
+        # Where the analyst's request waits for the lock, the manager's decision gets it first.
+        reviews.decide(transaction_ids=[pk], label=Transaction.Label.LEGITIMATE, user=manager)
+        return lock()
+
+    monkeypatch.setattr(Transaction.objects, "select_for_update", other_decides_first)
+    reviews.decide(transaction_ids=[pk], label=Transaction.Label.FRAUD, user=analyst)
+    latest = Review.objects.filter(transaction_id=pk).order_by("-created_at", "-id").first()
+    assert (latest.label, Transaction.objects.get(pk=pk).label) == ("fraud", "fraud")
+
+
+@pytest.mark.parametrize("huge", [2**63, 10**20])
+def test_an_id_beyond_the_databases_integers_is_an_unknown_transaction(analyst_client, scored, huge):
+    from django.contrib.messages import get_messages
+
+    response = analyst_client.post(f"/review/{huge}/decide", {"label": "fraud"})
+    assert response.status_code == 302
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [f"no transaction with id {huge}"]
+    response = analyst_client.post("/review/decide", {"ids": [scored[0], huge], "label": "fraud"}, follow=True)
+    assert f"no transaction with id {huge}" in response.content.decode()
+    assert Review.objects.count() == 0
+
+
+@pytest.mark.parametrize("query", ["until=9999-12-31", "flagged=all&until=9999-12-31", "since=0001-01-01"])
+def test_the_first_and_last_days_a_date_can_hold_are_filters_like_any_other(analyst_client, scored, query):
+    response = analyst_client.get(f"/review/?state=all&{query}")
+    assert response.status_code == 200
+    assert response.context["page"]

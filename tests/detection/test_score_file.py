@@ -33,6 +33,15 @@ def test_a_file_comes_back_scored_and_is_stored(analyst_client, active_version, 
     assert flagged == Prediction.objects.filter(is_fraud=True).count() > 0
 
 
+def test_a_file_name_outside_latin_1_still_comes_back_as_an_attachment(analyst_client, active_version, tmp_path):
+    path = tmp_path / "batch.csv"
+    synthetic.write_csv(synthetic.generate(rows=20, fraud_rate=0.1, seed=3), path)
+    response = upload(analyst_client, path.read_bytes(), name="relevé_€.csv")
+    assert response.status_code == 200
+    # Written by hand, the header became one RFC 2047 word, no longer a Content-Disposition.
+    assert response["Content-Disposition"] == "attachment; filename*=utf-8''relev%C3%A9_%E2%82%AC-scored.csv"
+
+
 def test_a_bad_file_is_refused_with_its_line_and_nothing_is_stored(analyst_client, active_version, tmp_path):
     frame = synthetic.generate(rows=20, fraud_rate=0.1, seed=3)
     path = tmp_path / "batch.csv"
