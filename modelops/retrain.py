@@ -342,10 +342,19 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         )
         note(f"activating v{best.version.version}")
         try:
-            chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason)
+            chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason, replacing=active)
             note(f"activated v{chosen.version}")
         except services.ActivationUnavailable:
             raise  # the bucket is down, not the candidate bad: the run fails, its data stays new
+        except services.ActiveVersionChanged as exc:
+            # Someone activated or rolled back meanwhile: the candidates were judged against a
+            # version no longer serving, and a rollback is an operator's decision. The files
+            # stay new and call for the next run, which compares with the version active then.
+            note(f"{exc}; the candidates are rejected, and the next run takes the data files up again")
+            now_active = ModelVersion.objects.active().first()
+            for candidate in candidates:
+                services.reject_version(candidate.version, actor=actor, reason=str(exc), active=now_active)
+            return None
         except services.ActivationError as exc:
             note(str(exc))
     for candidate in candidates:

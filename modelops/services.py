@@ -39,6 +39,16 @@ class ActivationUnavailable(ActivationError):
     """The artifact store could not be read: nothing is known against the version, try later."""
 
 
+class ActiveVersionChanged(ActivationError):
+    """Another version became active (a rollback, say) since the caller compared with the one
+    it expected: the version was not activated."""
+
+
+ANY = object()  # activate_version(replacing=ANY): whatever version is active
+# pg_advisory_xact_lock's key for activations; any constant no other lock of this database uses.
+ACTIVATION_LOCK = 7_240_101
+
+
 class TrainingInProgress(Exception):
     """Another training run is running; this one was not started."""
 
@@ -225,8 +235,10 @@ def run_session(
         session = RunSession(heartbeat, echo)
         try:
             yield session
-        except Exception as exc:
-            error = str(exc) or type(exc).__name__
+        except BaseException as exc:
+            # Ctrl-C or a stop signal too: left running, the run would refuse every training
+            # until its heartbeat went stale, then count as abandoned towards crash_loop().
+            error = (str(exc) or type(exc).__name__) if isinstance(exc, Exception) else "interrupted"
             explain = session.note if note_failure else lambda message: None
             explain(f"failed: {error}")
             for version in reject_candidates_of(
@@ -279,13 +291,17 @@ def record_version(
     raise RuntimeError("could not allocate a model version number")
 
 
-def activate_version(*, version_id: int, actor: str, user=None, reason: str = "") -> ModelVersion:
+def activate_version(
+    *, version_id: int, actor: str, user=None, reason: str = "", replacing: ModelVersion | object | None = ANY
+) -> ModelVersion:
     """Make a version the active one (a rollback when it is older than the active one).
 
     The artifact is loaded and its checksum verified first: a version that fails is never
     activated, a `reject` event records why, and ActivationError is raised. When the store
     cannot be read at all, ActivationUnavailable is raised and nothing is recorded against the
-    version. The switch and its audit event are one transaction.
+    version. The switch and its audit event are one transaction; activations take turns.
+    ``replacing``: the version (or None) the caller expects to be active, for a choice made by
+    comparing with it; ActiveVersionChanged, and nothing changed, if another is active by then.
     """
     target = ModelVersion.objects.get(pk=version_id)
     try:
@@ -304,8 +320,12 @@ def activate_version(*, version_id: int, actor: str, user=None, reason: str = ""
         raise ActivationError(f"v{target.version} cannot be activated: {exc}") from exc
 
     with transaction.atomic():
+        _one_activation_at_a_time()
         current = ModelVersion.objects.select_for_update().active().first()
         target = ModelVersion.objects.select_for_update().get(pk=version_id)
+        if replacing is not ANY and getattr(current, "pk", None) != getattr(replacing, "pk", None):
+            now_active = f"v{current.version}" if current is not None else "no version"
+            raise ActiveVersionChanged(f"v{target.version} not activated: {now_active} is active since it was compared")
         if current is not None and current.pk == target.pk:
             return target
         kind = ModelEvent.Kind.ROLLBACK if current and target.version < current.version else ModelEvent.Kind.ACTIVATE
@@ -321,6 +341,16 @@ def activate_version(*, version_id: int, actor: str, user=None, reason: str = ""
     log.info("model v%s %s by %s", target.version, kind, actor)
     transaction.on_commit(lambda: artifacts.point_at(target.artifact))
     return target
+
+
+def _one_activation_at_a_time() -> None:
+    """Make concurrent activations wait for each other until commit. On PostgreSQL locking the
+    active row is not enough: a second activation waiting for it finds it retired at commit, sees
+    no active version, and breaks the one-active constraint. SQLite's transactions take the write
+    lock when they begin (BEGIN IMMEDIATE), which does the same."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACTIVATION_LOCK])
 
 
 def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> ModelEvent | None:

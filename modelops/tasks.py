@@ -30,8 +30,9 @@ def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE) -> str:
     if trigger == TrainingRun.Trigger.SCHEDULE and not _awaiting_training():
         return "skipped: no new data files"
     run = retrain.retrain(trigger=trigger)
-    if run is None:
-        return "skipped: another training run is running"
+    if run is None:  # the result django-q2 keeps, which the admin lists: say which of the two
+        paused = services.crash_loop() if trigger == TrainingRun.Trigger.SCHEDULE else None
+        return f"skipped: {paused}" if paused else "skipped: another training run is running"
     return f"run {run.pk}: {run.status}" + (f", v{run.result_version.version} active" if run.result_version else "")
 
 

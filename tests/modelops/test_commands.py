@@ -18,6 +18,23 @@ def run(*args) -> str:
     return out.getvalue()
 
 
+def test_ctrl_c_during_training_closes_the_run_so_the_next_one_starts(db, training_csv, monkeypatch):
+    from modelops import services
+    from modelops.models import TrainingRun
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services.training, "train", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run("train_model", "--csv", str(training_csv), "--activate")
+    # Left running, it refused every training until its heartbeat went stale, then counted as
+    # abandoned towards the crash-loop pause.
+    assert TrainingRun.objects.values_list("status", "error").get() == (TrainingRun.Status.FAILED, "interrupted")
+    assert run("train_model", "--csv", str(training_csv), "--activate", "--trees", "20").startswith("v1 (active)")
+
+
 def test_generate_data_writes_a_valid_file(tmp_path):
     out = tmp_path / "gen.csv"
     summary = run("generate_data", "--rows", "2000", "--fraud-rate", "0.01", "--seed", "3", "--out", str(out))

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from detection.models import Transaction
-from modelops import artifacts, retrain, scan, services
+from modelops import artifacts, retrain, scan, services, tasks
 from modelops.ml import synthetic, training
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
@@ -167,6 +167,8 @@ def test_after_runs_abandoned_in_a_row_the_schedule_pauses_until_a_run_by_hand(a
 
     assert retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE) is None
     assert TrainingRun.objects.count() == 3  # nothing started
+    # The task's result, which the admin lists, says so (and not that another run is running).
+    assert tasks.retrain_models().startswith("skipped: scheduled training is paused: the last 3 runs")
     assert DataFile.objects.get().status == DataFile.Status.NEW  # the data waits for the operator
 
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL, actor="command")
@@ -254,8 +256,6 @@ def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, new_file
 
 
 def test_too_little_data_trains_nothing_and_waits_for_the_next_file(active_version, bucket, db):
-    from modelops import tasks
-
     folder = bucket / "incoming"
     folder.mkdir(parents=True, exist_ok=True)
     synthetic.write_csv(synthetic.generate(rows=3_000, fraud_rate=0.0, seed=4), folder / "legit_only.csv")
@@ -279,8 +279,6 @@ def test_too_little_data_trains_nothing_and_waits_for_the_next_file(active_versi
 
 
 def test_too_few_rows_beside_the_holdout_train_nothing_instead_of_failing(active_version, bucket, db):
-    from modelops import tasks
-
     frame = synthetic.generate(rows=2_000, fraud_rate=0.0, seed=6).sort_values("Time").reset_index(drop=True)
     frame.loc[list(range(100, 1_200, 100)), "Class"] = 1  # 11 frauds in the older rows
     frame.loc[list(range(1_700, 2_000, 45)), "Class"] = 1  # 7 in the newest fifth, the hold-out
@@ -329,8 +327,6 @@ def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain
 
 
 def test_a_scheduled_retrain_queued_twice_trains_once(active_version, new_file):
-    from modelops import tasks
-
     first = tasks.retrain_models()
     second = tasks.retrain_models()
     assert first.startswith("run ") and second == "skipped: no new data files"
@@ -338,8 +334,6 @@ def test_a_scheduled_retrain_queued_twice_trains_once(active_version, new_file):
 
 
 def test_a_file_overwritten_since_its_scan_is_rejected_not_trained_on(active_version, new_file, bucket):
-    from modelops import tasks
-
     path = bucket / "incoming" / new_file.key
     synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=99), path)
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
@@ -410,8 +404,6 @@ def test_the_same_content_under_two_names_is_read_once(active_version, new_file,
 def test_a_scan_during_a_run_finds_the_read_content_used_under_its_new_name(
     active_version, new_file, bucket, monkeypatch
 ):
-    from modelops import tasks
-
     real_train = training.train
     folder = bucket / "incoming"
 
@@ -508,8 +500,6 @@ def test_files_are_taken_in_the_order_of_the_time_in_their_names(db):
 def test_a_new_file_whose_rows_all_fall_outside_the_row_cap_is_rejected_not_marked_used(
     active_version, new_file, bucket, settings
 ):
-    from modelops import tasks
-
     # Older data uploaded late: by the time in its name it comes before the new file, so the cap
     # on retraining rows (the newest are kept) leaves none of its rows.
     older = bucket / "incoming" / "creditcard_20250101_000000.csv"
@@ -533,3 +523,27 @@ def test_a_new_file_whose_rows_all_fall_outside_the_row_cap_is_rejected_not_mark
     # Not taken up again by the next scan, and no call for another retrain.
     scan.scan_incoming()
     assert tasks.retrain_models() == "skipped: no new data files"
+
+
+def test_a_rollback_made_while_a_run_trains_is_not_overridden(active_version, trained, new_file, monkeypatch):
+    # The run compares its candidates with v2; meanwhile a manager rolls back to v1, which the
+    # candidates were never compared with.
+    v1 = active_version
+    v2 = services.activate_version(version_id=services.record_version(result=trained).pk, actor="alice")
+    real_record = services.record_version
+
+    def rolled_back_meanwhile(**kwargs):
+        if ModelVersion.objects.active().get() == v2:
+            services.activate_version(version_id=v1.pk, actor="max", reason="v2 misbehaves")
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(services, "record_version", rolled_back_meanwhile)
+    run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.result_version is None
+    assert ModelVersion.objects.active().get() == v1
+    assert f"not activated: v{v1.version} is active since it was compared" in run.log
+    candidates = ModelVersion.objects.filter(params__training_run=run.pk)
+    assert {v.status for v in candidates} == {ModelVersion.Status.REJECTED}
+    # The data waits for the next run, which compares with v1.
+    new_file.refresh_from_db()
+    assert new_file.status == DataFile.Status.NEW and tasks._awaiting_training()

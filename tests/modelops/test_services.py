@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from modelops import model_cache, services
 from modelops.ml import treewalk
@@ -88,3 +90,44 @@ def test_training_uses_the_configured_number_of_threads(settings):
     config = services.train_config()
     assert config.nthread == 1
     assert training._classifier(config).get_params()["n_jobs"] == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's transactions take the write lock as they begin")
+@pytest.mark.django_db(transaction=True)
+def test_two_activations_at_once_take_turns(active_version, trained, monkeypatch):
+    # The second waited for the first's lock on the active row, found it retired at commit, saw
+    # no active version and broke the one-active constraint (a 500 on the model pages).
+    v2, v3 = (services.record_version(result=trained) for _ in range(2))
+    switched, release = threading.Event(), threading.Event()
+    create = ModelEvent.objects.create
+
+    def create_then_hold(**kwargs):
+        event = create(**kwargs)
+        if threading.current_thread().name == "first":
+            switched.set()  # switched, not yet committed
+            release.wait(10)
+        return event
+
+    monkeypatch.setattr(ModelEvent.objects, "create", create_then_hold)
+    errors = []
+
+    def activate(pk):
+        try:
+            services.activate_version(version_id=pk, actor=threading.current_thread().name)
+        except Exception as exc:  # what the thread met is the test's result
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=activate, args=(v2.pk,), name="first")
+    second = threading.Thread(target=activate, args=(v3.pk,), name="second")
+    first.start()
+    assert switched.wait(30)
+    second.start()
+    second.join(1.0)  # waiting for the first
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert errors == []
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE) == v3
+    assert ModelEvent.objects.get(to_version=v3).from_version == v2
