@@ -142,5 +142,5 @@ class TrainingRunAdmin(ButtonAdmin):
         return request.user.has_perm("modelops.activate_modelversion")
 
     def run_button(self, request):
-        enqueue_retrain(trigger=TrainingRun.Trigger.ADMIN)
+        enqueue_retrain(trigger=TrainingRun.Trigger.ADMIN, actor=request.user.get_username())
         return "A retrain is queued; it appears here when it starts."

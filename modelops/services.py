@@ -339,8 +339,17 @@ def activate_version(
             kind=kind, from_version=current, to_version=target, actor=actor, user=user, reason=reason
         )
     log.info("model v%s %s by %s", target.version, kind, actor)
-    transaction.on_commit(lambda: artifacts.point_at(target.artifact))
+    transaction.on_commit(_point_at_active)
     return target
+
+
+def _point_at_active() -> None:
+    """Name the version active now in the bucket's pointer. Read at the time of writing rather
+    than taken from the activation: of two activations that commit close together, the one
+    whose callback runs last may have committed first."""
+    current = ModelVersion.objects.active().first()
+    if current is not None:
+        artifacts.point_at(current.artifact)
 
 
 def _one_activation_at_a_time() -> None:

@@ -24,12 +24,12 @@ def scan_incoming() -> str:
     return summary
 
 
-def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE) -> str:
+def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = retrain.SCHEDULER) -> str:
     # Queued twice (two scans, or a retry after a success) it trains once: the first run marks
     # the files used, so the second finds nothing new. Manual runs always train.
     if trigger == TrainingRun.Trigger.SCHEDULE and not _awaiting_training():
         return "skipped: no new data files"
-    run = retrain.retrain(trigger=trigger)
+    run = retrain.retrain(trigger=trigger, actor=actor)
     if run is None:  # the result django-q2 keeps, which the admin lists: say which of the two
         paused = services.crash_loop() if trigger == TrainingRun.Trigger.SCHEDULE else None
         return f"skipped: {paused}" if paused else "skipped: another training run is running"
@@ -42,8 +42,9 @@ def _awaiting_training() -> bool:
     return DataFile.objects.filter(status=DataFile.Status.NEW, processed_at__isnull=True).exists()
 
 
-def enqueue_retrain(*, trigger: str) -> None:
-    """Queue a retrain once the current transaction commits (never for a rolled-back change)."""
+def enqueue_retrain(*, trigger: str, actor: str = retrain.SCHEDULER) -> None:
+    """Queue a retrain once the current transaction commits (never for a rolled-back change).
+    ``actor``: who asked, named in the audit events of what the run activates or rejects."""
     transaction.on_commit(
-        lambda: async_task("modelops.tasks.retrain_models", trigger, task_name="retrain", group="retrain")
+        lambda: async_task("modelops.tasks.retrain_models", trigger, actor, task_name="retrain", group="retrain")
     )

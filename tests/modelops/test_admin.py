@@ -88,3 +88,29 @@ def test_the_training_runs_list_shows_each_runs_heartbeat(client, staff):
     page = client.get("/admin/modelops/trainingrun/")
     assert page.status_code == 200
     assert b"column-heartbeat_at" in page.content
+
+
+def test_a_retrain_asked_for_in_the_admin_is_audited_under_who_asked(
+    client, manager, active_version, bucket, django_capture_on_commit_callbacks
+):
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    from modelops import scan, tasks
+
+    folder = bucket / "incoming"
+    folder.mkdir(parents=True)
+    synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=21), folder / "a.csv")
+    scan.scan_incoming()
+    queue = get_broker()
+    queue.purge_queue()
+    client.force_login(manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/modelops/trainingrun/run/")
+    ((_, payload),) = queue.dequeue()
+    task = SignedPackage.loads(payload)
+    queue.purge_queue()
+    assert task["func"] == "modelops.tasks.retrain_models"
+    tasks.retrain_models(*task["args"])  # what the cluster runs
+    decided = ModelEvent.objects.exclude(to_version=active_version)
+    assert decided.exists() and set(decided.values_list("actor", flat=True)) == {"ana"}

@@ -66,3 +66,22 @@ def test_the_artifact_active_last_is_adopted_rather_than_a_newer_one(
     ModelVersion.objects.all().delete()
     (bucket / "models" / artifacts.ACTIVE_POINTER).write_text("gone.json")
     assert adopt().startswith(f"adopted {newer} as v1")
+
+
+def test_the_pointer_names_the_version_active_when_it_is_written(
+    db, trained, bucket, django_capture_on_commit_callbacks
+):
+    import dataclasses
+
+    from modelops import services
+
+    first = services.record_version(result=trained)
+    second = services.record_version(
+        result=dataclasses.replace(trained, bundle=dataclasses.replace(trained.bundle, threshold=0.2))
+    )
+    with django_capture_on_commit_callbacks() as written:
+        services.activate_version(version_id=first.pk, actor="test")
+        services.activate_version(version_id=second.pk, actor="test")
+    for write in reversed(written):  # the earlier activation's process writes last
+        write()
+    assert artifacts.pointed_at() == second.artifact
