@@ -156,6 +156,8 @@ def main() -> None:
         "queue, all rows, by cursor half way down": f"/review/?state=all&flagged=all&after={cursor_of(row)}",
         "queue, confirmed fraud": "/review/?state=fraud",
         "queue, amount 100 to 200, all rows": "/review/?state=all&flagged=all&amount_min=100&amount_max=200",
+        "queue, amount 100 to 100.5, all rows": "/review/?state=all&flagged=all&amount_min=100&amount_max=100.5",
+        "queue, amount from 0 (every row), all rows": "/review/?state=all&flagged=all&amount_min=0",
         # The day the rows were stored: every row is in the range, the worst case for a date.
         "queue, one day holding every row, all rows": f"/review/?state=all&flagged=all&since={today}&until={today}",
         "queue, one day holding every row, flagged": f"/review/?since={today}&until={today}",

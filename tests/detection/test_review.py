@@ -211,11 +211,18 @@ def test_the_transaction_page_explains_the_score(analyst_client, scored, active_
     assert f"{prediction.score:.4f}" in page
 
 
-def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_client, scored):
+# Over all rows a range is read and sorted (SORT_AT_LEAST above the rows stored), or the queue's
+# order walked (0); flagged rows are always walked.
+@pytest.mark.parametrize("sort_at_least", [1_000, 0])
+def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_client, scored, monkeypatch, sort_at_least):
     from datetime import timedelta
 
     from django.utils import timezone
 
+    from detection import forms
+
+    monkeypatch.setattr(forms, "SORT_AT_LEAST", sort_at_least)
+    monkeypatch.setattr(forms, "SORT_AT_MOST_SHARE", 0.0)
     today = timezone.now().date()
     tomorrow = today + timedelta(days=1)
     for flagged in ("yes", "all"):
@@ -227,6 +234,18 @@ def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_clien
         middle = sorted(p.transaction.amount for p in everything)[len(everything) // 2]
         above = analyst_client.get(f"{base}&amount_min={middle}").context["page"]
         assert above and [p.pk for p in above] == [p.pk for p in everything if p.transaction.amount >= middle]
+        below = analyst_client.get(f"{base}&amount_max={middle}&since={today}").context["page"]
+        assert below and [p.pk for p in below] == [p.pk for p in everything if p.transaction.amount <= middle]
+
+
+def test_a_range_is_sorted_only_when_it_holds_few_transactions(scored, monkeypatch):
+    from detection import forms
+
+    monkeypatch.setattr(forms, "SORT_AT_LEAST", 30)  # of the 60 transactions
+    monkeypatch.setattr(forms, "SORT_AT_MOST_SHARE", 0.0)
+    amounts = sorted(Transaction.objects.values_list("amount", flat=True))
+    assert forms._narrow({"amount__lte": amounts[10]})
+    assert not forms._narrow({"amount__gte": amounts[10]})
 
 
 @pytest.mark.parametrize("cursor", ["1:e:5", "1:1e400:5", "0:-.:3", "2:0.5:1"])
