@@ -85,38 +85,45 @@ class QueueFilter(forms.Form):
 
         A page is the first rows in queue order that match. Either the queue's index is walked
         in order and each row checked, which reads about (page size / share of rows in range)
-        rows: cheap for a wide range. Or the range is read through the transaction's date or
+        rows: cheap for a wide range. Or a range is read through the transaction's date or
         amount index and sorted, which reads every row in it: cheap for a narrow one. SQLite's
         planner has no statistics to choose, so on SQLite the choice is made here: over all rows
-        the range's size is counted first, up to a share of the table (_narrow). Flagged rows
-        are few (well under 1 % of transactions): they are always walked.
+        each range's size is counted, up to a share of the table (_narrow), and the first narrow
+        one goes through its index. Flagged rows are few (well under 1 % of transactions): they
+        are always walked. PostgreSQL's planner has statistics: every range is offered to it
+        through its index.
 
-        To walk, the filters go on columns without an index (the prediction's time, and the
-        amount through "+ 0"), so that the planner cannot start from the range. To read the
-        range, they go through the transaction's indexes with both bounds set, which SQLite's
-        planner always takes.
+        Through the index, a range goes on the transaction's column with both bounds set, which
+        SQLite's planner always takes. Otherwise it goes on a column without an index (the
+        prediction's own time, the amount through "+ 0"), so that the planner cannot start
+        from it.
         """
         data = self.cleaned_data
         since, until, low, high = data.get("since"), data.get("until"), data.get("amount_min"), data.get("amount_max")
-        indexed, unindexed = {}, {}
+        ranges: list[tuple[dict, dict]] = []  # each as (lookups on the transaction's index, without)
         if since or until:
             # A transaction and its prediction are stored in the same instant.
             start = _start_of(since or date(1970, 1, 1))
             end = _end_of(until) if until else timezone.now() + timedelta(days=1)
-            indexed |= {"transaction__created_at__gte": start, "transaction__created_at__lt": end}
-            unindexed |= {"created_at__gte": start, "created_at__lt": end}
+            ranges.append(({"created_at__gte": start, "created_at__lt": end},) * 2)
         if low is not None or high is not None:
             low, high = low or 0.0, BOUNDS["Amount"][1] if high is None else high
-            indexed |= {"transaction__amount__gte": low, "transaction__amount__lte": high}
-            unindexed |= {"listed_amount__gte": low, "listed_amount__lte": high}
-        if not indexed:
-            return rows
-        if not flagged_only and (
-            connection.vendor != "sqlite"  # PostgreSQL's planner has statistics, and chooses itself
-            or _narrow({lookup.removeprefix("transaction__"): v for lookup, v in indexed.items()})
-        ):
-            return rows.filter(**indexed)
-        return rows.alias(listed_amount=F("transaction__amount") + 0.0).filter(**unindexed)
+            ranges.append(
+                ({"amount__gte": low, "amount__lte": high}, {"listed_amount__gte": low, "listed_amount__lte": high})
+            )
+        if flagged_only:
+            indexed = []
+        elif connection.vendor != "sqlite":
+            indexed = ranges
+        else:
+            indexed = next(([r] for r in ranges if _narrow(r[0])), [])
+        rows = rows.alias(listed_amount=F("transaction__amount") + 0.0)
+        for through_index, without in ranges:
+            if (through_index, without) in indexed:
+                rows = rows.filter(**{f"transaction__{lookup}": value for lookup, value in through_index.items()})
+            else:
+                rows = rows.filter(**without)
+        return rows
 
     def page(self) -> tuple[list[Prediction], str | None]:
         """One page of the queue from the cursor on, and the next page's cursor (None at the end).
@@ -154,12 +161,13 @@ SORT_AT_MOST_SHARE = 0.01
 SORT_AT_LEAST = 1_000
 
 
-def _narrow(ranges: dict) -> bool:
-    """Whether few enough transactions fall in ``ranges`` (lookups on Transaction) to read them
-    all and sort them. Counting stops at the limit, so it reads at most that many index entries."""
+def _narrow(lookups: dict) -> bool:
+    """Whether few enough transactions fall in one range (``lookups`` on one indexed column of
+    Transaction) to read them all and sort them. Counting stops at the limit, so it reads at
+    most that many entries of the column's index."""
     top = Transaction.objects.aggregate(top=Max("pk"))["top"] or 0  # about the table's size, at once
     limit = max(SORT_AT_LEAST, int(top * SORT_AT_MOST_SHARE))
-    return Transaction.objects.filter(**ranges).order_by()[:limit].count() < limit  # unsorted: stops at the limit
+    return Transaction.objects.filter(**lookups).order_by()[:limit].count() < limit  # unsorted: stops at the limit
 
 
 def cursor_of(prediction: Prediction) -> str:

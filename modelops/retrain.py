@@ -141,11 +141,13 @@ def _within_cap(
         start += size
         if start > dropped:
             kept.append(data_file)
-        elif data_file.status == DataFile.Status.NEW:
+        else:
+            # Under every name that holds the content: a copy was read as this one.
             cap = settings.RETRAIN_MAX_ROWS
             why = f"none of its rows are among the newest {cap} kept for retraining (RETRAIN_MAX_ROWS)"
-            data_file.reject_if_new(why)
-            _skipped(data_file, why, note)
+            for same in DataFile.objects.filter(sha256=data_file.sha256, status=DataFile.Status.NEW):
+                same.reject_if_new(why)
+                _skipped(same, why, note)
     return kept, {f.sha256 for f in kept}
 
 

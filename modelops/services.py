@@ -235,10 +235,11 @@ def run_session(
         session = RunSession(heartbeat, echo)
         try:
             yield session
-        except BaseException as exc:
-            # Ctrl-C or a stop signal too: left running, the run would refuse every training
-            # until its heartbeat went stale, then count as abandoned towards crash_loop().
-            error = (str(exc) or type(exc).__name__) if isinstance(exc, Exception) else "interrupted"
+        except (Exception, KeyboardInterrupt) as exc:
+            # Ctrl-C too: left running, the run would refuse every training until its heartbeat
+            # went stale, then count as abandoned towards crash_loop(). (Not SystemExit: the task
+            # cluster's timeout raises one, and a run that times out must count as abandoned.)
+            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
             explain = session.note if note_failure else lambda message: None
             explain(f"failed: {error}")
             for version in reject_candidates_of(

@@ -37,7 +37,7 @@ _NUMBER_TEXT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf(?:
 
 def is_number_text(text: str) -> bool:
     """Whether ``text`` (spaces around it allowed) is a number as scoring inputs accept it."""
-    return _NUMBER_TEXT.fullmatch(text.strip(" \t\r\n")) is not None
+    return _NUMBER_TEXT.fullmatch(text.strip()) is not None  # any whitespace, as float() and the schema allow
 
 
 class DataValidationError(ValueError):

@@ -113,6 +113,7 @@ def test_it_accepts_quoted_cells_as_in_the_kaggle_file(good_csv):
         ("V1", None, (None, "is required")),
         ("V1", "x", (None, "must be a number")),
         ("V1", " 2.5e1 ", (25.0, None)),
+        ("V1", "\u00a01.5\u2003", (1.5, None)),  # any whitespace around, as the API schema allows
         ("V1", ".5", (0.5, None)),
         # float() reads these, JSON and the CSV files do not: digit separators, other scripts'
         # digits, hexadecimal.

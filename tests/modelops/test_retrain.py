@@ -549,3 +549,36 @@ def test_a_rollback_made_while_a_run_trains_is_not_overridden(active_version, tr
     # The data waits for the next run, which compares with v1.
     new_file.refresh_from_db()
     assert new_file.status == DataFile.Status.NEW and tasks._awaiting_training()
+
+
+def test_a_copy_of_a_file_the_row_cap_leaves_out_is_rejected_too(active_version, new_file, bucket, settings):
+    # One content under two names is read once, as the first: the copy must not stay new, or
+    # every scan would queue a retrain.
+    folder = bucket / "incoming"
+    older = folder / "creditcard_20250101_000000.csv"
+    synthetic.write_csv(synthetic.generate(rows=2_000, fraud_rate=0.02, seed=24), older)
+    (folder / "creditcard_20250101_000001.csv").write_bytes(older.read_bytes())
+    scan.scan_incoming()
+    settings.RETRAIN_MAX_ROWS = 20_000
+    assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).status == TrainingRun.Status.SUCCEEDED
+    statuses = dict(DataFile.objects.values_list("key", "status"))
+    assert statuses == {
+        new_file.key: DataFile.Status.USED,
+        older.name: DataFile.Status.REJECTED,
+        "creditcard_20250101_000001.csv": DataFile.Status.REJECTED,
+    }
+    assert tasks.retrain_models() == "skipped: no new data files"
+
+
+def test_a_run_past_the_task_timeout_is_left_to_the_heartbeat(active_version, new_file, monkeypatch):
+    # The cluster's timeout raises a SystemExit in the task: the run must end as abandoned, which
+    # counts towards the crash-loop pause, not as an interruption, which does not.
+    from django_q.exceptions import TimeoutException
+
+    def too_long(*args, **kwargs):
+        raise TimeoutException("Task exceeded maximum timeout value (1800 seconds)")
+
+    monkeypatch.setattr(training, "train", too_long)
+    with pytest.raises(TimeoutException):
+        tasks.retrain_models()
+    assert TrainingRun.objects.get().status == TrainingRun.Status.RUNNING
