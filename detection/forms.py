@@ -105,18 +105,22 @@ class QueueFilter(forms.Form):
             # A transaction and its prediction are stored in the same instant.
             start = _start_of(since or date(1970, 1, 1))
             end = _end_of(until) if until else timezone.now() + timedelta(days=1)
-            ranges.append(({"created_at__gte": start, "created_at__lt": end},) * 2)
+            dates = {"created_at__gte": start, "created_at__lt": end}  # the prediction's has no index
+            ranges.append((dates, dates))
         if low is not None or high is not None:
             low, high = low or 0.0, BOUNDS["Amount"][1] if high is None else high
             ranges.append(
                 ({"amount__gte": low, "amount__lte": high}, {"listed_amount__gte": low, "listed_amount__lte": high})
             )
+        if not ranges:
+            return rows
         if flagged_only:
             indexed = []
         elif connection.vendor != "sqlite":
             indexed = ranges
         else:
-            indexed = next(([r] for r in ranges if _narrow(r[0])), [])
+            limit = _sort_limit()
+            indexed = next(([r] for r in ranges if _narrow(r[0], limit)), [])
         rows = rows.alias(listed_amount=F("transaction__amount") + 0.0)
         for through_index, without in ranges:
             if (through_index, without) in indexed:
@@ -154,19 +158,24 @@ class QueueFilter(forms.Form):
 
 
 # A range over all rows is read and sorted when it holds at most this share of the transactions
-# (and always when it holds fewer than SORT_AT_LEAST); above it, the queue's order is walked. The
+# (and always when it holds fewer than SORT_AT_LEAST); above it, the queue's order is walked.
+# Counting rows read, for rows spread evenly along the queue (an estimate, not a measurement), the
 # two cost the same when the share is about the square root of (page size / transactions): 0.5 %
-# for a page of 25 among a million.
+# for a page of 25 among a million. docs/BENCHMARKS.md times both sides of the choice.
 SORT_AT_MOST_SHARE = 0.01
 SORT_AT_LEAST = 1_000
 
 
-def _narrow(lookups: dict) -> bool:
-    """Whether few enough transactions fall in one range (``lookups`` on one indexed column of
-    Transaction) to read them all and sort them. Counting stops at the limit, so it reads at
-    most that many entries of the column's index."""
+def _sort_limit() -> int:
+    """How many transactions a range may hold and still be read and sorted."""
     top = Transaction.objects.aggregate(top=Max("pk"))["top"] or 0  # about the table's size, at once
-    limit = max(SORT_AT_LEAST, int(top * SORT_AT_MOST_SHARE))
+    return max(SORT_AT_LEAST, int(top * SORT_AT_MOST_SHARE))
+
+
+def _narrow(lookups: dict, limit: int) -> bool:
+    """Whether fewer than ``limit`` transactions fall in one range (``lookups`` on one indexed
+    column of Transaction). Counting stops at the limit, so it reads at most that many entries
+    of the column's index."""
     return Transaction.objects.filter(**lookups).order_by()[:limit].count() < limit  # unsorted: stops at the limit
 
 

@@ -17,14 +17,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from modelops.ml.schema import BOUNDS, FEATURES
+from modelops.ml.schema import BOUNDS, DECIMAL_TEXT, FEATURES
 
 from .parsing import EXTERNAL_ID_MAX
 
 # A decimal number as text, surrounding spaces allowed: what the original client sent, and what
-# the server reads (modelops.ml.schema.is_number_text; it also reads "NaN" and "Infinity" only to
-# refuse them by name).
-NUMERIC_STRING = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+# the server reads (modelops.ml.schema.is_number_text).
+NUMERIC_STRING = rf"^\s*{DECIMAL_TEXT}\s*$"
 
 
 # Printable text with at least one character that is not a space (parsing._external_id_error).

@@ -37,6 +37,8 @@ class RequestLogMiddleware:
         request.id = supplied if _CALLER_ID.fullmatch(supplied) else uuid.uuid4().hex  # "$" would let "\n" end it
         response = self.get_response(request)
         response["X-Request-ID"] = request.id
+        if not log.isEnabledFor(logging.INFO):
+            return response  # the path's escaping is not paid for on every request when the log is off
         log.info(
             "id=%s method=%s path=%s status=%s ms=%.1f model_version=%s",
             request.id,

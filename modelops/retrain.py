@@ -353,9 +353,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             # version no longer serving, and a rollback is an operator's decision. The files
             # stay new and call for the next run, which compares with the version active then.
             note(f"{exc}; the candidates are rejected, and the next run takes the data files up again")
-            now_active = ModelVersion.objects.active().first()
-            for candidate in candidates:
-                services.reject_version(candidate.version, actor=actor, reason=str(exc), active=now_active)
+            services.reject_candidates_of(run_id=run.pk, actor=actor, reason=str(exc))
             return None
         except services.ActivationError as exc:
             note(str(exc))

@@ -30,9 +30,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-# A number written as text: decimal, ASCII digits only, or NaN/Infinity (then refused by name).
+# A decimal number written as text, ASCII digits only: the API schema documents it (detection.openapi).
 # Python's float() also reads "1_000" and other scripts' digits, which no JSON or CSV number is.
-_NUMBER_TEXT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf(?:inity)?)", re.ASCII | re.IGNORECASE)
+DECIMAL_TEXT = r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?"
+# NaN and Infinity are read too, only to be refused by name.
+_NUMBER_TEXT = re.compile(rf"{DECIMAL_TEXT}|[-+]?(nan|inf|infinity)", re.ASCII | re.IGNORECASE)
 
 
 def is_number_text(text: str) -> bool:

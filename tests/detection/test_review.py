@@ -245,8 +245,9 @@ def test_a_range_is_sorted_only_when_it_holds_few_transactions(scored, monkeypat
     monkeypatch.setattr(forms, "SORT_AT_LEAST", 30)  # of the 60 transactions
     monkeypatch.setattr(forms, "SORT_AT_MOST_SHARE", 0.0)
     amounts = sorted(Transaction.objects.values_list("amount", flat=True))
-    assert forms._narrow({"amount__lte": amounts[10]})
-    assert not forms._narrow({"amount__gte": amounts[10]})
+    limit = forms._sort_limit()
+    assert forms._narrow({"amount__lte": amounts[10]}, limit)
+    assert not forms._narrow({"amount__gte": amounts[10]}, limit)
 
 
 def test_with_two_ranges_only_a_narrow_one_goes_through_its_index(analyst_client, scored, monkeypatch):
