@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
-from modelops.ml.schema import BOUNDS, DECIMAL_TEXT, FEATURES
+from modelops.ml.schema import BOUNDS, DECIMAL_TEXT, FEATURES, MAX_NUMBER_TEXT
 
 from .parsing import EXTERNAL_ID_MAX
 
@@ -52,8 +52,9 @@ class FeatureValueFieldExtension(OpenApiSerializerFieldExtension):
                 {"type": "string", "pattern": NUMERIC_STRING},
             ],
             "description": (
-                f"A number from {low:g} to {high:g}, or a string holding one within the same bounds (the "
-                "original client sent V-values as strings). NaN, Infinity and booleans are refused."
+                f"A number from {low:g} to {high:g}, or a string holding one within the same bounds, at most "
+                f"{MAX_NUMBER_TEXT} characters besides the spaces around it (the original client sent V-values "
+                "as strings). NaN, Infinity and booleans are refused."
             ),
         }
 

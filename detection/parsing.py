@@ -86,17 +86,30 @@ def _external_id_error(item: dict) -> str | None:
     return None
 
 
-def _item_errors(item: object) -> dict[str, str]:
+class _NumberTexts(dict):
+    """Whether each distinct string of one body holds a number, found once: the fast path and the
+    item-by-item path that names the errors ask about the same strings."""
+
+    def __call__(self, text: str) -> bool:
+        verdict = self.get(text)
+        if verdict is None:
+            verdict = self[text] = is_number_text(text)
+        return verdict
+
+
+def _item_errors(item: object, number_text: _NumberTexts) -> dict[str, str]:
     """Every problem of one item, by field (empty if it is valid)."""
     if not isinstance(item, dict):
         return {"non_field_errors": "must be a JSON object"}
-    errors = {name: error for name in FEATURES if (error := check_value(name, item.get(name))[1])}
+    errors = {
+        name: error for name in FEATURES if (error := check_value(name, item.get(name), number_text=number_text)[1])
+    }
     if error := _external_id_error(item):
         errors["external_id"] = error
     return errors
 
 
-def _fast_matrix(items: list) -> np.ndarray | None:
+def _fast_matrix(items: list, number_text: _NumberTexts) -> np.ndarray | None:
     """The items' features as floats if every value is plainly valid, else None.
 
     Vectorised: one numpy conversion and bounds check for the whole batch instead of a Python
@@ -113,7 +126,7 @@ def _fast_matrix(items: list) -> np.ndarray | None:
     if bool in types:
         return None
     if str in types and not all(
-        map(is_number_text, filter(lambda v: type(v) is str, itertools.chain.from_iterable(cells)))
+        map(number_text, filter(lambda v: type(v) is str, itertools.chain.from_iterable(cells)))
     ):
         return None
     try:
@@ -145,9 +158,10 @@ def parse(data: object) -> tuple[Batch, bool]:
     if len(items) > limit:
         raise InvalidInput(f"a batch holds at most {limit} transactions, this one has {len(items)}")
 
-    matrix = _fast_matrix(items)
+    number_text = _NumberTexts()
+    matrix = _fast_matrix(items, number_text)
     if matrix is None or (any("external_id" in item for item in items) and any(map(_external_id_error, items))):
-        bad = [(i, errors) for i, item in enumerate(items) if (errors := _item_errors(item))]
+        bad = [(i, errors) for i, item in enumerate(items) if (errors := _item_errors(item, number_text))]
     else:
         bad = []
     if bad:

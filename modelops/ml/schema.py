@@ -11,6 +11,7 @@ import io
 import math
 import os
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -32,14 +33,18 @@ BOUNDS: dict[str, tuple[float, float]] = {
 
 # A decimal number written as text, ASCII digits only: the API schema documents it (detection.openapi).
 # Python's float() also reads "1_000" and other scripts' digits, which no JSON or CSV number is.
-DECIMAL_TEXT = r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?"
+# Each character can be matched only one way, so a refusal takes time linear in the text's length.
+DECIMAL_TEXT = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 # NaN and Infinity are read too, only to be refused by name.
 _NUMBER_TEXT = re.compile(rf"{DECIMAL_TEXT}|[-+]?(nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+# Far longer than any number of this dataset written out in full (float64's repr is under 25).
+MAX_NUMBER_TEXT = 64
 
 
 def is_number_text(text: str) -> bool:
     """Whether ``text`` (spaces around it allowed) is a number as scoring inputs accept it."""
-    return _NUMBER_TEXT.fullmatch(text.strip()) is not None  # any whitespace, as float() and the schema allow
+    text = text.strip()  # any whitespace, as float() and the schema allow
+    return len(text) <= MAX_NUMBER_TEXT and _NUMBER_TEXT.fullmatch(text) is not None
 
 
 class DataValidationError(ValueError):
@@ -51,16 +56,19 @@ class DataValidationError(ValueError):
         super().__init__(f"line {line}: {message}" if line is not None else message)
 
 
-def check_value(name: str, value: object) -> tuple[float | None, str | None]:
+def check_value(
+    name: str, value: object, *, number_text: Callable[[str], bool] = is_number_text
+) -> tuple[float | None, str | None]:
     """Convert one scoring input to float: (value, None), or (None, reason) if it is unusable.
 
-    Numbers sent as JSON strings are accepted, as the original client sent them.
+    Numbers sent as JSON strings are accepted, as the original client sent them; ``number_text``
+    tells which strings hold one (a caller that has already checked them passes its verdicts).
     """
     if value is None:
         return None, "is required"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None, "must be a number"
-    if isinstance(value, str) and not is_number_text(value):
+    if isinstance(value, str) and not number_text(value):
         return None, "must be a number"
     try:
         number = float(value)

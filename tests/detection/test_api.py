@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from detection import parsing
 from detection.models import Prediction, Transaction
 from modelops.ml.schema import FEATURES
 
@@ -272,3 +273,15 @@ def test_a_chunked_body_without_a_length_gets_411_not_a_list_of_missing_fields(c
     assert response.status_code == 411
     assert response.json()["error"]["code"] == "length_required"
     assert Transaction.objects.count() == 0
+
+
+def test_a_long_digit_run_gets_400_and_each_distinct_string_is_checked_once(client, active_version, monkeypatch):
+    checked = []
+    real = parsing.is_number_text
+    monkeypatch.setattr(parsing, "is_number_text", lambda text: checked.append(text) or real(text))
+    item = row(V1="1" * 16_000 + "x", V2="0.5", V3="0.5")
+    response = post(client, [item, row(V2="0.5")])
+    assert response.status_code == 400
+    assert response.json()["error"]["items"] == [{"index": 0, "fields": {"V1": "must be a number"}}]
+    assert sorted(checked, key=len) == ["0.5", "1" * 16_000 + "x"]
+    assert not Transaction.objects.exists()

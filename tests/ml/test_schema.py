@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 
 import pytest
 
@@ -160,3 +161,31 @@ def test_it_refuses_an_empty_first_line_rather_than_miscount_lines(good_csv):
 
 def test_it_reads_a_file_whose_lines_end_in_a_lone_carriage_return(good_csv):
     assert len(schema.read_training_csv(good_csv.replace(b"\n", b"\r"))) == 200
+
+
+class PatternSpy:
+    """Stands in for the number pattern and records what it is asked to match."""
+
+    def __init__(self, pattern):
+        self.pattern, self.texts = pattern, []
+
+    def fullmatch(self, text):
+        self.texts.append(text)
+        return self.pattern.fullmatch(text)
+
+
+def test_number_text_over_the_length_cap_is_refused_without_matching_the_pattern(monkeypatch):
+    spy = PatternSpy(schema._NUMBER_TEXT)
+    monkeypatch.setattr(schema, "_NUMBER_TEXT", spy)
+    assert schema.is_number_text(" " + "1" * schema.MAX_NUMBER_TEXT + " ")
+    assert not schema.is_number_text("1" * (schema.MAX_NUMBER_TEXT + 1))
+    assert [len(t) for t in spy.texts] == [schema.MAX_NUMBER_TEXT]
+
+
+@pytest.mark.parametrize("text", ["1" * 20_000 + "x", "1" * 20_000 + "e", "1" * 20_000 + ".5x"])
+def test_the_number_pattern_refuses_a_long_digit_run_in_linear_time(text):
+    # Matched only under the length cap, the pattern must still be linear on its own: one that can
+    # split a digit run many ways took seconds on 20,000 digits, thousands of times this bound.
+    started = time.perf_counter()
+    assert schema._NUMBER_TEXT.fullmatch(text) is None
+    assert time.perf_counter() - started < 0.5
