@@ -6,6 +6,7 @@ generator, so a column can never mean one thing in training and another when sco
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -95,8 +96,11 @@ def _line_of(row: int) -> int:
 
 # The real header is 31 short names (about 300 bytes). A longer first line is no header of this
 # dataset, and is refused before pandas sees it: pandas renames duplicate column names in time
-# quadratic in their number, so one 200 KB line of "1,1,1,..." would hold a worker for minutes.
+# quadratic in their number.
 MAX_HEADER_BYTES = 4096
+# The header and the first data row must lie within this many bytes (a real row is under 1 KB):
+# pandas takes a first row's extra cells as an index, so they are counted here, before it reads.
+HEAD_BYTES = 65_536
 _GZIP_MAGIC = b"\x1f\x8b"
 # pandas' C parser: "Error tokenizing data. C error: Expected 31 fields in line 6, saw 33"
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
@@ -104,20 +108,19 @@ _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 def _first_bytes(source: str | os.PathLike | bytes) -> bytes:
     if isinstance(source, bytes):
-        return source[: MAX_HEADER_BYTES + 1]
+        return source[: HEAD_BYTES + 1]
     with open(source, "rb") as handle:
-        return handle.read(MAX_HEADER_BYTES + 1)
+        return handle.read(HEAD_BYTES + 1)
 
 
 def check_header(first: bytes, *, labelled: bool = True) -> None:
     """Refuse, from the first bytes of a file alone, what is no CSV file of this dataset: gzip
     data, a first line that is empty or over MAX_HEADER_BYTES, a header that is not UTF-8 or not
-    these columns, a first data row with more cells than the header."""
+    these columns, a first data row with more cells than the header or not whole in HEAD_BYTES."""
     if first.startswith(_GZIP_MAGIC):
         raise DataValidationError("the file is gzip-compressed: upload the CSV uncompressed")
-    lines = first.splitlines(keepends=True)  # ended by \n, \r\n or a lone \r, as pandas reads them
-    line, row = [*lines, b"", b""][:2]
-    if not line.endswith((b"\n", b"\r")) and len(first) > MAX_HEADER_BYTES:
+    line = first.splitlines(keepends=True)[0] if first else b""  # ended by \n, \r\n or a lone \r, as pandas reads
+    if len(line.rstrip(b"\r\n")) > MAX_HEADER_BYTES:
         raise DataValidationError(f"the first line is over {MAX_HEADER_BYTES} bytes: not this dataset's header", line=1)
     if not line.strip():
         if first.strip():
@@ -131,17 +134,35 @@ def check_header(first: bytes, *, labelled: bool = True) -> None:
         raise DataValidationError("the file is not UTF-8 text", line=1) from None
     # Split at every line end first (above), a lone \r included: csv.reader refuses one inside a line.
     header = check_columns(next(csv.reader([text])), labelled=labelled)
-    # pandas reads a first data row with more cells than the header as a row whose first cells
-    # are an index, shifting every row: it must be caught here (a row with fewer cells gets empty
-    # ones, which the validation names). Only a row whole in these bytes is checked (rows of this
-    # dataset are far shorter than MAX_HEADER_BYTES).
-    if (row.endswith((b"\n", b"\r")) or len(first) <= MAX_HEADER_BYTES) and row.strip():
-        try:
-            cells = next(csv.reader([row.decode("utf-8").rstrip("\r\n")]))
-        except UnicodeDecodeError:
-            return  # pandas names the line
-        if len(cells) > len(header):
-            raise DataValidationError(f"{len(cells)} cells, expected {len(header)}", line=2)
+    _check_first_row(first[len(line) :], cells=len(header), whole_file=len(first) <= HEAD_BYTES)
+
+
+def _check_first_row(rest: bytes, *, cells: int, whole_file: bool) -> None:
+    """Refuse a first data row with more cells than the header, counted in the bytes read even if
+    the row goes on past them, or one that is not whole in them. A row with fewer cells gets empty
+    ones, which the validation names."""
+    try:
+        # Incremental: the bytes read may end inside a character.
+        text = codecs.getincrementaldecoder("utf-8")().decode(rest, final=whole_file)
+    except UnicodeDecodeError:
+        return  # the reading names the line
+    if not text.strip():
+        return
+    # newline="": csv.reader sees each line end as it is, and reads quoted cells across lines as pandas does.
+    records = csv.reader(io.StringIO(text, newline=""))
+    try:
+        row = next(records)
+    except csv.Error:
+        return  # pandas names what is wrong with the row
+    try:
+        whole = whole_file or next(records, None) is not None or text.endswith(("\n", "\r"))
+    except csv.Error:
+        whole = True  # a next row began
+    if len(row) > cells:
+        counted = f"{len(row)} cells" if whole else f"over {len(row) - 1} cells"
+        raise DataValidationError(f"{counted}, expected {cells}", line=2)
+    if not whole:
+        raise DataValidationError(f"the first data row is over {HEAD_BYTES} bytes: not a row of this dataset", line=2)
 
 
 def check_columns(names: list[str], *, labelled: bool = True) -> list[str]:

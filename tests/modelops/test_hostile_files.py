@@ -71,7 +71,18 @@ REJECTED = {
         b"1," * 100_000 + b"\n",
         "line 1: the first line is over 4096 bytes: not this dataset's header",
     ),
-    "huge_cell.csv": (_cell(2, 1, "9" * 1_000_000), "line 2: column V1 is infinite"),
+    "huge_first_row.csv": (
+        _cell(2, 1, "9" * 1_000_000),
+        "line 2: the first data row is over 65536 bytes: not a row of this dataset",
+    ),
+    "huge_cell.csv": (_cell(4, 1, "9" * 1_000_000), "line 4: column V1 is infinite"),
+    # 2,131 cells a row (the header has 31): pandas took the first 2,100 as an index.
+    "wide_rows.csv": (_join([HEADER, *[",".join(["1"] * 2_131)] * 40]), "line 2: 2131 cells, expected 31"),
+    # Extra cells counted in the bytes read, though the row goes on past them.
+    "wide_long_first_row.csv": (
+        _join([HEADER, ",".join(["1.5"] * 20_000), *LINES[1:]]),
+        "line 2: over 16354 cells, expected 31",
+    ),
     "gzipped.csv": (gzip.compress(CLEAN.encode()), "the file is gzip-compressed: upload the CSV uncompressed"),
     "latin1.csv": (
         _join(LINES[:6]) + LINES[6].encode() + b"\xe9\n" + _join(LINES[7:]),
