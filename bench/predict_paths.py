@@ -35,6 +35,17 @@ def per_call_us(fn, number: int) -> float:
     return min(timeit.repeat(fn, number=number, repeat=3)) / number * 1e6
 
 
+def _service_keys():
+    """The keys the service verifies artifacts with, from its settings (DATA_DIR or environment)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
+    django.setup()
+    from modelops import artifacts
+
+    return artifacts.verifying_keys()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--artifact", required=True)
@@ -48,7 +59,7 @@ def main() -> None:
     if args.busy_neighbour:
         neighbour = multiprocessing.Process(target=_spin, daemon=True)
         neighbour.start()
-    bundle = artifact.loads(Path(args.artifact).read_bytes(), sha256=None, nthread=1)
+    bundle = artifact.loads(Path(args.artifact).read_bytes(), sha256=None, keys=_service_keys(), nthread=1)
     rows = synthetic.generate(rows=args.rows, fraud_rate=0.01, seed=3)[list(FEATURES)].to_numpy()
     one = bundle.prepare(rows[:1])
     many = bundle.prepare(rows)

@@ -60,15 +60,15 @@ if PRODUCTION and DEBUG:
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment; for a local run, one generated once into DATA_DIR, so no
-    secret ever lives in the repository and sessions survive restarts."""
-    key = env_str("SECRET_KEY")
+def _secret(name: str) -> str:
+    """A secret from the environment; for a local run, one generated once into DATA_DIR, so no
+    secret ever lives in the repository and it survives restarts."""
+    key = env_str(name)
     if key:
         return key
     if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set in production (PRODUCTION=true)")
-    path = DATA_DIR / "secret_key"
+        raise ImproperlyConfigured(f"{name} must be set in production (PRODUCTION=true)")
+    path = DATA_DIR / name.lower()
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         # O_EXCL: two processes starting at once must not write two different keys.
@@ -82,7 +82,7 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret("SECRET_KEY")
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
 
@@ -220,6 +220,13 @@ STORAGES = {
     "incoming": _bucket_storage(env_str("S3_INCOMING_PREFIX", "incoming")),
     "models": _bucket_storage(env_str("S3_MODELS_PREFIX", "models")),
 }
+# Model artifacts are signed with this key (HMAC-SHA256), which must never be kept in the
+# bucket: whoever can write the bucket cannot make an artifact the service will load. To rotate,
+# set the new key and list the old ones, comma-separated, until no version needs them.
+ARTIFACT_SIGNING_KEY = _secret("ARTIFACT_SIGNING_KEY")
+ARTIFACT_SIGNING_OLD_KEYS = [k.strip() for k in env_str("ARTIFACT_SIGNING_OLD_KEYS").split(",") if k.strip()]
+if any(len(key) < 32 for key in [ARTIFACT_SIGNING_KEY, *ARTIFACT_SIGNING_OLD_KEYS]):
+    raise ImproperlyConfigured("ARTIFACT_SIGNING_KEY (and each old key) must be at least 32 characters")
 MEDIA_ROOT = DATA_DIR / "media"
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"

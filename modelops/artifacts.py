@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
 from .ml import artifact
 from .ml.artifact import ModelBundle
+from .ml.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +28,22 @@ def models_storage():
     return storages["models"]
 
 
-def _read(name: str) -> bytes:
+def signing_key() -> SigningKey:
+    """The key new artifacts are signed with (ARTIFACT_SIGNING_KEY)."""
+    return SigningKey(settings.ARTIFACT_SIGNING_KEY.encode())
+
+
+def verifying_keys() -> list[SigningKey]:
+    """The keys an artifact may be signed with: the current one, and those it replaced."""
+    return [signing_key(), *(SigningKey(old.encode()) for old in settings.ARTIFACT_SIGNING_OLD_KEYS)]
+
+
+def read(name: str) -> bytes:
+    """An artifact's bytes, at most MAX_ARTIFACT_BYTES of them and one more, so a planted huge
+    file is refused without being held in memory."""
     try:
         with models_storage().open(name, "rb") as handle:
-            return handle.read()
+            return handle.read(artifact.MAX_ARTIFACT_BYTES + 1)
     except FileNotFoundError:
         # The storage answered, and the file is gone: as bad as an altered one.
         raise artifact.ArtifactError(f"artifact {name} is missing from the models storage") from None
@@ -72,13 +86,13 @@ def store(bundle: ModelBundle) -> tuple[str, str]:
     altered, or left half-written by an interrupted upload, is replaced, so a new version never
     names a file that fails its checksum. Raises a STORAGE_ERRORS exception if the upload fails.
     """
-    data = artifact.dumps(bundle)
+    data = artifact.dumps(bundle, key=signing_key())
     sha256 = artifact.sha256_hex(data)
     name = f"{sha256}.json"
     storage = models_storage()
     if storage.exists(name):
         try:
-            stored = _read(name)
+            stored = read(name)
         except artifact.ArtifactError:
             stored = b""
         if artifact.sha256_hex(stored) == sha256:
@@ -92,9 +106,9 @@ def store(bundle: ModelBundle) -> tuple[str, str]:
 
 
 def load(name: str, sha256: str) -> ModelBundle:
-    """Download and load an artifact, verifying its sha256 first.
+    """Download and load an artifact, verifying its sha256, its signature and its structure.
 
     Raises ArtifactUnavailable if the storage cannot be reached, and artifact.ArtifactError if
-    the file is missing, altered or unreadable as a model.
+    the file is missing, altered, unsigned or unreadable as a model.
     """
-    return artifact.loads(_read(name), sha256=sha256)
+    return artifact.loads(read(name), sha256=sha256, keys=verifying_keys())

@@ -88,15 +88,12 @@ def _load(key: tuple[int, str], name: str) -> ModelBundle:
         raise type(error)(str(error))
     try:
         bundle = services.load_checked(
-            version_id=key[0], name=name, sha256=key[1], actor="serving", when=" when loaded"
+            version_id=key[0], name=name, sha256=key[1], actor="serving", when=" when loaded", walk=True
         )
     except ArtifactError as exc:
         _failed[key] = (time.monotonic(), exc)
         raise
     _failed.pop(key, None)
-    # Laid out for the tree walk now, while loading, rather than in the first request; only
-    # the serving cache needs it, not the loads that only verify an artifact.
-    bundle.walker  # noqa: B018
     while len(_cache) >= _KEEP:
         _cache.pop(next(iter(_cache)))
     _cache[key] = bundle

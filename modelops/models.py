@@ -71,6 +71,7 @@ class ModelVersion(models.Model):
     version = models.PositiveIntegerField(unique=True)
     artifact = models.CharField(max_length=300, help_text="Name of the artifact in the models storage")
     sha256 = models.CharField(max_length=64)
+    signing_key = models.CharField(max_length=16, blank=True, help_text="Id of the key the artifact is signed with")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
     threshold = models.FloatField()
     params = models.JSONField(default=dict, blank=True)
@@ -117,6 +118,8 @@ class ModelEvent(models.Model):
         # The version's artifact failed verification (checksum, format, missing file) when it
         # was loaded; its status is left as it was, so the row says who found it and when.
         INTEGRITY = "integrity", "Integrity failure"
+        # An artifact stored before artifacts were signed, signed anew by an operator's command.
+        SIGN = "sign", "Artifact signed"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     from_version = models.ForeignKey(

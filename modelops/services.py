@@ -275,6 +275,7 @@ def record_version(
                     version=number,
                     artifact=name,
                     sha256=sha256,
+                    signing_key=artifacts.signing_key().id,
                     status=status,
                     threshold=result.bundle.threshold,
                     params=result.params,
@@ -385,13 +386,18 @@ def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> Mod
     )
 
 
-def load_checked(*, version_id: int, name: str, sha256: str, actor: str, when: str = "") -> ModelBundle:
+def load_checked(
+    *, version_id: int, name: str, sha256: str, actor: str, when: str = "", walk: bool = False
+) -> ModelBundle:
     """Load an active version's artifact. One that fails verification is recorded as an
     integrity event (``when`` ends its reason, e.g. " when retraining") and ArtifactError is
     raised; a storage outage raises ArtifactUnavailable and records nothing, as nothing says
-    the file is bad."""
+    the file is bad. ``walk``: also lay the trees out for the numpy walk, as serving needs."""
     try:
-        return artifacts.load(name, sha256)
+        bundle = artifacts.load(name, sha256)
+        if walk:
+            bundle.walker  # noqa: B018
+        return bundle
     except artifacts.ArtifactUnavailable:
         raise
     except ArtifactError as exc:
@@ -450,12 +456,14 @@ def train_from_csv(
     return version
 
 
-def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
+def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[ModelVersion | None, list[str]]:
     """Bootstrap a deployment whose database has no active model from the models storage (as the
     original app fetched its model from the bucket): record the artifact that was active last
     (artifacts.pointed_at), or else the newest one, that verifies, and activate it. Artifact
     names are their sha256, so a file whose content does not hash to its name was altered and is
-    skipped. Returns (activated version or None, what was skipped).
+    skipped; so is one not signed by this service's key, recorded as an integrity event.
+    ``allow_unsigned``: an artifact stored before signing is adopted too, and signed anew.
+    Returns (activated version or None, what was skipped).
     """
     storage = artifacts.models_storage()
     try:
@@ -467,18 +475,23 @@ def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
     names.sort(key=lambda name: name != active)  # stable: the rest stay newest first
     skipped = []
     for name in names:
-        with storage.open(name, "rb") as handle:
-            data = handle.read()
+        data = artifacts.read(name)
         sha256 = artifact_format.sha256_hex(data)
         if name != f"{sha256}.json":
             skipped.append(f"{name}: content does not match its checksum name")
             continue
         try:
-            bundle = artifact_format.loads(data, sha256=sha256)
+            bundle = artifact_format.loads(
+                data, sha256=sha256, keys=artifacts.verifying_keys(), allow_unsigned=allow_unsigned
+            )
         except ArtifactError as exc:
             skipped.append(f"{name}: {exc}")
+            ModelEvent.objects.create(
+                kind=ModelEvent.Kind.INTEGRITY, actor=actor, reason=f"not adopted: {name!r}: {exc}"
+            )
             continue
         version = ModelVersion.objects.filter(sha256=sha256).first()
+        reason = f"adopted from the models storage ({name})"
         if version is None:
             meta = bundle.metadata
             result = training.TrainResult(
@@ -488,8 +501,44 @@ def adopt_from_storage(*, actor: str) -> tuple[ModelVersion | None, list[str]]:
                 rows=meta.get("training_rows", 0),
                 frauds=meta.get("training_frauds", 0),
             )
-            version = record_version(result=result)
-        return activate_version(
-            version_id=version.pk, actor=actor, reason=f"adopted from the models storage ({name})"
-        ), skipped
+            version = record_version(result=result)  # stored signed, under a new name if it was not
+            if not bundle.signed_by:
+                reason += f", unsigned, signed anew as {version.artifact} (--allow-unsigned)"
+        return activate_version(version_id=version.pk, actor=actor, reason=reason), skipped
     return None, skipped
+
+
+def sign_unsigned_versions(*, actor: str) -> list[str]:
+    """Sign the artifacts of recorded versions stored before artifacts were signed, each one
+    checked against its recorded sha256 first; each version then names its signed copy, and a
+    `sign` event says so. An operator's explicit step (adopt_model --allow-unsigned)."""
+    done = []
+    for version in ModelVersion.objects.filter(signing_key="").order_by("version"):
+        try:
+            bundle = artifact_format.loads(
+                artifacts.read(version.artifact),
+                sha256=version.sha256,
+                keys=artifacts.verifying_keys(),
+                allow_unsigned=True,
+            )
+        except ArtifactError as exc:
+            done.append(f"v{version.version} not signed: {exc}")
+            continue
+        old = version.artifact
+        if not bundle.signed_by:
+            version.artifact, version.sha256 = artifacts.store(bundle)
+        version.signing_key = bundle.signed_by or artifacts.signing_key().id
+        with transaction.atomic():
+            version.save(update_fields=["artifact", "sha256", "signing_key"])
+            if old != version.artifact:
+                ModelEvent.objects.create(
+                    kind=ModelEvent.Kind.SIGN,
+                    from_version=version,
+                    to_version=version,
+                    actor=actor,
+                    reason=f"unsigned artifact {old} signed as {version.artifact} (--allow-unsigned)",
+                )
+                done.append(f"v{version.version}: {old} signed as {version.artifact}")
+    if done and ModelVersion.objects.active().exists():
+        transaction.on_commit(_point_at_active)
+    return done

@@ -59,9 +59,17 @@ def test_production_settings_pass_check_deploy(tmp_path):
         tmp_path,
         PRODUCTION="true",
         SECRET_KEY="k" * 20 + "-production-secret-" + "z" * 20,
+        ARTIFACT_SIGNING_KEY="a" * 20 + "-signing-key-" + "b" * 20,
         ALLOWED_HOSTS="fraud.example.com",
     )
     assert done.returncode == 0, done.stderr + done.stdout
+
+
+def test_production_refuses_to_start_without_an_artifact_signing_key_and_a_short_one_anywhere(tmp_path):
+    done = run_check(tmp_path, PRODUCTION="true", SECRET_KEY="x" * 60, ALLOWED_HOSTS="fraud.example.com")
+    assert "ARTIFACT_SIGNING_KEY must be set in production" in done.stderr
+    done = run_check(tmp_path, ARTIFACT_SIGNING_KEY="short")
+    assert "ARTIFACT_SIGNING_KEY (and each old key) must be at least 32 characters" in done.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):

@@ -1,8 +1,9 @@
 """The model artifact: one JSON document holding XGBoost's own JSON model and everything else
 needed to score with it (feature order, scaling parameters, threshold, metadata).
 
-One file keeps the artifact and its sha256 a single unit in storage. Nothing in it is pickle,
-so a file fetched from a bucket can at worst fail to load; it can never run code.
+One file keeps the artifact, its signature and its sha256 a single unit in storage. Nothing in
+it is pickle, and its structure is checked before XGBoost reads it, so a file fetched from a
+bucket can at worst be refused; it can never run code or crash the process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -20,10 +22,15 @@ import numpy as np
 import xgboost as xgb
 from scipy.special import expit
 
+from . import signing
+from .artifact_checks import ArtifactCheckError, check_document
 from .schema import FEATURES
+from .signing import SigningKey
 from .treewalk import TreeTable, UnsupportedModel
 
 FORMAT = "fraud-model/1"
+# Far above any model trained here; a larger file is refused before it is read into memory.
+MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
 TOP_CONTRIBUTIONS = 5
 # Up to this many rows, the trees are walked in numpy (treewalk.py); above it XGBoost's own
 # predict is faster (bench/predict_paths.py).
@@ -38,7 +45,8 @@ _SCALED = {name: FEATURES.index(name) for name in ("Time", "Amount")}
 
 
 class ArtifactError(Exception):
-    """An artifact that must not be used: wrong checksum, unknown format or unreadable model."""
+    """An artifact that must not be used: wrong checksum or signature, unknown format, a malformed
+    or unreadable model."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -55,6 +63,7 @@ class ModelBundle:
     metadata: dict = field(default_factory=dict)
     features: tuple[str, ...] = FEATURES
     nthread: int = 0
+    signed_by: str = ""  # the id of the key whose signature was verified when loaded
 
     def prepare(self, rows: np.ndarray) -> np.ndarray:
         """Scaled copy of a (n, len(FEATURES)) matrix, in the form the booster was trained on."""
@@ -84,7 +93,11 @@ class ModelBundle:
             return None
         probe = np.random.default_rng(0).normal(scale=3.0, size=(64, len(self.features))).astype(np.float32)
         expected = self.booster.predict(xgb.DMatrix(probe, nthread=1), pred_contribs=True, approx_contribs=True)
-        if not np.allclose(table.contributions(probe), expected, rtol=1e-4, atol=1e-4):
+        try:
+            walked = table.contributions(probe)
+        except (IndexError, ValueError, ArithmeticError) as exc:
+            raise ArtifactError(f"the model's trees cannot be walked: {exc}") from None
+        if not np.allclose(walked, expected, rtol=1e-4, atol=1e-4):
             log.warning("the numpy tree walk disagrees with XGBoost on this model; scoring with XGBoost only")
             return None
         return table
@@ -92,7 +105,11 @@ class ModelBundle:
     def contributions(self, prepared: np.ndarray) -> np.ndarray:
         """Approximate (Saabas) contributions of prepared rows, the bias last."""
         if len(prepared) <= WALK_MAX_ROWS and self.walker is not None and not np.isnan(prepared).any():
-            return self.walker.contributions(prepared)
+            try:
+                return self.walker.contributions(prepared)
+            except (IndexError, ValueError, ArithmeticError) as exc:
+                # Checked when loaded, so never expected: still the artifact's fault, not a 500.
+                raise ArtifactError(f"the model's trees cannot be walked: {exc}") from None
         if self.nthread == 1 and len(prepared) >= SPLIT_MIN_ROWS:
             half = len(prepared) // 2
             second = _helper().submit(self._xgboost_contributions, prepared[half:])
@@ -152,8 +169,13 @@ def _helper() -> ThreadPoolExecutor:
         return _helpers[1]
 
 
-def dumps(bundle: ModelBundle) -> bytes:
-    """Serialise a bundle; the bytes are what is stored and what the sha256 covers."""
+def _payload(document: dict) -> bytes:
+    """The canonical bytes of a document: what the signature covers."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def dumps(bundle: ModelBundle, *, key: SigningKey) -> bytes:
+    """Serialise and sign a bundle; the bytes are what is stored and what the sha256 covers."""
     document = {
         "format": FORMAT,
         "features": list(bundle.features),
@@ -162,15 +184,28 @@ def dumps(bundle: ModelBundle) -> bytes:
         "metadata": bundle.metadata,
         "booster": json.loads(bytes(bundle.booster.save_raw("json"))),
     }
-    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    document["signature"] = signing.sign(_payload(document), key)
+    return _payload(document)
 
 
-def loads(data: bytes, *, sha256: str | None, nthread: int = 1) -> ModelBundle:
-    """Load an artifact after checking its sha256 (pass None only for a file not yet recorded).
+def loads(
+    data: bytes, *, sha256: str | None, keys: Sequence[SigningKey], allow_unsigned: bool = False, nthread: int = 1
+) -> ModelBundle:
+    """Load an artifact after checking its sha256 (pass None only for a file not yet recorded),
+    its signature by one of ``keys`` (``allow_unsigned``: or none at all, only to sign an artifact
+    stored before signing) and its structure.
 
-    Raises ArtifactError if the checksum differs, the format is unknown, the feature order is
-    not this schema's, or XGBoost cannot read the model.
+    Raises ArtifactError if any check fails or XGBoost cannot read the model.
     """
+    try:
+        return _loads(data, sha256=sha256, keys=keys, allow_unsigned=allow_unsigned, nthread=nthread)
+    except RecursionError:
+        raise ArtifactError("artifact is not JSON this service reads: nested too deeply") from None
+
+
+def _loads(data: bytes, *, sha256: str | None, keys: Sequence[SigningKey], allow_unsigned: bool, nthread: int):
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"artifact is over {MAX_ARTIFACT_BYTES} bytes")
     if sha256 is not None and sha256_hex(data) != sha256:
         raise ArtifactError("artifact checksum does not match: the file was changed or corrupted")
     try:
@@ -179,15 +214,28 @@ def loads(data: bytes, *, sha256: str | None, nthread: int = 1) -> ModelBundle:
         raise ArtifactError(f"artifact is not JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ArtifactError(f"unknown artifact format (expected {FORMAT})")
-    if tuple(document.get("features", ())) != FEATURES:
-        raise ArtifactError("artifact feature order differs from this service's schema")
+    signature = document.pop("signature", None)
+    signed_by = ""
+    if signature is not None or not allow_unsigned:
+        try:
+            signed_by = signing.verify(_payload(document), signature, keys)
+        except signing.SignatureError as exc:
+            raise ArtifactError(str(exc)) from None
+    try:
+        check_document(document)
+    except ArtifactCheckError as exc:
+        raise ArtifactError(f"artifact refused: {exc}") from None
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(json.dumps(document["booster"]).encode()))
-        scaling = {name: {k: float(document["scaling"][name][k]) for k in ("center", "scale")} for name in _SCALED}
-        threshold = float(document["threshold"])
-    except (xgb.core.XGBoostError, KeyError, TypeError, ValueError) as exc:
+    except xgb.core.XGBoostError as exc:
         raise ArtifactError(f"artifact cannot be loaded: {exc}") from None
-    bundle = ModelBundle(booster=booster, scaling=scaling, threshold=threshold, metadata=document.get("metadata", {}))
+    bundle = ModelBundle(
+        booster=booster,
+        scaling={name: {k: float(document["scaling"][name][k]) for k in ("center", "scale")} for name in _SCALED},
+        threshold=float(document["threshold"]),
+        metadata=document.get("metadata", {}),
+        signed_by=signed_by,
+    )
     bundle.use_threads(nthread)
     return bundle

@@ -8,10 +8,12 @@ import pytest
 from modelops.ml import artifact
 from modelops.ml.schema import FEATURES
 
+from .signed import KEY
+
 
 def test_a_loaded_artifact_scores_exactly_as_the_trained_model(trained, training_frame):
-    data = artifact.dumps(trained.bundle)
-    loaded = artifact.loads(data, sha256=artifact.sha256_hex(data))
+    data = artifact.dumps(trained.bundle, key=KEY)
+    loaded = artifact.loads(data, sha256=artifact.sha256_hex(data), keys=[KEY])
     rows = training_frame[list(FEATURES)].to_numpy()[:2_000]
     assert (loaded.predict_proba(rows) == trained.bundle.predict_proba(rows)).all()
     assert loaded.threshold == trained.bundle.threshold
@@ -19,7 +21,7 @@ def test_a_loaded_artifact_scores_exactly_as_the_trained_model(trained, training
 
 
 def test_the_artifact_is_json_with_the_model_and_its_metadata(trained):
-    document = json.loads(artifact.dumps(trained.bundle))
+    document = json.loads(artifact.dumps(trained.bundle, key=KEY))
     assert document["format"] == artifact.FORMAT
     assert document["features"] == list(FEATURES)
     assert set(document["scaling"]) == {"Time", "Amount"}
@@ -28,11 +30,11 @@ def test_the_artifact_is_json_with_the_model_and_its_metadata(trained):
 
 
 def test_a_tampered_artifact_is_refused(trained):
-    data = artifact.dumps(trained.bundle)
+    data = artifact.dumps(trained.bundle, key=KEY)
     sha256 = artifact.sha256_hex(data)
     tampered = data.replace(b'"threshold":', b'"threshold": ', 1)
     with pytest.raises(artifact.ArtifactError, match="checksum"):
-        artifact.loads(tampered, sha256=sha256)
+        artifact.loads(tampered, sha256=sha256, keys=[KEY])
 
 
 @pytest.mark.parametrize(
@@ -43,13 +45,13 @@ def test_a_tampered_artifact_is_refused(trained):
         (b'{"format": "fraud-model/1", "features": ["Amount"]}', "feature order"),
         (
             b'{"format": "fraud-model/1", "features": ' + json.dumps(list(FEATURES)).encode() + b', "booster": {}}',
-            "cannot be loaded",
+            "the threshold must be a number",
         ),
     ],
 )
 def test_an_unusable_artifact_is_refused_with_its_reason(data, message):
     with pytest.raises(artifact.ArtifactError, match=message):
-        artifact.loads(data, sha256=None)
+        artifact.loads(data, sha256=None, keys=[KEY], allow_unsigned=True)
 
 
 def test_score_gives_the_models_probability(trained, training_frame):
@@ -70,8 +72,8 @@ def test_contributions_name_the_features_that_moved_the_score(trained, training_
 
 
 def test_a_large_batch_is_explained_in_two_threads_exactly_as_in_one(trained, training_frame, monkeypatch):
-    data = artifact.dumps(trained.bundle)
-    served = artifact.loads(data, sha256=None, nthread=1)  # one XGBoost thread, as a web worker loads it
+    data = artifact.dumps(trained.bundle, key=KEY)
+    served = artifact.loads(data, sha256=None, keys=[KEY], nthread=1)  # one XGBoost thread, as a web worker loads it
     rows = training_frame[list(FEATURES)].to_numpy()[: artifact.SPLIT_MIN_ROWS + 1]
     calls = []
     explain = served._xgboost_contributions

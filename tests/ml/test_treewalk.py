@@ -7,6 +7,8 @@ import xgboost as xgb
 from modelops.ml import artifact, treewalk
 from modelops.ml.schema import FEATURES
 
+from .signed import KEY
+
 
 def xgboost_contributions(bundle, rows):
     matrix = xgb.DMatrix(bundle.prepare(rows), nthread=1)
@@ -63,7 +65,7 @@ def test_rows_with_missing_values_go_to_xgboost(trained, training_frame):
 
 def test_a_walk_that_disagrees_with_the_booster_is_not_used(trained, training_frame, monkeypatch):
     monkeypatch.setattr(treewalk.TreeTable, "contributions", lambda self, prepared: np.zeros((len(prepared), 31)))
-    bundle = artifact.loads(artifact.dumps(trained.bundle), sha256=None)
+    bundle = artifact.loads(artifact.dumps(trained.bundle, key=KEY), sha256=None, keys=[KEY])
     assert bundle.walker is None
     rows = training_frame[list(FEATURES)].to_numpy()[:1]
     probability, _ = bundle.score(rows)

@@ -10,12 +10,25 @@ class Command(BaseCommand):
         "database beside an existing bucket. Does nothing while a model is active."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-unsigned",
+            action="store_true",
+            help=(
+                "Sign the artifacts stored before artifacts were signed: recorded versions' artifacts, "
+                "each checked against its recorded sha256, and the one adopted. Each is an audit event."
+            ),
+        )
+
+    def handle(self, *args, allow_unsigned=False, **options):
+        if allow_unsigned:
+            for line in services.sign_unsigned_versions(actor="command"):
+                self.stdout.write(line)
         active = ModelVersion.objects.active().first()
         if active is not None:
             self.stdout.write(f"model v{active.version} is active; nothing to adopt")
             return
-        version, skipped = services.adopt_from_storage(actor="command")
+        version, skipped = services.adopt_from_storage(actor="command", allow_unsigned=allow_unsigned)
         for line in skipped:
             self.stderr.write(f"skipped {line}")
         if version is None:
