@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
@@ -13,6 +15,7 @@ from modelops.model_cache import NoActiveModel
 from .parsing import InvalidInput
 from .storage import VersionNotActive
 
+log = logging.getLogger(__name__)
 # A client may try again this many seconds after a 503 for a database outage.
 DATABASE_RETRY_AFTER = 5
 NO_MODEL_MESSAGE = "no model is active; train one with `manage.py train_model --csv FILE --activate`"
@@ -31,13 +34,22 @@ def database_unavailable() -> tuple[dict, int, dict]:
 MODEL_ERRORS = (NoActiveModel, ArtifactError, VersionNotActive)
 
 
-def model_unavailable(exc: Exception) -> tuple[dict, dict]:
-    """The error (code and message) and the headers of an answer to one of MODEL_ERRORS."""
+def model_unavailable(exc: Exception, request) -> tuple[dict, dict]:
+    """The error (code and message) and the headers of an answer to one of MODEL_ERRORS. Why an
+    artifact cannot be loaded (a path, an endpoint, a bucket) goes to the log under the request's
+    id, never to the client."""
     if isinstance(exc, NoActiveModel):
         return {"code": "no_active_model", "message": NO_MODEL_MESSAGE}, {}
     if isinstance(exc, VersionNotActive):
         return {"code": "model_changing", "message": MODEL_CHANGING_MESSAGE}, {"Retry-After": "1"}
-    return {"code": "model_unavailable", "message": f"the active model cannot be loaded: {exc}"}, {}
+    request_id = getattr(request, "id", None)
+    log.error("id=%s the active model cannot be loaded: %s", request_id, exc)
+    error = {
+        "code": "model_unavailable",
+        "message": "the active model cannot be loaded; the server log has the error under the request id",
+        "request_id": request_id,
+    }
+    return error, {}
 
 
 def exception_handler(exc, context):
@@ -47,7 +59,7 @@ def exception_handler(exc, context):
     if isinstance(exc, InvalidInput):
         return Response({"error": exc.detail}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, MODEL_ERRORS):
-        error, headers = model_unavailable(exc)
+        error, headers = model_unavailable(exc, context["request"])
         return Response({"error": error}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     response = drf_exception_handler(exc, context)
     if response is not None:

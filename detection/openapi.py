@@ -201,6 +201,10 @@ class ErrorDetailSerializer(serializers.Serializer):
         required=False,
         help_text="For a list: each bad item's index and fields (the first 100).",
     )
+    request_id = serializers.CharField(
+        required=False,
+        help_text="For a server-side failure: the id under which the server log holds the detail.",
+    )
 
     class Meta:
         ref_name = "ErrorDetail"

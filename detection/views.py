@@ -47,7 +47,7 @@ def score_form(request):
         except parsing.InvalidInput as exc:
             context["error"] = exc.detail
         except MODEL_ERRORS as exc:
-            context["error"] = model_unavailable(exc)[0]
+            context["error"] = model_unavailable(exc, request)[0]
     status = 400 if "error" in context else 200
     return render(request, "detection/score_form.html", context, status=status)
 
@@ -70,7 +70,7 @@ def score_file(request):
         except parsing.InvalidInput as exc:
             error = exc.detail
         except MODEL_ERRORS as exc:
-            error = model_unavailable(exc)[0]
+            error = model_unavailable(exc, request)[0]
         else:
             name = upload.name.rsplit("/", 1)[-1].removesuffix(".csv")
             response = HttpResponse(scored, content_type="text/csv; charset=utf-8")

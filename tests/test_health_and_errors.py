@@ -60,6 +60,24 @@ def test_readyz_goes_503_when_the_active_artifact_is_corrupted(client, active_ve
     assert "checksum" in caplog.text
 
 
+def test_a_503_names_no_path_and_the_log_has_the_detail_under_the_request_id(client, active_version, bucket, caplog):
+    # An artifact replaced by a folder: the error names its full local path.
+    path = bucket / "models" / active_version.artifact
+    path.unlink()
+    path.mkdir()
+    response = client.post("/detect-fraud", json.dumps(ROW), content_type="application/json")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error == {
+        "code": "model_unavailable",
+        "message": "the active model cannot be loaded; the server log has the error under the request id",
+        "request_id": response["X-Request-ID"],
+    }
+    assert str(bucket) not in response.content.decode()
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"id={error['request_id']} the")]
+    assert active_version.artifact in line
+
+
 def test_the_active_model_metadata(client, active_version):
     body = client.get("/api/models/active").json()
     assert body["version"] == active_version.version

@@ -200,6 +200,7 @@ def test_a_worker_starting_during_an_outage_answers_503_and_serves_once_the_buck
     answer = score(client, original_rows)
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "model_unavailable"
+    assert "127.0.0.1" not in answer.content.decode() and "bucket" not in answer.content.decode()
     # An outage says nothing about the artifact: no integrity event.
     assert not ModelEvent.objects.filter(kind=ModelEvent.Kind.INTEGRITY).exists()
 
