@@ -7,8 +7,10 @@ differs between environments except these variables.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -97,6 +99,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "modelops",
     "detection",
 ]
@@ -111,6 +114,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as it asks: it turns a sign-in refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fraudsite.urls"
@@ -324,6 +329,45 @@ USE_TZ = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "queue"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in: Django's standard password rules, checked wherever a password is chosen (the
+# admin's forms, changepassword, createsuperuser).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Repeated wrong passwords lock a user name out from the address that sent them (django-axes),
+# on the sign-in page and the admin's, until the cool-off has passed: per name and address
+# together, so that a guesser cannot lock a user out everywhere. Signing in forgets the failures.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+# Every failed try during a lockout starts the cool-off again.
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+
+def _client_address(request) -> str | None:
+    """The address a sign-in is counted under: the one the API's rate limit counts the client
+    under (NUM_PROXIES above), so X-Forwarded-For is believed only as far as TRUSTED_PROXIES
+    says; believing more would give a client new tries with every address it names."""
+    from rest_framework.throttling import BaseThrottle  # settings are read before the apps load
+
+    address = BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        # An entry no proxy wrote (the request came round one of them): the connection's own.
+        return request.META.get("REMOTE_ADDR")
+
+
+AXES_CLIENT_IP_CALLABLE = _client_address
 
 # --- Production hardening: HTTPS settings follow one switch, set behind a TLS proxy.
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", PRODUCTION)
