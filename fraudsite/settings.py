@@ -10,6 +10,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import stat
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -62,6 +64,30 @@ if PRODUCTION and DEBUG:
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 
+def _owner_only(path: Path) -> None:
+    """Take the group's and others' permissions off ``path``, if it has any: what an earlier
+    version created open is closed on the next start."""
+    try:
+        current = stat.S_IMODE(path.stat().st_mode)
+        if current & 0o077:
+            path.chmod(current & ~0o077)
+    except FileNotFoundError:
+        pass
+    except PermissionError as exc:  # not ours to change, a volume mounted read-only say
+        warnings.warn(f"{path} is open to other users and cannot be closed: {exc}", stacklevel=2)
+
+
+def _data_dir() -> Path:
+    """DATA_DIR, created for its owner only: it holds the database, with the sessions and the
+    password hashes, and the generated secrets."""
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _owner_only(DATA_DIR)
+    return DATA_DIR
+
+
+_owner_only(DATA_DIR)  # an existing one, even if nothing below writes to it
+
+
 def _secret(name: str) -> str:
     """A secret from the environment; for a local run, one generated once into DATA_DIR, so no
     secret ever lives in the repository and it survives restarts."""
@@ -71,8 +97,9 @@ def _secret(name: str) -> str:
     if PRODUCTION:
         raise ImproperlyConfigured(f"{name} must be set in production (PRODUCTION=true)")
     path = DATA_DIR / name.lower()
+    _owner_only(path)
     if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        _data_dir()
         # O_EXCL: two processes starting at once must not write two different keys.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -137,16 +164,28 @@ TEMPLATES = [
 ]
 
 # --- Database: SQLite in DATA_DIR unless DATABASE_URL names another one.
+
+
+def _sqlite_file(path: Path) -> Path:
+    """The SQLite database at ``path``, created for its owner only before SQLite creates it open
+    to all; SQLite gives its -wal and -shm files the database file's permissions."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+            _owner_only(path.with_name(name))
+    return path
+
+
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "db.sqlite3",
+            "NAME": _sqlite_file(_data_dir() / "db.sqlite3"),
             # Keep the connection: closing the last connection to a WAL database checkpoints
             # and removes the WAL, which would otherwise happen after every request.
             "CONN_MAX_AGE": None,
