@@ -166,14 +166,19 @@ TEMPLATES = [
 # --- Database: SQLite in DATA_DIR unless DATABASE_URL names another one.
 
 
-def _sqlite_file(path: Path) -> Path:
-    """The SQLite database at ``path``, created for its owner only before SQLite creates it open
-    to all; SQLite gives its -wal and -shm files the database file's permissions."""
+def _sqlite_file(name):
+    """The SQLite database ``name``, created for its owner only before SQLite creates it open to
+    all; SQLite gives its -wal and -shm files the database file's permissions."""
+    if str(name) in ("", ":memory:") or str(name).startswith("file:"):
+        return name  # in memory, or a URI that SQLite opens itself
+    path = Path(name)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
-        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
-            _owner_only(path.with_name(name))
+        for other in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+            _owner_only(path.with_name(other))
+    except FileNotFoundError:
+        pass  # no such folder: SQLite says so when the database is opened
     return path
 
 
@@ -182,22 +187,22 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": _sqlite_file(_data_dir() / "db.sqlite3"),
-            # Keep the connection: closing the last connection to a WAL database checkpoints
-            # and removes the WAL, which would otherwise happen after every request.
-            "CONN_MAX_AGE": None,
-            "OPTIONS": {
-                # WAL lets the web workers read while the scheduler writes; IMMEDIATE takes the
-                # write lock at BEGIN, so concurrent writers queue (busy timeout) instead of
-                # failing with "database is locked" half-way through a transaction.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
-        }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _data_dir() / "db.sqlite3"}}
+# SQLite is set up the same however it is named: in DATA_DIR, or by a sqlite:// DATABASE_URL.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["NAME"] = _sqlite_file(DATABASES["default"]["NAME"])
+    # Keep the connection: closing the last connection to a WAL database checkpoints and removes
+    # the WAL, which would otherwise happen after every request.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web workers read while the scheduler writes; IMMEDIATE takes the write
+        # lock at BEGIN, so concurrent writers queue (busy timeout) instead of failing with
+        # "database is locked" half-way through a transaction.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        # What the URL asks for itself (?timeout=5) wins.
+        **DATABASES["default"].get("OPTIONS", {}),
     }
 # SQLite: each web worker checkpoints the write-ahead log this often in a thread of its own, so
 # that requests rarely wait for a checkpoint (fraudsite.sqlite); 0: only SQLite's own.

@@ -3,6 +3,7 @@ its owner may read it, however it came to exist."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -18,12 +19,12 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def run(data_dir: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
+def run(data_dir: Path, *args: str, **env: str) -> str:
+    inherited = {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
     done = subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
-        env={**env, "DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "fraudsite.settings"},
+        env={**inherited, "DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "fraudsite.settings", **env},
         capture_output=True,
         text=True,
     )
@@ -76,3 +77,41 @@ def test_an_existing_data_dir_left_open_is_closed_on_start(tmp_path):
     for name in ("db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm", "secret_key"):
         assert mode(data_dir / name) == 0o600, name
     assert (data_dir / "secret_key").read_text() == "an-older-key-" + "x" * 40  # closed, not replaced
+
+
+# --- SQLite named by DATABASE_URL
+
+
+DESCRIBE_DATABASE = """
+import json, django
+django.setup()
+from django.conf import settings
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("PRAGMA journal_mode")
+    journal_mode = cursor.fetchone()[0]
+    cursor.execute("PRAGMA busy_timeout")
+    busy_timeout = cursor.fetchone()[0]
+database = settings.DATABASES["default"]
+print(json.dumps({
+    "name": str(database["NAME"]),
+    "options": database["OPTIONS"],
+    "conn_max_age": database["CONN_MAX_AGE"],
+    "journal_mode": journal_mode,
+    "busy_timeout": busy_timeout,
+}))
+"""
+
+
+def test_sqlite_named_by_database_url_gets_the_defaults_settings(tmp_path):
+    default = json.loads(run(tmp_path / "default", "-c", DESCRIBE_DATABASE))
+    (tmp_path / "elsewhere").mkdir()
+    path = tmp_path / "elsewhere" / "db.sqlite3"
+    named = json.loads(run(tmp_path / "named", "-c", DESCRIBE_DATABASE, DATABASE_URL=f"sqlite:///{path}"))
+    assert named["name"] == str(path)
+    assert named["options"] == default["options"]
+    assert named["options"]["transaction_mode"] == "IMMEDIATE"
+    assert named["conn_max_age"] is default["conn_max_age"] is None
+    assert named["journal_mode"] == default["journal_mode"] == "wal"
+    assert named["busy_timeout"] == default["busy_timeout"] == 20_000
+    assert mode(path) == 0o600
