@@ -21,7 +21,7 @@ from . import services
 from .ml import evaluation, schema, training
 from .ml.artifact import ModelBundle
 from .models import DataFile, ModelVersion, TrainingRun
-from .scan import incoming_storage, read_file
+from .scan import incoming_storage, printable, read_file
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
         return None
 
     def echo(message: str) -> None:
-        log.info("run %s: %s", run.pk, message)
+        log.info("run %s: %s", run.pk, printable(message))  # a key may hold a newline
 
     with services.run_session(run, actor=actor, echo=echo, note_failure=True) as session:
         session.version = _retrain(run, actor, session.step)
