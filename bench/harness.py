@@ -64,6 +64,7 @@ def store(model, values, scores, contributions, *, source: str = "api") -> list[
     return store_scored(
         values=values,
         external_ids=[None] * len(values),
+        client="",
         source=source,
         version_id=model.id,
         sha256=model.sha256,

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import parsing
+from .auth import client_of
 from .models import Transaction
 from .openapi import DETECT_FRAUD_SCHEMA
 from .renderers import FastJSONRenderer
@@ -68,7 +69,9 @@ class DetectFraudView(APIView):
             # would seem empty.
             raise LengthRequired("send the body with a Content-Length header; chunked bodies are not read")
         batch, is_list = parsing.parse(request.data)
-        results = score_transactions(batch=batch, source=Transaction.Source.API)
+        results = score_transactions(
+            batch=batch, source=Transaction.Source.API, client=client_of(request), is_list=is_list
+        )
         request._request.model_version = results[0].model_version  # for the request log line
         explain = request.query_params.get("explain", "").lower() in ("1", "true", "yes")
         body = [r.as_json(explain=explain) for r in results]

@@ -35,6 +35,18 @@ def revoke_key(*, prefix: str) -> int:
     return ApiKey.objects.usable().filter(prefix=prefix).update(revoked_at=timezone.now())
 
 
+def client_of(request) -> str:
+    """Who sent a request, as Transaction.client records it: its API key, else its signed-in
+    user, else "" (the open API)."""
+    key = getattr(request, "auth", None)
+    if isinstance(key, ApiKey):
+        return f"key:{key.pk}"
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return ""
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <key>` or `X-API-Key: <key>`. Looked up on every request, so a
     revoked key is refused at once."""
@@ -76,11 +88,4 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
         return settings.SCORING_RATE_LIMIT or None
 
     def get_cache_key(self, request, view):
-        client = request.auth if isinstance(request.auth, ApiKey) else None
-        if client is not None:
-            ident = f"key-{client.pk}"
-        elif request.user and request.user.is_authenticated:
-            ident = f"user-{request.user.pk}"
-        else:
-            ident = f"ip-{self.get_ident(request)}"
-        return f"throttle_{self.scope}_{ident}"
+        return f"throttle_{self.scope}_{client_of(request) or f'ip:{self.get_ident(request)}'}"

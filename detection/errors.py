@@ -13,6 +13,7 @@ from modelops.ml.artifact import ArtifactError
 from modelops.model_cache import NoActiveModel
 
 from .parsing import InvalidInput
+from .services import ExternalIdConflict
 from .storage import VersionNotActive
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ def exception_handler(exc, context):
     if isinstance(exc, OperationalError | InterfaceError):
         body, code, headers = database_unavailable()
         return Response(body, status=code, headers=headers)
+    if isinstance(exc, ExternalIdConflict):
+        return Response({"error": exc.detail}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, InvalidInput):
         return Response({"error": exc.detail}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, MODEL_ERRORS):

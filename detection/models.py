@@ -31,8 +31,14 @@ class Transaction(models.Model):
 
     # NULL, not "": many transactions have no client id. Unique where given (Meta.constraints).
     external_id = models.CharField(  # noqa: DJ001
-        max_length=100, null=True, blank=True, help_text="Client's id; a repeat returns the stored result"
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text="Client's id; a repeat from the same client returns the stored result",
     )
+    # Whose external_id it is: "key:<id>" for an API key, "user:<id>" for a signed-in user, ""
+    # for the open API. Ids are unique per client, so no client can read another's results.
+    client = models.CharField(max_length=40, blank=True, default="", help_text="Who sent it: key:<id> or user:<id>")
     time = models.FloatField(help_text="Seconds since the first transaction of the client's data")
     amount = models.FloatField()
     v = models.JSONField(help_text="V1..V28 in order")
@@ -52,7 +58,9 @@ class Transaction(models.Model):
         # that the scoring request's commit writes (docs/BENCHMARKS.md).
         constraints = [
             models.UniqueConstraint(
-                fields=["external_id"], condition=Q(external_id__isnull=False), name="transaction_external_id_unique"
+                fields=["client", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="transaction_client_external_id_unique",
             ),
         ]
         indexes = [

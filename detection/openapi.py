@@ -402,7 +402,9 @@ DETECT_FRAUD_SCHEMA = {
     "description": (
         "Scores with the active model version and stores each transaction with its prediction "
         "(all of a batch, or none). Compatible with the original app's clients: numbers may be "
-        "JSON strings, and the path may end with a slash."
+        "JSON strings, and the path may end with a slash. An external_id is the client's own: a "
+        "repeat from the same API key (or signed-in user) returns the stored result; another "
+        "client's ids are never seen."
     ),
     "tags": ["scoring"],
     "parameters": [
@@ -418,6 +420,10 @@ DETECT_FRAUD_SCHEMA = {
         200: OpenApiResponse(response=DetectFraudResponseSerializer, description="Scored (and stored)."),
         400: _error("Invalid input (code invalid_input); nothing is stored."),
         401: _error("No valid API key, when keys are required."),
+        409: _error(
+            "An external_id this client (API key, else user) sent before, now with other features "
+            "(code external_id_conflict, naming each such id); nothing is stored."
+        ),
         411: _error("A chunked body without Content-Length (code length_required): it is not read."),
         413: _error("The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."),
         429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),

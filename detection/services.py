@@ -50,18 +50,37 @@ class ScoreResult:
         return body
 
 
-def _stored_results(external_ids: list[str]) -> dict[str, ScoreResult]:
-    """The latest stored prediction of each already-known external id, in one query."""
-    found: dict[str, ScoreResult] = {}
+class ExternalIdConflict(InvalidInput):
+    """An external_id the client sent before, now with other features: answered 409, nothing
+    stored, as either the id or the data is wrong and neither result can be the right one."""
+
+    def __init__(self, conflicts: list[tuple[int, str]], *, is_list: bool):
+        reason = "was scored before with other features; send a new id for a new transaction"
+        ids = ", ".join(repr(external_id) for _, external_id in conflicts[:5])
+        super().__init__(f"external_id {ids} {reason}")
+        self.detail["code"] = "external_id_conflict"
+        if is_list:
+            self.detail["items"] = [
+                {"index": index, "fields": {"external_id": f"{external_id!r} {reason}"}}
+                for index, external_id in conflicts[:100]
+            ]
+        else:
+            self.detail["fields"] = {"external_id": f"{conflicts[0][1]!r} {reason}"}
+
+
+def _stored_results(client: str, external_ids: list[str]) -> dict[str, tuple[ScoreResult, list[float]]]:
+    """The latest stored prediction of each of the client's already-known external ids, with the
+    features it was scored on, in one query."""
+    found: dict[str, tuple[ScoreResult, list[float]]] = {}
     predictions = (
-        Prediction.objects.filter(transaction__external_id__in=external_ids)
+        Prediction.objects.filter(transaction__client=client, transaction__external_id__in=external_ids)
         .select_related("transaction", "model_version")
         .order_by("-created_at", "-id")
     )
     for p in predictions:
         external_id = p.transaction.external_id
         if external_id not in found:
-            found[external_id] = ScoreResult(
+            result = ScoreResult(
                 transaction_id=p.transaction_id,
                 external_id=external_id,
                 is_fraud=p.is_fraud,
@@ -71,43 +90,55 @@ def _stored_results(external_ids: list[str]) -> dict[str, ScoreResult]:
                 contributions=p.contributions,
                 repeated=True,
             )
+            found[external_id] = (result, p.transaction.feature_row())
     return found
 
 
-def score_transactions(*, batch: Batch, source: str) -> list[ScoreResult]:
+def score_transactions(*, batch: Batch, source: str, client: str, is_list: bool = False) -> list[ScoreResult]:
     """Score transactions with the active model and store each with its prediction.
 
-    All rows are stored in one transaction, or none. A transaction whose external_id is already
-    stored is not scored again: its stored result comes back (``repeated``), also when two
-    requests with the same id race. Raises NoActiveModel or ArtifactError when there is no
-    usable active model, and VersionNotActive if the active version kept changing meanwhile.
+    All rows are stored in one transaction, or none. A transaction whose external_id the same
+    ``client`` already stored is not scored again: its stored result comes back (``repeated``),
+    also when two requests with the same id race; with other features, ExternalIdConflict.
+    Raises NoActiveModel or ArtifactError when there is no usable active model, and
+    VersionNotActive if the active version kept changing meanwhile.
     """
     model = serving_model()
     for _ in range(SCORING_ATTEMPTS - 1):
         try:
-            return _score(batch, source, model)
+            return _score(batch, source, client, model, is_list)
         except IntegrityError:
             pass  # a concurrent request stored one of our external ids first: found stored next pass
         except VersionNotActive:
             # Another version became active since this process last looked (or none is): the
             # next pass scores with the one active now, or raises NoActiveModel.
             model = active_model()
-    return _score(batch, source, model)
+    return _score(batch, source, client, model, is_list)
 
 
-def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
+def _score(batch: Batch, source: str, client: str, model: ActiveModel, is_list: bool) -> list[ScoreResult]:
     known = [external_id for external_id in batch.external_ids if external_id is not None]
-    stored = _stored_results(known) if known else {}
+    found = _stored_results(client, known) if known else {}
+    stored = {external_id: result for external_id, (result, _) in found.items()}
 
-    # Rows to score: new ones, and only the first of a repeated id within this batch.
+    # Rows to score: new ones, and only the first of a repeated id within this batch; a repeat
+    # must have the features its id was first scored on.
     to_score: list[int] = []
-    claimed: set[str] = set()
+    first: dict[str, list[float]] = {external_id: row for external_id, (_, row) in found.items()}
+    conflicts: list[tuple[int, str]] = []
+    rows = batch.values.tolist() if known else []
     for index, external_id in enumerate(batch.external_ids):
         if external_id is None:
             to_score.append(index)
-        elif external_id not in stored and external_id not in claimed:
-            claimed.add(external_id)
+            continue
+        row = rows[index]
+        if external_id not in first:
+            first[external_id] = row
             to_score.append(index)
+        elif first[external_id] != row:
+            conflicts.append((index, external_id))
+    if conflicts:
+        raise ExternalIdConflict(conflicts, is_list=is_list)
 
     results: list[ScoreResult | None] = [None] * len(batch)
     if to_score:
@@ -118,6 +149,7 @@ def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
         ids = store_scored(
             values=values,
             external_ids=external_ids,
+            client=client,
             source=source,
             version_id=model.id,
             sha256=model.sha256,
@@ -150,7 +182,7 @@ def _score(batch: Batch, source: str, model: ActiveModel) -> list[ScoreResult]:
 SCORED_CSV_COLUMNS = ("transaction_id", "is_fraud", "fraud_probability", "threshold", "model_version")
 
 
-def score_csv(*, data: bytes, max_rows: int) -> str:
+def score_csv(*, data: bytes, max_rows: int, client: str) -> str:
     """Score the transactions of a CSV file (the dataset's columns; ``Class``, if present, is
     ignored) and store them as an upload; return the file with the scoring columns appended.
 
@@ -166,7 +198,7 @@ def score_csv(*, data: bytes, max_rows: int) -> str:
         raise InvalidInput(f"the file has {len(frame)} rows; at most {max_rows} can be scored at once")
     values = frame.to_numpy(dtype="float64")
     results = score_transactions(
-        batch=Batch(values=values, external_ids=[None] * len(frame)), source=Transaction.Source.UPLOAD
+        batch=Batch(values=values, external_ids=[None] * len(frame)), source=Transaction.Source.UPLOAD, client=client
     )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -32,7 +32,7 @@ from modelops.models import ModelVersion
 
 from .models import Prediction, Transaction
 
-TRANSACTION_FIELDS = ("external_id", "time", "amount", "v", "source", "created_at")
+TRANSACTION_FIELDS = ("external_id", "client", "time", "amount", "v", "source", "created_at")
 PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_fraud", "contributions", "created_at")
 
 
@@ -46,6 +46,7 @@ def store_scored(
     *,
     values,
     external_ids: list[str | None],
+    client: str,
     source: str,
     version_id: int,
     sha256: str,
@@ -61,7 +62,7 @@ def store_scored(
     version = (version_id, sha256, threshold)
     stamp = db.ops.adapt_datetimefield_value(now)
     transactions = [
-        (external_id, float(row[0]), float(row[-1]), orjson.dumps(row[1:-1].tolist()).decode(), source, stamp)
+        (external_id, client, float(row[0]), float(row[-1]), orjson.dumps(row[1:-1].tolist()).decode(), source, stamp)
         for row, external_id in zip(values, external_ids, strict=True)
     ]
 

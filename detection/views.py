@@ -17,6 +17,7 @@ from modelops import charts
 from modelops.models import ModelVersion
 
 from . import parsing, reviews
+from .auth import client_of
 from .errors import MODEL_ERRORS, model_unavailable
 from .forms import BulkDecisionForm, DecisionForm, QueueFilter, ScoreFileForm
 from .models import Transaction
@@ -43,7 +44,9 @@ def score_form(request):
             batch, is_list = parsing.parse(parsing.decode(text))
             if is_list:
                 raise parsing.InvalidInput("paste one transaction; send lists to POST /detect-fraud")
-            context["result"] = score_transactions(batch=batch, source=Transaction.Source.FORM)[0]
+            context["result"] = score_transactions(
+                batch=batch, source=Transaction.Source.FORM, client=client_of(request)
+            )[0]
         except parsing.InvalidInput as exc:
             context["error"] = exc.detail
         except MODEL_ERRORS as exc:
@@ -66,7 +69,7 @@ def score_file(request):
                 raise parsing.InvalidInput(
                     f"the file is {upload.size:,} bytes; at most {max_rows:,} rows are scored at once"
                 )
-            scored = score_csv(data=upload.read(), max_rows=max_rows)
+            scored = score_csv(data=upload.read(), max_rows=max_rows, client=client_of(request))
         except parsing.InvalidInput as exc:
             error = exc.detail
         except MODEL_ERRORS as exc:

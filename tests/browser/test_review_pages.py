@@ -81,7 +81,7 @@ def world(transactional_db, trained, training_frame, django_user_model):
     frauds = training_frame[training_frame[LABEL] == 1].head(20)
     legit = training_frame[training_frame[LABEL] == 0].head(20)
     values = np.vstack([frauds[list(FEATURES)].to_numpy(), legit[list(FEATURES)].to_numpy()])
-    score_transactions(batch=Batch(values=values, external_ids=[None] * len(values)), source="api")
+    score_transactions(batch=Batch(values=values, external_ids=[None] * len(values)), source="api", client="")
     for name, group in (("ana", ANALYSTS), ("max", MODEL_MANAGERS)):
         user = django_user_model.objects.create_user(name, password=PASSWORD)
         user.groups.add(Group.objects.get(name=group))

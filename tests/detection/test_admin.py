@@ -19,7 +19,7 @@ def stored(active_version, original_rows) -> Transaction:
     from detection.parsing import parse
 
     batch, _ = parse(original_rows["fraud"])
-    result = score_transactions(batch=batch, source="api")[0]
+    result = score_transactions(batch=batch, source="api", client="")[0]
     return Transaction.objects.get(pk=result.transaction_id)
 
 

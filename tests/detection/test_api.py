@@ -125,7 +125,7 @@ def test_a_batch_over_the_limit_is_refused(client, active_version, settings):
 
 def test_a_repeated_external_id_returns_the_stored_result(client, active_version):
     first = post(client, row(external_id="card-1")).json()
-    again = post(client, row(external_id="card-1", Amount=999)).json()
+    again = post(client, row(external_id="card-1")).json()
     assert again["transaction_id"] == first["transaction_id"]
     assert again["fraud_probability"] == first["fraud_probability"]
     assert (first["repeated"], again["repeated"]) == (False, True)
@@ -137,6 +137,46 @@ def test_a_repeated_external_id_within_one_batch_is_stored_once(client, active_v
     body = post(client, [row(external_id="a"), row(external_id="b"), row(external_id="a")]).json()
     assert body[0]["transaction_id"] == body[2]["transaction_id"] != body[1]["transaction_id"]
     assert Transaction.objects.count() == 2
+
+
+def test_a_repeated_external_id_with_other_features_is_a_conflict_and_stores_nothing(client, active_version):
+    post(client, row(external_id="card-1"))
+    response = post(client, row(external_id="card-1", Amount=999))
+    assert response.status_code == 409
+    reason = "'card-1' was scored before with other features; send a new id for a new transaction"
+    assert response.json()["error"] == {
+        "code": "external_id_conflict",
+        "message": f"external_id {reason}",
+        "fields": {"external_id": reason},
+    }
+    response = post(client, [row(external_id="new"), row(external_id="b"), row(external_id="b", V3=1.0)])
+    assert response.status_code == 409
+    assert response.json()["error"]["items"] == [{"index": 2, "fields": {"external_id": reason.replace("card-1", "b")}}]
+    assert Transaction.objects.count() == 1
+
+
+def test_external_ids_are_scoped_to_the_client_that_sent_them(client, active_version, settings):
+    from detection.auth import create_key
+
+    settings.SCORING_API_OPEN = False
+    _, key_a = create_key(name="issuer A")
+    _, key_b = create_key(name="issuer B")
+
+    def as_client(key, body, query=""):
+        return client.post(
+            f"/detect-fraud{query}", json.dumps(body), content_type="application/json", HTTP_X_API_KEY=key
+        )
+
+    a = as_client(key_a, row(external_id="card-1", V14=-8.0), "?explain=true").json()
+    # B sends A's id with its own transaction: B's is scored and stored, A's result stays A's.
+    b = as_client(key_b, row(external_id="card-1"), "?explain=true").json()
+    assert b["repeated"] is False
+    assert b["transaction_id"] != a["transaction_id"]
+    assert b["fraud_probability"] != a["fraud_probability"]
+    assert b["contributions"] != a["contributions"]
+    assert Transaction.objects.get(pk=b["transaction_id"]).v[13] == 0.0
+    assert as_client(key_a, row(external_id="card-1", V14=-8.0)).json()["repeated"] is True
+    assert sorted(Transaction.objects.values_list("client", flat=True)) == ["key:1", "key:2"]
 
 
 def test_without_an_active_model_it_answers_503(client, db):

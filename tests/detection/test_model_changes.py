@@ -45,6 +45,7 @@ def _store(version_id: int, sha256: str, threshold: float, rows: int, external_i
     return storage.store_scored(
         values=np.zeros((rows, 30)),
         external_ids=external_ids or [None] * rows,
+        client="",
         source=Transaction.Source.API,
         version_id=version_id,
         sha256=sha256,

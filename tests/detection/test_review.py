@@ -20,7 +20,7 @@ def scored(active_version, training_frame) -> list[int]:
     frauds = training_frame[training_frame[LABEL] == 1].head(30)
     legit = training_frame[training_frame[LABEL] == 0].head(30)
     values = np.vstack([frauds[list(FEATURES)].to_numpy(), legit[list(FEATURES)].to_numpy()])
-    results = score_transactions(batch=Batch(values=values, external_ids=[None] * len(values)), source="api")
+    results = score_transactions(batch=Batch(values=values, external_ids=[None] * len(values)), source="api", client="")
     return [r.transaction_id for r in results]
 
 

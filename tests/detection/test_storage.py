@@ -81,8 +81,8 @@ def test_threads_of_one_process_queue_too(monkeypatch, tmp_path):
 
 
 INSERT = (
-    "INSERT INTO detection_transaction (external_id, time, amount, v, source, created_at) "
-    "VALUES (?, ?, 1, '[]', 'api', '2026-01-01 00:00:00')"
+    "INSERT INTO detection_transaction (external_id, client, time, amount, v, source, created_at) "
+    "VALUES (?, '', ?, 1, '[]', 'api', '2026-01-01 00:00:00')"
 )
 
 
