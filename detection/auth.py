@@ -69,13 +69,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class ApiAccess(permissions.BasePermission):
-    """A valid API key or a signed-in user; anyone when SCORING_API_OPEN keeps the API open
+    """A valid API key, or a signed-in user holding the view's ``session_permission`` (by default
+    the review permission, as the pages ask); anyone when SCORING_API_OPEN keeps the API open
     (the local demo, and clients of the original app, which had no keys)."""
 
     def has_permission(self, request, view):
-        if settings.SCORING_API_OPEN or (request.user and request.user.is_authenticated):
+        if settings.SCORING_API_OPEN or isinstance(request.auth, ApiKey):
             return True
-        raise exceptions.NotAuthenticated("an API key is required: send it as 'Authorization: Bearer <key>'")
+        if not (request.user and request.user.is_authenticated):
+            raise exceptions.NotAuthenticated("an API key is required: send it as 'Authorization: Bearer <key>'")
+        permission = getattr(view, "session_permission", "detection.review_transaction")
+        if not request.user.has_perm(permission):
+            raise exceptions.PermissionDenied(f"the signed-in user lacks the permission {permission!r}")
+        return True
 
 
 class ClientRateThrottle(throttling.SimpleRateThrottle):

@@ -420,6 +420,7 @@ DETECT_FRAUD_SCHEMA = {
         200: OpenApiResponse(response=DetectFraudResponseSerializer, description="Scored (and stored)."),
         400: _error("Invalid input (code invalid_input); nothing is stored."),
         401: _error("No valid API key, when keys are required."),
+        403: _error("A signed-in user without the review permission, or a browser session without its CSRF token."),
         409: _error(
             "An external_id this client (API key, else user) sent before, now with other features "
             "(code external_id_conflict, naming each such id); nothing is stored."

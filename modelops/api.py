@@ -59,10 +59,12 @@ ERROR = inline_serializer(
         )
     },
 )
-ERRORS = {401: ERROR, 404: ERROR, 429: ERROR}
+ERRORS = {401: ERROR, 403: ERROR, 404: ERROR, 429: ERROR}
 
 
 class ActiveModelView(APIView):
+    session_permission = "modelops.view_modelversion"
+
     @extend_schema(responses={200: ModelVersionOutput, **ERRORS}, summary="The active model version")
     def get(self, request):
         version = ModelVersion.objects.active().select_related("parent").first()
@@ -72,6 +74,8 @@ class ActiveModelView(APIView):
 
 
 class ModelVersionView(APIView):
+    session_permission = "modelops.view_modelversion"
+
     @extend_schema(responses={200: ModelVersionOutput, **ERRORS}, summary="A model version by its number")
     def get(self, request, version: int):
         found = get_object_or_404(ModelVersion.objects.select_related("parent"), version=version)

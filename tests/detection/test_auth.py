@@ -63,9 +63,25 @@ def test_only_a_hash_of_the_key_is_stored(db):
     assert key.startswith(f"fd_{row.prefix}_")
 
 
-def test_a_signed_in_user_can_use_the_api_from_the_browser(client, active_version, closed_api):
-    client.force_login(User.objects.create_user("analyst", password="x-1234567"))
-    assert post(client).status_code == 200
+def test_a_signed_in_analyst_can_use_the_api_from_the_browser(analyst_client, active_version, closed_api):
+    assert post(analyst_client).status_code == 200
+    assert analyst_client.get("/api/models/active").status_code == 200
+
+
+def test_a_signed_in_user_without_a_role_cannot_use_the_api(client, active_version, closed_api):
+    # The pages refuse such a user; the API must not let them score or read the models either.
+    client.force_login(User.objects.create_user("nobody", password="x-1234567"))
+    response = post(client)
+    assert response.status_code == 403
+    assert "detection.review_transaction" in response.json()["error"]["message"]
+    assert Transaction.objects.count() == 0
+    assert client.get("/api/models/active").status_code == 403
+    assert client.get(f"/api/models/{active_version.version}").status_code == 403
+
+
+def test_an_api_key_needs_no_user_permission(client, active_version, closed_api):
+    _, key = create_key(name="acquirer")
+    assert client.get("/api/models/active", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
 
 
 def test_the_open_setting_lets_clients_without_keys_in(client, active_version, settings):
@@ -127,11 +143,11 @@ def test_the_api_key_command_creates_lists_and_revokes(db, capsys):
     assert "revoked" in out.getvalue()
 
 
-def test_a_browser_session_without_its_csrf_token_gets_403(active_version, closed_api):
+def test_a_browser_session_without_its_csrf_token_gets_403(analyst, active_version, closed_api):
     from django.test import Client
 
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(User.objects.create_user("analyst", password="x-1234567"))
+    browser.force_login(analyst)
     response = post(browser)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
