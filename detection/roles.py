@@ -1,8 +1,8 @@
 """The two roles of the review pages, as Django groups with their permissions.
 
 Analysts review and label transactions and read the model pages; model managers also activate
-and roll back model versions. Superusers have every permission. Users are put in a group in
-the admin (Users, or Groups).
+and roll back model versions and start a scan of the bucket. Superusers have every permission.
+Users are put in a group in the admin (Users, or Groups).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _ANALYST_PERMISSIONS = [
 ]
 ROLES = {
     ANALYSTS: _ANALYST_PERMISSIONS,
-    MODEL_MANAGERS: [*_ANALYST_PERMISSIONS, ("modelops", "activate_modelversion")],
+    MODEL_MANAGERS: [*_ANALYST_PERMISSIONS, ("modelops", "activate_modelversion"), ("modelops", "scan_datafile")],
 }
 
 

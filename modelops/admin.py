@@ -4,9 +4,9 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from . import scan, services
+from . import services
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
-from .tasks import enqueue_retrain
+from .tasks import enqueue_retrain, enqueue_scan
 
 
 @admin.register(ModelVersion)
@@ -124,10 +124,12 @@ class DataFileAdmin(ButtonAdmin):
     button_label = "Scan the bucket now"
 
     def may_press(self, request):
-        return request.user.has_perm("modelops.view_datafile")
+        return request.user.has_perm("modelops.scan_datafile")
 
     def run_button(self, request):
-        return f"Scan: {scan.scan_incoming().summary()}."
+        # Queued, not run here: reading a large bucket would hold the web worker for minutes.
+        enqueue_scan()
+        return "A scan is queued; the files it finds appear here when it has run."
 
 
 @admin.register(TrainingRun)

@@ -33,6 +33,7 @@ class DataFile(models.Model):
             models.UniqueConstraint(fields=["key", "etag"], name="datafile_once_per_content"),
         ]
         ordering = ["-first_seen"]
+        permissions = [("scan_datafile", "Can start a scan of the bucket for new data files")]
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"

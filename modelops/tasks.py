@@ -48,3 +48,8 @@ def enqueue_retrain(*, trigger: str, actor: str = retrain.SCHEDULER) -> None:
     transaction.on_commit(
         lambda: async_task("modelops.tasks.retrain_models", trigger, actor, task_name="retrain", group="retrain")
     )
+
+
+def enqueue_scan() -> None:
+    """Queue the scheduled scan's work now, as the admin's button asks."""
+    transaction.on_commit(lambda: async_task("modelops.tasks.scan_incoming", task_name="scan", group="scan"))

@@ -14,7 +14,8 @@ def codenames(group_name: str) -> set[str]:
 def test_migrate_creates_both_roles(db):
     assert "review_transaction" in codenames(ANALYSTS)
     assert "activate_modelversion" not in codenames(ANALYSTS)
-    assert {"review_transaction", "activate_modelversion"} <= codenames(MODEL_MANAGERS)
+    assert {"review_transaction", "activate_modelversion", "scan_datafile"} <= codenames(MODEL_MANAGERS)
+    assert "scan_datafile" not in codenames(ANALYSTS)
 
 
 def test_ensuring_the_roles_again_keeps_what_an_operator_added(db):

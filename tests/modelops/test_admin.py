@@ -63,15 +63,39 @@ def test_staff_without_the_permission_cannot_activate(client, staff, two_version
     assert ModelVersion.objects.active().get() == newer
 
 
-def test_the_scan_button_scans_the_bucket(client, manager, bucket):
+def test_the_scan_button_queues_a_scan_that_the_cluster_runs(
+    client, manager, bucket, django_capture_on_commit_callbacks
+):
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    from modelops import tasks
+
     folder = bucket / "incoming"
     folder.mkdir(parents=True)
     synthetic.write_csv(synthetic.generate(rows=500, fraud_rate=0.02, seed=1), folder / "a.csv")
-    client.force_login(manager)
+    manager.user_permissions.add(Permission.objects.get(codename="scan_datafile"))
+    client.force_login(User.objects.get(pk=manager.pk))
+    queue = get_broker()
+    queue.purge_queue()
     assert b"Scan the bucket now" in client.get("/admin/modelops/datafile/").content
-    response = client.post("/admin/modelops/datafile/run/", follow=True)
-    assert b"Scan: 1 accepted" in response.content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/modelops/datafile/run/", follow=True)
+    assert b"A scan is queued" in response.content
+    assert not DataFile.objects.exists()  # nothing read inside the request
+    ((_, payload),) = queue.dequeue()
+    queue.purge_queue()
+    task = SignedPackage.loads(payload)
+    assert task["func"] == "modelops.tasks.scan_incoming"
+    tasks.scan_incoming()  # what the cluster runs
     assert DataFile.objects.get().key == "a.csv"
+
+
+def test_the_scan_button_needs_its_own_permission(client, manager):
+    # Staff who may read the data files (and even activate models) cannot start a scan.
+    client.force_login(manager)
+    assert b"Scan the bucket now" not in client.get("/admin/modelops/datafile/").content
+    assert client.post("/admin/modelops/datafile/run/").status_code == 403
 
 
 def test_the_retrain_button_needs_the_model_manager_permission(client, staff):
