@@ -211,7 +211,9 @@ def read_training_csv(
     def read(**kwargs) -> pd.DataFrame:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
         # compression=None: a gzip file named .csv is refused as text, never silently unpacked.
-        return pd.read_csv(handle, compression=None, encoding="utf-8", **kwargs)
+        # Blank lines are kept as rows, so that every row's line number is its line in the file
+        # and a first row after them is counted against the header too.
+        return pd.read_csv(handle, compression=None, encoding="utf-8", skip_blank_lines=False, **kwargs)
 
     try:
         try:
@@ -232,7 +234,20 @@ def read_training_csv(
         raise DataValidationError(f"not a valid CSV file ({str(exc).strip()})") from None
     except UnicodeDecodeError:
         raise _not_utf8(source) from None
-    return validate_frame(frame, require_fraud=require_fraud, labelled=labelled)
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas took a first row's extra cells as an index: check_header failed to count them.
+        raise DataValidationError("the first data row has more cells than the header", line=2)
+    return validate_frame(_without_trailing_blank_lines(frame), require_fraud=require_fraud, labelled=labelled)
+
+
+def _without_trailing_blank_lines(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame without the blank lines at its end, a common slip; a blank line between rows
+    is refused with its line."""
+    blank = (frame.isna() | (frame == "")).all(axis=1).to_numpy()
+    kept = len(blank) - int(np.argmin(blank[::-1])) if not blank.all() else 0
+    if blank[:kept].any():
+        raise DataValidationError("the line is empty", line=_line_of(_first_bad_row(blank[:kept])))
+    return frame.iloc[:kept]
 
 
 def validate_frame(frame: pd.DataFrame, *, require_fraud: bool = True, labelled: bool = True) -> pd.DataFrame:

@@ -163,6 +163,29 @@ def test_it_reads_a_file_whose_lines_end_in_a_lone_carriage_return(good_csv):
     assert len(schema.read_training_csv(good_csv.replace(b"\n", b"\r"))) == 200
 
 
+@pytest.mark.parametrize("blank", [b"\n", b"\r\n", b"\n\r\n"])
+def test_a_first_data_row_with_cells_too_many_after_blank_lines_is_named_by_its_line(good_csv, blank):
+    # Found by the fuzzer: pandas skipped the blank lines, took the row's extra cells for a
+    # MultiIndex and accepted the file, slowly.
+    header, first, *rest = good_csv.splitlines(keepends=True)
+    data = header + blank + first.rstrip(b"\n") + b",1" * 50 + b"\n" + b"".join(rest)
+    lines = 2 + blank.count(b"\n")
+    for labelled in (True, False):
+        with pytest.raises(DataValidationError) as caught:
+            schema.read_training_csv(data, labelled=labelled)
+        assert (caught.value.line, caught.value.reason) == (lines, "81 cells, expected 31")
+
+
+def test_a_blank_line_between_rows_is_refused_with_its_line(good_csv):
+    header, first, *rest = good_csv.splitlines(keepends=True)
+    error = refusal(header + first + b"\r\n" + b"".join(rest))
+    assert (error.line, error.reason) == (3, "the line is empty")
+
+
+def test_blank_lines_after_the_last_row_are_ignored(good_csv):
+    assert len(schema.read_training_csv(good_csv + b"\n\r\n\n")) == 200
+
+
 class PatternSpy:
     """Stands in for the number pattern and records what it is asked to match."""
 
