@@ -111,7 +111,8 @@ def _check_tree(tree: object, number: int) -> int:
     for name in _PER_NODE:
         if not isinstance(tree.get(name), list) or len(tree[name]) != nodes:
             raise ArtifactCheckError(f"{where}: {name} must list its {nodes} nodes")
-    if any(tree.get("split_type", ())) or tree.get("categories_nodes"):
+    split_type = tree.get("split_type", [])
+    if not isinstance(split_type, list) or any(kind != 0 for kind in split_type) or tree.get("categories_nodes"):
         raise ArtifactCheckError(f"{where} has categorical splits, which this schema has no use for")
     left, right = _ints(tree, "left_children", where), _ints(tree, "right_children", where)
     leaf = left == -1

@@ -101,6 +101,9 @@ STRUCTURE_ERRORS = {
     "hessian_0": (_set_tree("sum_hessian", 0, 0.0), "no weight"),
     "index_not_int": (_set_tree("left_children", 0, 1.0), "must be a list of integers"),
     "short_list": (lambda d: _first_tree(d)["parents"].pop(), "parents must list its"),
+    # Found by the fuzzer: a TypeError (a 500) instead of a refusal.
+    "split_type_not_a_list": (lambda d: _first_tree(d).update(split_type=1), "categorical splits"),
+    "split_type_categorical": (_set_tree("split_type", 0, 1), "categorical splits"),
 }
 
 
