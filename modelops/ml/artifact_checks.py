@@ -8,6 +8,7 @@ here, in time linear in the document's size, and any doubt is an ArtifactCheckEr
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -20,6 +21,7 @@ MAX_NODES_PER_TREE = 1 << 16
 # Trees times the widest tree: the size of the tree walk's tables.
 MAX_TABLE_NODES = 8_000_000
 _NO_PARENT = 2147483647  # XGBoost's parent of a root
+_LARGEST_FLOAT = int(sys.float_info.max)
 _PER_NODE = (
     "left_children",
     "right_children",
@@ -186,6 +188,8 @@ def _check_list(model: dict, key: str, length: int, *, low: int, high: int) -> N
 def _number(value: object, *, finite: bool = True) -> bool:
     if type(value) not in (int, float):
         return False
+    if type(value) is int:
+        return abs(value) <= _LARGEST_FLOAT  # an integer float() cannot hold is no usable number
     return not finite or math.isfinite(value)
 
 

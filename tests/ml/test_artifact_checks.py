@@ -104,6 +104,8 @@ STRUCTURE_ERRORS = {
     # Found by the fuzzer: a TypeError (a 500) instead of a refusal.
     "split_type_not_a_list": (lambda d: _first_tree(d).update(split_type=1), "categorical splits"),
     "split_type_categorical": (_set_tree("split_type", 0, 1), "categorical splits"),
+    "threshold_huge_int": (_set(("threshold",), 10**400), "between 0 and 1"),
+    "condition_huge_int": (_set_tree("split_conditions", 0, -(10**400)), "must be a list of numbers"),
 }
 
 
