@@ -65,7 +65,7 @@ def check_booster(booster: object) -> None:
     index is in range."""
     learner = _get(booster, "learner")
     objective = _get(learner, "objective").get("name")
-    if objective not in OBJECTIVES:
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
         raise ArtifactCheckError(f"the booster's objective {_show(objective)} is not one of {sorted(OBJECTIVES)}")
     params = _get(learner, "learner_model_param")
     if _int_text(params, "num_feature") != len(FEATURES):
@@ -103,7 +103,7 @@ def check_booster(booster: object) -> None:
 def _check_tree(tree: object, number: int) -> int:
     """Check one tree; its node count."""
     where = f"tree {number}"
-    if not isinstance(tree, dict) or tree.get("id") != number:
+    if not isinstance(tree, dict) or type(tree.get("id")) is not int or tree["id"] != number:
         raise ArtifactCheckError(f"{where} is missing or out of order")
     nodes = _int_text(_get(tree, "tree_param"), "num_nodes")
     if not 0 < nodes <= MAX_NODES_PER_TREE:

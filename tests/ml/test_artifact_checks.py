@@ -105,6 +105,8 @@ STRUCTURE_ERRORS = {
     "split_type_not_a_list": (lambda d: _first_tree(d).update(split_type=1), "categorical splits"),
     "split_type_categorical": (_set_tree("split_type", 0, 1), "categorical splits"),
     "threshold_huge_int": (_set(("threshold",), 10**400), "between 0 and 1"),
+    "objective_a_list": (_set((*LEARNER, "objective", "name"), ["binary:logistic"]), "objective"),
+    "tree_id_a_bool": (lambda d: _first_tree(d).update(id=False), "tree 0 is missing or out of order"),
     "condition_huge_int": (_set_tree("split_conditions", 0, -(10**400)), "must be a list of numbers"),
 }
 
