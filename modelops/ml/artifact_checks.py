@@ -20,6 +20,8 @@ MAX_TREES = 20_000
 MAX_NODES_PER_TREE = 1 << 16
 # Trees times the widest tree: the size of the tree walk's tables.
 MAX_TABLE_NODES = 8_000_000
+# XGBoost sums leaf values in float32 (largest 3.4e38): bounded leaves keep the sum finite.
+MAX_MAGNITUDE = 1e30
 _NO_PARENT = 2147483647  # XGBoost's parent of a root
 _LARGEST_FLOAT = int(sys.float_info.max)
 _PER_NODE = (
@@ -138,8 +140,8 @@ def _check_tree(tree: object, number: int) -> int:
         raise ArtifactCheckError(f"{where}: a split index is out of range")
     for name in _FLOATS:
         values = _floats(tree, name, where)
-        if not np.isfinite(values).all():
-            raise ArtifactCheckError(f"{where}: {name} holds a value that is not finite")
+        if not (np.abs(values) <= MAX_MAGNITUDE).all():
+            raise ArtifactCheckError(f"{where}: {name} holds a value that is not finite or beyond ±{MAX_MAGNITUDE:g}")
     if (_floats(tree, "sum_hessian", where)[~leaf] <= 0).any():
         raise ArtifactCheckError(f"{where}: a split has no weight (sum_hessian)")
     return nodes

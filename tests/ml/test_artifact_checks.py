@@ -107,6 +107,8 @@ STRUCTURE_ERRORS = {
     "threshold_huge_int": (_set(("threshold",), 10**400), "between 0 and 1"),
     "objective_a_list": (_set((*LEARNER, "objective", "name"), ["binary:logistic"]), "objective"),
     "tree_id_a_bool": (lambda d: _first_tree(d).update(id=False), "tree 0 is missing or out of order"),
+    # Found by fuzzing: leaves of 1e308, finite as float64, gave an infinite margin and NaN scores.
+    "leaf_huge": (lambda d: _first_tree(d)["split_conditions"].__setitem__(-1, 1e308), "beyond"),
     "condition_huge_int": (_set_tree("split_conditions", 0, -(10**400)), "must be a list of numbers"),
 }
 
