@@ -86,17 +86,16 @@ class ModelBundle:
     def walker(self) -> TreeTable | None:
         """The trees as numpy arrays for scoring a few rows, or None if this booster is one the
         walk does not reproduce; checked against the booster on a few rows before use."""
+        probe = np.random.default_rng(0).normal(scale=3.0, size=(64, len(self.features))).astype(np.float32)
         try:
             table = TreeTable(self.booster)
+            walked = table.contributions(probe)
         except UnsupportedModel as exc:
             log.info("scoring with XGBoost's predict only: %s", exc)
             return None
-        probe = np.random.default_rng(0).normal(scale=3.0, size=(64, len(self.features))).astype(np.float32)
-        expected = self.booster.predict(xgb.DMatrix(probe, nthread=1), pred_contribs=True, approx_contribs=True)
-        try:
-            walked = table.contributions(probe)
         except (IndexError, ValueError, ArithmeticError) as exc:
             raise ArtifactError(f"the model's trees cannot be walked: {exc}") from None
+        expected = self.booster.predict(xgb.DMatrix(probe, nthread=1), pred_contribs=True, approx_contribs=True)
         if not np.allclose(walked, expected, rtol=1e-4, atol=1e-4):
             log.warning("the numpy tree walk disagrees with XGBoost on this model; scoring with XGBoost only")
             return None

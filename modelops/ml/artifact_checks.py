@@ -142,7 +142,8 @@ def _check_tree(tree: object, number: int) -> int:
         values = _floats(tree, name, where)
         if not (np.abs(values) <= MAX_MAGNITUDE).all():
             raise ArtifactCheckError(f"{where}: {name} holds a value that is not finite or beyond ±{MAX_MAGNITUDE:g}")
-    if (_floats(tree, "sum_hessian", where)[~leaf] <= 0).any():
+    # XGBoost keeps weights as float32, in which a tiny one is 0.
+    if (_floats(tree, "sum_hessian", where)[~leaf].astype(np.float32) <= 0).any():
         raise ArtifactCheckError(f"{where}: a split has no weight (sum_hessian)")
     return nodes
 

@@ -99,6 +99,8 @@ STRUCTURE_ERRORS = {
     "one_child": (_set_tree("right_children", 0, -1), "a node has one child"),
     "condition_nan": (_set_tree("split_conditions", 0, float("nan")), "not finite"),
     "hessian_0": (_set_tree("sum_hessian", 0, 0.0), "no weight"),
+    # Found by fuzzing: above 0 as float64, 0 in XGBoost's float32, a division by zero in the walk.
+    "hessian_below_float32": (_set_tree("sum_hessian", 0, 1e-50), "no weight"),
     "index_not_int": (_set_tree("left_children", 0, 1.0), "must be a list of integers"),
     "short_list": (lambda d: _first_tree(d)["parents"].pop(), "parents must list its"),
     # Found by the fuzzer: a TypeError (a 500) instead of a refusal.
@@ -148,3 +150,13 @@ def test_a_walk_error_while_scoring_is_an_artifact_error(data, monkeypatch):
     monkeypatch.setattr(bundle.walker, "feature", np.full_like(bundle.walker.feature, 10_000))
     with pytest.raises(artifact.ArtifactError, match="cannot be walked"):
         bundle.score(np.zeros((1, len(FEATURES))))
+
+
+def test_an_error_while_building_the_walk_is_an_artifact_error(data, monkeypatch):
+    # The checks now keep every known cause out; a new one must still be a 503, never a 500.
+    def fails(self, booster):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(artifact.TreeTable, "__init__", fails)
+    with pytest.raises(artifact.ArtifactError, match="cannot be walked"):
+        load(data).score(np.zeros((1, len(FEATURES))))
