@@ -20,6 +20,9 @@ MAX_TREES = 20_000
 MAX_NODES_PER_TREE = 1 << 16
 # Trees times the widest tree: the size of the tree walk's tables.
 MAX_TABLE_NODES = 8_000_000
+# Any value in BOUNDS, scaled, stays far inside float32, which XGBoost reads it as.
+MIN_SCALE = 1e-6
+MAX_SCALING = 1e12
 # XGBoost sums leaf values in float32 (largest 3.4e38): bounded leaves keep the sum finite.
 MAX_MAGNITUDE = 1e30
 _NO_PARENT = 2147483647  # XGBoost's parent of a root
@@ -55,8 +58,11 @@ def check_document(document: object) -> None:
         params = scaling.get(name) if isinstance(scaling, dict) else None
         if not isinstance(params, dict) or not _number(params.get("center")) or not _number(params.get("scale")):
             raise ArtifactCheckError(f"the scaling of {name} must have a finite center and scale")
-        if params["scale"] <= 0:
-            raise ArtifactCheckError(f"the scaling of {name} must have a scale above 0, not {_show(params['scale'])}")
+        if not MIN_SCALE <= params["scale"] <= MAX_SCALING or abs(params["center"]) > MAX_SCALING:
+            raise ArtifactCheckError(
+                f"the scaling of {name} must have a scale from {MIN_SCALE:g} to {MAX_SCALING:g} and a center"
+                f" within ±{MAX_SCALING:g}, not {_show(params['scale'])} and {_show(params['center'])}"
+            )
     if not isinstance(document.get("metadata", {}), dict):
         raise ArtifactCheckError("the artifact's metadata is not a JSON object")
     check_booster(document.get("booster"))

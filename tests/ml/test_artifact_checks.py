@@ -84,7 +84,10 @@ STRUCTURE_ERRORS = {
     "threshold_above_1": (_set(("threshold",), 1.5), "the threshold must be a number between 0 and 1"),
     "threshold_0": (_set(("threshold",), 0), "between 0 and 1"),
     "threshold_text": (_set(("threshold",), "0.5"), "between 0 and 1"),
-    "scale_0": (_set(("scaling", "Amount", "scale"), 0.0), "scale above 0"),
+    "scale_0": (_set(("scaling", "Amount", "scale"), 0.0), "must have a scale from"),
+    # Found by fuzzing: a scale of 1e-300 made a scaled Amount infinite, an XGBoostError (a 500).
+    "scale_tiny": (_set(("scaling", "Amount", "scale"), 1e-300), "must have a scale from"),
+    "center_huge": (_set(("scaling", "Time", "center"), -1e300), "must have a scale from"),
     "scale_nan": (_set(("scaling", "Time", "scale"), float("nan")), "finite center and scale"),
     "features_reordered": (_set(("features",), list(reversed(FEATURES))), "feature order"),
     "objective": (_set((*LEARNER, "objective", "name"), "reg:squarederror"), "objective 'reg:squarederror'"),
