@@ -134,6 +134,9 @@ class ModelBundle:
         raw = np.asarray(rows, dtype=np.float64).reshape(-1, len(self.features))
         contribs = self.contributions(self.prepare(raw))
         probability = expit(contribs.sum(axis=1, dtype=np.float64))  # the logistic of the margin
+        if np.isnan(probability).any():
+            # The checks keep every known cause out; a NaN stored as a decision would be worse than a 503.
+            raise ArtifactError("the model gave a score that is not a number")
         features = contribs[:, : len(self.features)]
         order = np.argsort(-np.abs(features), axis=1)[:, :top]
         line = np.arange(len(raw))[:, None]

@@ -148,9 +148,9 @@ def _check_tree(tree: object, number: int) -> int:
         values = _floats(tree, name, where)
         if not (np.abs(values) <= MAX_MAGNITUDE).all():
             raise ArtifactCheckError(f"{where}: {name} holds a value that is not finite or beyond ±{MAX_MAGNITUDE:g}")
-    # XGBoost keeps weights as float32, in which a tiny one is 0.
-    if (_floats(tree, "sum_hessian", where)[~leaf].astype(np.float32) <= 0).any():
-        raise ArtifactCheckError(f"{where}: a split has no weight (sum_hessian)")
+    # XGBoost keeps weights as float32, in which a tiny one is 0; contributions divide by them.
+    if (_floats(tree, "sum_hessian", where).astype(np.float32) <= 0).any():
+        raise ArtifactCheckError(f"{where}: a node has no weight (sum_hessian)")
     return nodes
 
 

@@ -104,6 +104,8 @@ STRUCTURE_ERRORS = {
     "hessian_0": (_set_tree("sum_hessian", 0, 0.0), "no weight"),
     # Found by fuzzing: above 0 as float64, 0 in XGBoost's float32, a division by zero in the walk.
     "hessian_below_float32": (_set_tree("sum_hessian", 0, 1e-50), "no weight"),
+    # Found by fuzzing: a leaf without weight gave NaN contributions, and a NaN score.
+    "leaf_hessian_0": (lambda d: _first_tree(d)["sum_hessian"].__setitem__(-1, 0.0), "no weight"),
     "index_not_int": (_set_tree("left_children", 0, 1.0), "must be a list of integers"),
     "short_list": (lambda d: _first_tree(d)["parents"].pop(), "parents must list its"),
     # Found by the fuzzer: a TypeError (a 500) instead of a refusal.
@@ -163,3 +165,10 @@ def test_an_error_while_building_the_walk_is_an_artifact_error(data, monkeypatch
     monkeypatch.setattr(artifact.TreeTable, "__init__", fails)
     with pytest.raises(artifact.ArtifactError, match="cannot be walked"):
         load(data).score(np.zeros((1, len(FEATURES))))
+
+
+def test_a_score_that_is_not_a_number_is_an_artifact_error(data, monkeypatch):
+    bundle = load(data)
+    monkeypatch.setattr(bundle, "contributions", lambda prepared: np.full((len(prepared), len(FEATURES) + 1), np.nan))
+    with pytest.raises(artifact.ArtifactError, match="not a number"):
+        bundle.score(np.zeros((1, len(FEATURES))))
