@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Optional: a real labelled file (e.g. Kaggle's creditcard.csv) for the first model.
 CSV ?=
 
-.PHONY: run test lint check clean
+.PHONY: run test lint check clean fuzz
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install it, or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -41,3 +41,8 @@ check: lint
 
 clean:
 	rm -rf $(VENV) var
+
+# Every fuzz target for SECONDS each; findings are written under var/fuzz/.
+SECONDS ?= 60
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/python -m fuzz --seconds $(SECONDS)
