@@ -513,6 +513,14 @@ def test_a_cluster_killed_mid_training_leaves_nothing_half_done_and_the_next_sca
         failure=lambda: f"no version became active after the kill\n{second.output()}",
     )
     print(f"v{active} active {time.monotonic() - killed:.1f} s after the kill")
+    # The run is marked finished just after its version is activated.
+    finished = "SELECT status, error FROM modelops_trainingrun WHERE status != 'running' ORDER BY id"
+    _wait_for(
+        lambda: len(deployment.query(finished)) == 2,
+        timeout=PICKUP_TIMEOUT,
+        interval=0.5,
+        failure=lambda: f"the second run did not finish\n{second.output()}",
+    )
     runs = deployment.query("SELECT status, error FROM modelops_trainingrun ORDER BY id")
     assert runs == [
         ("failed", "abandoned: its worker stopped (no heartbeat) before the run finished"),
