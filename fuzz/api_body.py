@@ -17,7 +17,7 @@ from detection.parsing import EXTERNAL_ID_MAX, InvalidInput, decode, parse
 from modelops.ml.schema import BOUNDS, FEATURES
 
 from .harness import Budget
-from .mutations import mutate_bytes, mutate_json_bytes
+from .mutations import mutate_json_or_bytes
 
 # parse() reads SCORING_MAX_BATCH; outside pytest the project's settings give it.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
@@ -45,11 +45,7 @@ def seeds() -> list[bytes]:
 
 
 def mutate(data: bytes, rng: random.Random, max_size: int) -> bytes:
-    if rng.random() < 0.6:
-        mutated = mutate_json_bytes(data, rng, max_size)
-        if mutated is not None:
-            return mutated
-    return mutate_bytes(data, rng, max_size)
+    return mutate_json_or_bytes(data, rng, max_size, json_share=0.6)
 
 
 def _check_id(external_id: object) -> None:

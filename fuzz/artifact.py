@@ -19,7 +19,7 @@ from modelops.ml import artifact, signing
 from modelops.ml.schema import BOUNDS, FEATURES
 
 from .harness import Budget
-from .mutations import mutate_bytes, mutate_json_bytes
+from .mutations import mutate_json_or_bytes
 
 BUDGET = Budget(constant=2.0, per_byte=50e-6)
 MAX_LEN = 32_768
@@ -65,11 +65,7 @@ def seeds() -> list[bytes]:
 
 
 def mutate(data: bytes, rng: random.Random, max_size: int) -> bytes:
-    if rng.random() < 0.8:
-        mutated = mutate_json_bytes(data, rng, max_size)
-        if mutated is not None:
-            return mutated
-    return mutate_bytes(data, rng, max_size)
+    return mutate_json_or_bytes(data, rng, max_size, json_share=0.8)
 
 
 def _signed(data: bytes) -> bytes:

@@ -187,3 +187,12 @@ def mutate_csv(data: bytes, rng: random.Random, max_size: int) -> bytes:
         return b"".join(lines)[:max_size]
     lines[index] = b",".join(cells) + ending
     return b"".join(lines)[:max_size]
+
+
+def mutate_json_or_bytes(data: bytes, rng: random.Random, max_size: int, *, json_share: float) -> bytes:
+    """A JSON-aware edit ``json_share`` of the time (when ``data`` is JSON), else a byte-level one."""
+    if rng.random() < json_share:
+        mutated = mutate_json_bytes(data, rng, max_size)
+        if mutated is not None:
+            return mutated
+    return mutate_bytes(data, rng, max_size)
