@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 import stat
 import warnings
 from datetime import timedelta
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from common import secret_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -98,17 +99,8 @@ def _secret(name: str) -> str:
         raise ImproperlyConfigured(f"{name} must be set in production (PRODUCTION=true)")
     path = DATA_DIR / name.lower()
     _owner_only(path)
-    if not path.exists():
-        _data_dir()
-        # O_EXCL: two processes starting at once must not write two different keys.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(50))
-    return path.read_text().strip()
+    _data_dir()
+    return secret_file.read_or_create(path)
 
 
 SECRET_KEY = _secret("SECRET_KEY")
