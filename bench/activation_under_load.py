@@ -35,7 +35,7 @@ SLACK_SECONDS = 0.25
 
 ACTIVATOR = """
 import time
-from modelops import services
+from modelops.services import versions
 from modelops.models import ModelVersion
 ids = sorted(ModelVersion.objects.values_list("pk", flat=True))
 deadline = time.monotonic() + {seconds}
@@ -44,7 +44,7 @@ while time.monotonic() < deadline:
     time.sleep({every})
     active = ModelVersion.objects.active().get().pk
     target = ids[0] if active == ids[1] else ids[1]
-    services.activate_version(version_id=target, actor="bench", reason="activation under load")
+    versions.activate_version(version_id=target, actor="bench", reason="activation under load")
     switches += 1
 print(switches)
 """

@@ -117,7 +117,7 @@ def _version_active_sql(placeholder: str) -> str:
     On SQLite it is read under the write lock, which no activation can change before COMMIT. On
     PostgreSQL, FOR KEY SHARE locks the version's row until COMMIT (its foreign key's check at
     COMMIT would take the same lock): an activation, which locks both versions' rows FOR UPDATE
-    (modelops.services.activate_version), either waits for this transaction or makes this
+    (modelops.services.versions.activate_version), either waits for this transaction or makes this
     statement wait for it and then find the version no longer active.
     """
     db = connections[DEFAULT_DB_ALIAS]

@@ -283,10 +283,10 @@ FRAUD_TRAINING = {
 }
 
 # A running training run stamps its heartbeat this often; one silent for STALE_AFTER_BEATS
-# beats (modelops.services) belongs to a dead worker and no longer blocks training.
+# beats (modelops.services.training_runs) belongs to a dead worker and no longer blocks training.
 TRAINING_HEARTBEAT_SECONDS = env_float("TRAINING_HEARTBEAT_SECONDS", 30.0)
 # After this many runs in a row abandoned by their worker, the schedule stops starting runs
-# until one started by hand finishes (modelops.services.crash_loop); 0 never pauses.
+# until one started by hand finishes (modelops.services.training_runs.crash_loop); 0 never pauses.
 TRAINING_MAX_ABANDONED = env_int("TRAINING_MAX_ABANDONED", 3)
 # How often the scheduler looks for new data files in the incoming storage (the original: hourly).
 SCAN_INTERVAL_MINUTES = env_int("SCAN_INTERVAL_MINUTES", 60)

@@ -4,8 +4,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from . import services
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from .services import versions
 from .tasks import enqueue_retrain, enqueue_scan
 
 
@@ -55,13 +55,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 },
             )
         try:
-            services.activate_version(
+            versions.activate_version(
                 version_id=version.pk,
                 actor=request.user.get_username(),
                 user=request.user,
                 reason=request.POST.get("reason", "").strip() or "from the admin",
             )
-        except services.ActivationError as exc:
+        except versions.ActivationError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
         self.message_user(request, f"v{version.version} is now active.", messages.SUCCESS)

@@ -17,9 +17,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import services
 from .ml.artifact import ArtifactError, ModelBundle
 from .models import ModelVersion
+from .services import integrity
 
 # Two entries: the active model and the one before it, so a rollback does not reload.
 _KEEP = 2
@@ -87,7 +87,7 @@ def _load(key: tuple[int, str], name: str) -> ModelBundle:
         error = failed[1]
         raise type(error)(str(error))
     try:
-        bundle = services.load_checked(
+        bundle = integrity.load_checked(
             version_id=key[0], name=name, sha256=key[1], actor="serving", when=" when loaded", walk=True
         )
     except ArtifactError as exc:

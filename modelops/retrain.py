@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import services
 from .ml import evaluation, schema, training
 from .ml.artifact import ModelBundle
 from .models import DataFile, ModelVersion, TrainingRun
 from .scan import incoming_storage, printable, read_file
+from .services import integrity, training_runs, versions
 
 log = logging.getLogger(__name__)
 
@@ -213,25 +213,25 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
     is not worse than the active model by more than RETRAIN_TOLERANCE on RETRAIN_METRIC.
 
     Single flight: returns None without training when another run is running (on any worker),
-    and for a scheduled run while scheduled training is paused (services.crash_loop).
+    and for a scheduled run while scheduled training is paused (training_runs.crash_loop).
     Every outcome is a TrainingRun with its log and, for activations and rejections, a
     ModelEvent. Data files become "used" only when the run succeeds, so a failed run leaves
     them for the next one, and candidates it had recorded are rejected. Artifacts are uploaded
     before their versions are recorded.
     """
     try:
-        run = services.start_run(trigger=trigger)
-    except services.TrainingInProgress:
+        run = training_runs.start_run(trigger=trigger)
+    except training_runs.TrainingInProgress:
         log.info("retrain skipped: another training run is running")
         return None
-    except services.TrainingPaused as exc:
+    except training_runs.TrainingPaused as exc:
         log.error("retrain skipped: %s", exc)
         return None
 
     def echo(message: str) -> None:
         log.info("run %s: %s", run.pk, printable(message))  # a key may hold a newline
 
-    with services.run_session(run, actor=actor, echo=echo, note_failure=True) as session:
+    with training_runs.run_session(run, actor=actor, echo=echo, note_failure=True) as session:
         session.version = _retrain(run, actor, session.step)
     run.refresh_from_db()
     return run
@@ -289,7 +289,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         )
         _too_little_data(contents, why, note)
         return None
-    config = services.train_config()
+    config = training_runs.train_config()
     pool, holdout, method = shared_holdout(data, fresh, config)
     note(f"{len(data)} rows; shared hold-out: {len(holdout)} rows ({method}), {int(holdout.Class.sum())} frauds")
     new_pool = pool[new.loc[pool.index].to_numpy()]
@@ -299,7 +299,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         # Unreadable or altered, the run fails (its data stays new): without the active model no
         # candidate can be compared with it, and activating one unchecked would bypass
         # RETRAIN_TOLERANCE; an altered file waits for an operator to restore it or roll back.
-        active_bundle = services.load_checked(
+        active_bundle = integrity.load_checked(
             version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, when=" when retraining"
         )
     candidates: list[Candidate] = []
@@ -324,7 +324,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         # In the artifact's metadata too: a database that adopts it knows which files it learned.
         candidate.result.params["data_files_sha256"] = sorted(contents)
         candidate.result.metrics = {**candidate.metrics, "split": method, "compared_with_active": baseline}
-        candidate.version = services.record_version(
+        candidate.version = versions.record_version(
             result=candidate.result, data_files=files, parent=active if candidate.kind == "warm_start" else None
         )
         seconds = candidate.result.bundle.metadata["training_seconds"]
@@ -344,18 +344,18 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         )
         note(f"activating v{best.version.version}")
         try:
-            chosen = services.activate_version(version_id=best.version.pk, actor=actor, reason=reason, replacing=active)
+            chosen = versions.activate_version(version_id=best.version.pk, actor=actor, reason=reason, replacing=active)
             note(f"activated v{chosen.version}")
-        except services.ActivationUnavailable:
+        except versions.ActivationUnavailable:
             raise  # the bucket is down, not the candidate bad: the run fails, its data stays new
-        except services.ActiveVersionChanged as exc:
+        except versions.ActiveVersionChanged as exc:
             # Someone activated or rolled back meanwhile: the candidates were judged against a
             # version no longer serving, and a rollback is an operator's decision. The files
             # stay new and call for the next run, which compares with the version active then.
             note(f"{exc}; the candidates are rejected, and the next run takes the data files up again")
-            services.reject_candidates_of(run_id=run.pk, actor=actor, reason=str(exc))
+            versions.reject_candidates_of(run_id=run.pk, actor=actor, reason=str(exc))
             return None
-        except services.ActivationError as exc:
+        except versions.ActivationError as exc:
             note(str(exc))
     for candidate in candidates:
         if chosen is not None and candidate.version.pk == chosen.pk:
@@ -365,7 +365,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             why = f"not chosen: {metric} {score:.4f}, v{best.version.version} scored {best.metrics[metric]:.4f}"
         else:
             why = f"{metric} {score:.4f} is below active v{active.version} ({baseline:.4f}) by more than {tolerance}"
-        services.reject_version(candidate.version, actor=actor, reason=why, active=active)
+        versions.reject_version(candidate.version, actor=actor, reason=why, active=active)
         note(f"rejected v{candidate.version.version}: {why}")
 
     _mark_used(contents)

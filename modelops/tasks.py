@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 from django_q.tasks import async_task
 
-from . import retrain, scan, services
+from . import retrain, scan
 from .models import DataFile, TrainingRun
+from .services import integrity, training_runs
 
 
 def scan_incoming() -> str:
@@ -15,7 +16,7 @@ def scan_incoming() -> str:
     result = scan.scan_incoming()
     if _awaiting_training():
         enqueue_retrain(trigger=TrainingRun.Trigger.SCHEDULE)
-    checked = services.verify_active_artifact(actor=retrain.SCHEDULER)
+    checked = integrity.verify_active_artifact(actor=retrain.SCHEDULER)
     summary = f"{result.summary()}; {checked}"
     if result.storage_failed:
         # A failed task is what the cluster records and the admin lists (Failed tasks); the
@@ -31,7 +32,7 @@ def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = ret
         return "skipped: no new data files"
     run = retrain.retrain(trigger=trigger, actor=actor)
     if run is None:  # the result django-q2 keeps, which the admin lists: say which of the two
-        paused = services.crash_loop() if trigger == TrainingRun.Trigger.SCHEDULE else None
+        paused = training_runs.crash_loop() if trigger == TrainingRun.Trigger.SCHEDULE else None
         return f"skipped: {paused}" if paused else "skipped: another training run is running"
     return f"run {run.pk}: {run.status}" + (f", v{run.result_version.version} active" if run.result_version else "")
 

@@ -11,8 +11,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from fraudsite.access import requires
 
-from . import charts, services
+from . import charts
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from .services import versions
+from .services.training_runs import crash_loop
 
 
 @requires("modelops.view_modelversion")
@@ -81,13 +83,13 @@ def activate(request, version: int):
     active = ModelVersion.objects.active().first()
     if request.method == "POST":
         try:
-            services.activate_version(
+            versions.activate_version(
                 version_id=item.pk,
                 actor=request.user.get_username(),
                 user=request.user,
                 reason=request.POST.get("reason", "").strip() or "from the model pages",
             )
-        except services.ActivationError as exc:
+        except versions.ActivationError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"v{item.version} is now active; every worker serves it from its next request.")
@@ -109,4 +111,4 @@ def data_files(request):
 @requires("modelops.view_trainingrun")
 def training_runs(request):
     page = Paginator(TrainingRun.objects.select_related("result_version"), 25).get_page(request.GET.get("page"))
-    return render(request, "modelops/training_runs.html", {"page": page, "paused": services.crash_loop()})
+    return render(request, "modelops/training_runs.html", {"page": page, "paused": crash_loop()})

@@ -74,10 +74,10 @@ def trained(training_frame) -> training.TrainResult:
 @pytest.fixture
 def active_version(db, trained):
     """A recorded, active model version trained on generated data."""
-    from modelops import services
+    from modelops.services import versions
 
-    version = services.record_version(result=trained)
-    return services.activate_version(version_id=version.pk, actor="test", reason="fixture")
+    version = versions.record_version(result=trained)
+    return versions.activate_version(version_id=version.pk, actor="test", reason="fixture")
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from modelops import services
 from modelops.ml.schema import DataValidationError
+from modelops.services import training_runs, versions
 
 
 @contextmanager
@@ -27,5 +27,5 @@ def training_errors(csv: str) -> Iterator[None]:
         raise CommandError(f"{csv}: {exc}") from None
     except PermissionError:
         raise CommandError(f"{csv}: permission denied") from None
-    except (services.ActivationError, services.TrainingInProgress) as exc:
+    except (versions.ActivationError, training_runs.TrainingInProgress) as exc:
         raise CommandError(str(exc)) from None

@@ -19,9 +19,9 @@ from detection.models import Review, Transaction
 from detection.parsing import Batch
 from detection.roles import ANALYSTS, MODEL_MANAGERS
 from detection.services import score_transactions
-from modelops import services
 from modelops.ml.schema import FEATURES, LABEL
 from modelops.models import ModelVersion
+from modelops.services import versions
 
 pytestmark = pytest.mark.slow
 
@@ -74,10 +74,10 @@ def world(transactional_db, trained, training_frame, django_user_model):
     """Two versions (v2 active), 40 scored transactions, an analyst and a model manager."""
     from django.contrib.auth.models import Group
 
-    v1 = services.record_version(result=trained)
-    services.activate_version(version_id=v1.pk, actor="test", reason="first")
-    v2 = services.record_version(result=trained, parent=v1)
-    services.activate_version(version_id=v2.pk, actor="test", reason="second")
+    v1 = versions.record_version(result=trained)
+    versions.activate_version(version_id=v1.pk, actor="test", reason="first")
+    v2 = versions.record_version(result=trained, parent=v1)
+    versions.activate_version(version_id=v2.pk, actor="test", reason="second")
     frauds = training_frame[training_frame[LABEL] == 1].head(20)
     legit = training_frame[training_frame[LABEL] == 0].head(20)
     values = np.vstack([frauds[list(FEATURES)].to_numpy(), legit[list(FEATURES)].to_numpy()])

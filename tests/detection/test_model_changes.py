@@ -13,16 +13,16 @@ from django.utils import timezone
 
 from detection import services, storage
 from detection.models import Prediction, Transaction
-from modelops import services as modelops_services
 from modelops.models import ModelVersion
+from modelops.services import versions
 
 from .test_api import post, row
 
 
 def test_a_newly_activated_version_scores_the_next_request(client, active_version, trained):
     assert post(client, row()).json()["model_version"] == active_version.version  # now served here
-    newer = modelops_services.record_version(result=trained)
-    modelops_services.activate_version(version_id=newer.pk, actor="alice")
+    newer = versions.record_version(result=trained)
+    versions.activate_version(version_id=newer.pk, actor="alice")
 
     answer = post(client, row()).json()
     assert answer["model_version"] == newer.version

@@ -402,8 +402,8 @@ def test_after_a_rollback_two_separate_processes_serve_the_older_version(deploym
         "shell",
         "--no-imports",
         "-c",
-        "from modelops import services; "
-        f"services.activate_version(version_id={ids[1]}, actor='test', reason='rollback')",
+        "from modelops.services import versions; "
+        f"versions.activate_version(version_id={ids[1]}, actor='test', reason='rollback')",
     )
     assert deployment.active_version() == 1
 

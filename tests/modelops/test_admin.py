@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from modelops import services
 from modelops.ml import synthetic
 from modelops.models import DataFile, ModelEvent, ModelVersion
+from modelops.services import versions
 
 CHANGELIST = "/admin/modelops/modelversion/"
 
@@ -25,8 +25,8 @@ def manager(staff):
 
 @pytest.fixture
 def two_versions(active_version, trained):
-    newer = services.record_version(result=trained)
-    services.activate_version(version_id=newer.pk, actor="test")
+    newer = versions.record_version(result=trained)
+    versions.activate_version(version_id=newer.pk, actor="test")
     return active_version, newer
 
 

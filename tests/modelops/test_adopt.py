@@ -45,11 +45,11 @@ def test_the_artifact_active_last_is_adopted_rather_than_a_newer_one(
     import os
     import time
 
-    from modelops import services
+    from modelops.services import versions
 
-    version = services.record_version(result=trained)
+    version = versions.record_version(result=trained)
     with django_capture_on_commit_callbacks(execute=True):
-        services.activate_version(version_id=version.pk, actor="test")
+        versions.activate_version(version_id=version.pk, actor="test")
     assert artifacts.pointed_at() == version.artifact
     rejected = dataclasses.replace(trained.bundle, threshold=0.123)
     newer, _ = artifacts.store(rejected)
@@ -73,15 +73,15 @@ def test_the_pointer_names_the_version_active_when_it_is_written(
 ):
     import dataclasses
 
-    from modelops import services
+    from modelops.services import versions
 
-    first = services.record_version(result=trained)
-    second = services.record_version(
+    first = versions.record_version(result=trained)
+    second = versions.record_version(
         result=dataclasses.replace(trained, bundle=dataclasses.replace(trained.bundle, threshold=0.2))
     )
     with django_capture_on_commit_callbacks() as written:
-        services.activate_version(version_id=first.pk, actor="test")
-        services.activate_version(version_id=second.pk, actor="test")
+        versions.activate_version(version_id=first.pk, actor="test")
+        versions.activate_version(version_id=second.pk, actor="test")
     for write in reversed(written):  # the earlier activation's process writes last
         write()
     assert artifacts.pointed_at() == second.artifact

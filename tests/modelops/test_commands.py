@@ -19,14 +19,14 @@ def run(*args) -> str:
 
 
 def test_ctrl_c_during_training_closes_the_run_so_the_next_one_starts(db, training_csv, monkeypatch):
-    from modelops import services
     from modelops.models import TrainingRun
+    from modelops.services import train_file
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patched:
-        patched.setattr(services.training, "train", interrupted)
+        patched.setattr(train_file.training, "train", interrupted)
         with pytest.raises(KeyboardInterrupt):
             run("train_model", "--csv", str(training_csv), "--activate")
     # Left running, it refused every training until its heartbeat went stale, then counted as

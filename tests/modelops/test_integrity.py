@@ -9,9 +9,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.storage import storages
 
-from modelops import artifacts, model_cache, retrain, scan, services, tasks
+from modelops import artifacts, model_cache, retrain, scan, tasks
 from modelops.ml import synthetic
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from modelops.services import versions
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_a_corrupt_copy_under_the_content_name_is_replaced_when_the_same_model_i
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) // 2])
 
-    version = services.record_version(result=trained)
+    version = versions.record_version(result=trained)
     assert version.artifact == name
     assert path.read_bytes() == whole
     assert artifacts.load(version.artifact, version.sha256).threshold == trained.bundle.threshold

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from modelops import services
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from modelops.services import training_runs, versions
 
 
 @pytest.fixture
 def two_versions(active_version, trained) -> tuple[ModelVersion, ModelVersion]:
     """v1 retired, v2 active."""
-    newer = services.record_version(result=trained, parent=active_version)
-    services.activate_version(version_id=newer.pk, actor="test", reason="newer")
+    newer = versions.record_version(result=trained, parent=active_version)
+    versions.activate_version(version_id=newer.pk, actor="test", reason="newer")
     active_version.refresh_from_db()
     newer.refresh_from_db()
     return active_version, newer
@@ -112,6 +112,6 @@ def test_the_training_runs_page_says_when_the_schedule_is_paused(analyst_client,
     page = analyst_client.get("/models/training-runs/").content.decode()
     assert 'id="paused"' not in page
     for _ in range(2):
-        TrainingRun.objects.create(trigger="schedule", status="failed", error=services.ABANDONED)
+        TrainingRun.objects.create(trigger="schedule", status="failed", error=training_runs.ABANDONED)
     page = analyst_client.get("/models/training-runs/").content.decode()
     assert 'id="paused"' in page and "Scheduled training is paused: the last 2 runs were abandoned" in page

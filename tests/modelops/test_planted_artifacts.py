@@ -10,10 +10,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from modelops import artifacts, services
+from modelops import artifacts
 from modelops.ml import artifact
 from modelops.ml.schema import FEATURES
 from modelops.models import ModelEvent, ModelVersion
+from modelops.services import integrity
 
 from ..ml.signed import rewrite
 
@@ -81,7 +82,7 @@ def test_a_version_recorded_before_signing_is_refused_until_an_operator_signs_it
     assert out.splitlines() == [f"v1: {old} signed as {version.artifact}", "model v1 is active; nothing to adopt"]
     event = ModelEvent.objects.get(kind=ModelEvent.Kind.SIGN)
     assert event.reason == f"unsigned artifact {old} signed as {version.artifact} (--allow-unsigned)"
-    services.verify_active_artifact(actor="test")
+    integrity.verify_active_artifact(actor="test")
     response = client.post("/detect-fraud", json.dumps(ROW), content_type="application/json")
     assert response.status_code == 200
     assert adopt("--allow-unsigned")[0] == "model v1 is active; nothing to adopt\n"  # nothing left to sign

@@ -10,9 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from detection.models import Transaction
-from modelops import artifacts, retrain, scan, services, tasks
+from modelops import artifacts, retrain, scan, tasks
 from modelops.ml import synthetic, training
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from modelops.services import train_file, training_runs, versions
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +62,7 @@ def test_a_warm_start_is_tried_only_while_the_model_stays_within_the_tree_bound(
     active_version, new_file, settings, room, kinds
 ):
     trees = artifacts.load(active_version.artifact, active_version.sha256).booster.num_boosted_rounds()
-    grown = training.trees_grown(services.train_config())
+    grown = training.trees_grown(training_runs.train_config())
     settings.RETRAIN_WARM_START_MAX_TREES = trees + grown + room
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
@@ -122,11 +123,11 @@ def test_a_run_whose_heartbeat_stopped_is_taken_over_and_its_candidates_rejected
     active_version, new_file, trained, settings
 ):
     stuck = TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
-    silent_for = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * (services.STALE_AFTER_BEATS + 1))
+    silent_for = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * (training_runs.STALE_AFTER_BEATS + 1))
     TrainingRun.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - silent_for)
     # Recorded just before its worker died. (A copy: the trained model is shared by every test.)
     mine = dataclasses.replace(trained, params={**trained.params, "training_run": stuck.pk})
-    orphan = services.record_version(result=mine)
+    orphan = versions.record_version(result=mine)
 
     run = retrain.retrain()
     assert run is not None and run.status == TrainingRun.Status.SUCCEEDED
@@ -156,16 +157,16 @@ def _abandoned_runs(count: int) -> None:
             trigger=TrainingRun.Trigger.SCHEDULE,
             status=TrainingRun.Status.FAILED,
             finished_at=timezone.now(),
-            error=services.ABANDONED,
+            error=training_runs.ABANDONED,
         )
 
 
 def test_after_runs_abandoned_in_a_row_the_schedule_pauses_until_a_run_by_hand(active_version, new_file, settings):
     settings.TRAINING_MAX_ABANDONED = 3
     _abandoned_runs(2)
-    assert services.crash_loop() is None
+    assert training_runs.crash_loop() is None
     _abandoned_runs(1)
-    assert "the last 3 runs were abandoned" in services.crash_loop()
+    assert "the last 3 runs were abandoned" in training_runs.crash_loop()
 
     assert retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE) is None
     assert TrainingRun.objects.count() == 3  # nothing started
@@ -175,19 +176,19 @@ def test_after_runs_abandoned_in_a_row_the_schedule_pauses_until_a_run_by_hand(a
 
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL, actor="command")
     assert run.status == TrainingRun.Status.SUCCEEDED
-    assert services.crash_loop() is None  # the schedule resumes
+    assert training_runs.crash_loop() is None  # the schedule resumes
 
 
 def test_the_run_closed_as_abandoned_by_this_start_counts_towards_the_pause(active_version, new_file, settings):
     settings.TRAINING_MAX_ABANDONED = 2
     _abandoned_runs(1)
     stuck = TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
-    silent_for = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * (services.STALE_AFTER_BEATS + 1))
+    silent_for = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * (training_runs.STALE_AFTER_BEATS + 1))
     TrainingRun.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - silent_for)
 
     assert retrain.retrain() is None
     stuck.refresh_from_db()
-    assert (stuck.status, stuck.error) == (TrainingRun.Status.FAILED, services.ABANDONED)
+    assert (stuck.status, stuck.error) == (TrainingRun.Status.FAILED, training_runs.ABANDONED)
     assert not TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exists()
 
 
@@ -198,19 +199,19 @@ def test_a_failure_of_another_kind_breaks_the_series(db, settings):
         trigger=TrainingRun.Trigger.MANUAL, status=TrainingRun.Status.FAILED, error="the data has no fraud rows"
     )
     _abandoned_runs(1)
-    assert services.crash_loop() is None
+    assert training_runs.crash_loop() is None
     settings.TRAINING_MAX_ABANDONED = 0
     _abandoned_runs(5)
-    assert services.crash_loop() is None
+    assert training_runs.crash_loop() is None
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_stamps_a_live_run_and_stops_one_taken_over(settings):
     # transaction=True: the heartbeat thread has a connection of its own and must see the run.
     settings.TRAINING_HEARTBEAT_SECONDS = 0.05
-    run = services.start_run(trigger=TrainingRun.Trigger.MANUAL)
+    run = training_runs.start_run(trigger=TrainingRun.Trigger.MANUAL)
     first = TrainingRun.objects.get(pk=run.pk).heartbeat_at
-    with services.Heartbeat(run) as heartbeat:
+    with training_runs.Heartbeat(run) as heartbeat:
         deadline = time.monotonic() + 10
         while TrainingRun.objects.get(pk=run.pk).heartbeat_at == first and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -221,10 +222,10 @@ def test_the_heartbeat_stamps_a_live_run_and_stops_one_taken_over(settings):
         TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.FAILED, error="abandoned")
         while not heartbeat.lost and time.monotonic() < deadline:
             time.sleep(0.02)
-        with pytest.raises(services.RunAbandoned):
+        with pytest.raises(training_runs.RunAbandoned):
             heartbeat.check()
     # Finishing afterwards does not turn the closed run back into a success.
-    services.finish_run(run, log=["done"])
+    training_runs.finish_run(run, log=["done"])
     assert TrainingRun.objects.get(pk=run.pk).status == TrainingRun.Status.FAILED
 
 
@@ -297,16 +298,16 @@ def test_too_few_rows_beside_the_holdout_train_nothing_instead_of_failing(active
 def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain_logs_why(
     active_version, new_file, training_csv, settings, monkeypatch
 ):
-    # Both share services.run_session; a retrain's log is what an operator reads of it, while
+    # Both share training_runs.run_session; a retrain's log is what an operator reads of it, while
     # train_from_csv's caller reports the exception itself.
     settings.RETRAIN_TOLERANCE = 1.0  # the best candidate is activated whatever it scores
 
     def unavailable(**kwargs):
-        raise services.ActivationUnavailable("the bucket is down")
+        raise versions.ActivationUnavailable("the bucket is down")
 
-    monkeypatch.setattr(services, "activate_version", unavailable)
+    monkeypatch.setattr(versions, "activate_version", unavailable)
 
-    with pytest.raises(services.ActivationUnavailable):
+    with pytest.raises(versions.ActivationUnavailable):
         retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     run = TrainingRun.objects.get()
     assert (run.status, run.error) == (TrainingRun.Status.FAILED, "the bucket is down")
@@ -316,8 +317,8 @@ def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain
     assert all(f"rejected v{v.version}: the run failed" in run.log.splitlines() for v in candidates)
 
     progress: list[str] = []
-    with pytest.raises(services.ActivationUnavailable):
-        services.train_from_csv(path=training_csv, activate=True, actor="command", progress=progress.append)
+    with pytest.raises(versions.ActivationUnavailable):
+        train_file.train_from_csv(path=training_csv, activate=True, actor="command", progress=progress.append)
     run = TrainingRun.objects.latest("pk")
     assert (run.status, run.error) == (TrainingRun.Status.FAILED, "the bucket is down")
     version = ModelVersion.objects.latest("pk")
@@ -531,15 +532,15 @@ def test_a_rollback_made_while_a_run_trains_is_not_overridden(active_version, tr
     # The run compares its candidates with v2; meanwhile a manager rolls back to v1, which the
     # candidates were never compared with.
     v1 = active_version
-    v2 = services.activate_version(version_id=services.record_version(result=trained).pk, actor="alice")
-    real_record = services.record_version
+    v2 = versions.activate_version(version_id=versions.record_version(result=trained).pk, actor="alice")
+    real_record = versions.record_version
 
     def rolled_back_meanwhile(**kwargs):
         if ModelVersion.objects.active().get() == v2:
-            services.activate_version(version_id=v1.pk, actor="max", reason="v2 misbehaves")
+            versions.activate_version(version_id=v1.pk, actor="max", reason="v2 misbehaves")
         return real_record(**kwargs)
 
-    monkeypatch.setattr(services, "record_version", rolled_back_meanwhile)
+    monkeypatch.setattr(versions, "record_version", rolled_back_meanwhile)
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED and run.result_version is None
     assert ModelVersion.objects.active().get() == v1

@@ -16,8 +16,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from moto.server import ThreadedMotoServer
 
-from modelops import model_cache, retrain, scan, services, tasks
+from modelops import model_cache, retrain, scan, tasks
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from modelops.services import versions
 
 # The s3 fixture (conftest) runs here against the restartable server below, which overrides its
 # s3_server in this module.
@@ -139,7 +140,7 @@ def test_an_upload_that_fails_leaves_no_version_the_data_new_and_the_model_servi
     upload(s3, "new.csv", csv_bytes(rows=8_000, seed=41))
     scan.scan_incoming()
     # The bucket goes once the first candidate is stored: the second one's upload fails.
-    stop_after(outage, monkeypatch, services.artifacts, "store")
+    stop_after(outage, monkeypatch, versions.artifacts, "store")
 
     with pytest.raises(Exception, match="Could not connect to the endpoint URL"):
         retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE)
@@ -173,9 +174,9 @@ def test_an_activation_that_cannot_reach_the_bucket_fails_the_run_and_keeps_the_
     upload(s3, "new.csv", csv_bytes(rows=8_000, seed=41))
     scan.scan_incoming()
     # Both candidates are stored and recorded; the bucket goes before the activation reads one.
-    stop_after(outage, monkeypatch, services, "record_version", calls=2)
+    stop_after(outage, monkeypatch, versions, "record_version", calls=2)
 
-    with pytest.raises(services.ActivationUnavailable, match="cannot be read"):
+    with pytest.raises(versions.ActivationUnavailable, match="cannot be read"):
         retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE)
     assert TrainingRun.objects.get().status == TrainingRun.Status.FAILED
     assert DataFile.objects.get().status == DataFile.Status.NEW

@@ -7,31 +7,32 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import IntegrityError, connection, transaction
 
-from modelops import model_cache, services
+from modelops import model_cache
 from modelops.ml import treewalk
 from modelops.ml.artifact import ArtifactError
 from modelops.models import ModelEvent, ModelVersion
+from modelops.services import training_runs, versions
 
 
 def test_the_database_allows_one_active_version_only(active_version, trained):
-    other = services.record_version(result=trained)
+    other = versions.record_version(result=trained)
     other.status = ModelVersion.Status.ACTIVE
     with pytest.raises(IntegrityError), transaction.atomic():
         other.save()
 
 
 def test_version_numbers_increase(db, trained):
-    first = services.record_version(result=trained)
-    second = services.record_version(result=trained)
+    first = versions.record_version(result=trained)
+    second = versions.record_version(result=trained)
     assert (first.version, second.version) == (1, 2)
     # Same model bytes, same content address: stored once.
     assert first.artifact == second.artifact
 
 
 def test_activating_an_older_version_is_a_rollback_with_its_audit_event(active_version, trained):
-    newer = services.record_version(result=trained)
-    services.activate_version(version_id=newer.pk, actor="alice", reason="new model")
-    services.activate_version(version_id=active_version.pk, actor="bob", reason="too many alerts")
+    newer = versions.record_version(result=trained)
+    versions.activate_version(version_id=newer.pk, actor="alice", reason="new model")
+    versions.activate_version(version_id=active_version.pk, actor="bob", reason="too many alerts")
     active_version.refresh_from_db()
     newer.refresh_from_db()
     assert (active_version.status, newer.status) == (ModelVersion.Status.ACTIVE, ModelVersion.Status.RETIRED)
@@ -46,11 +47,11 @@ def test_activating_an_older_version_is_a_rollback_with_its_audit_event(active_v
 
 
 def test_a_tampered_artifact_is_never_activated(active_version, trained):
-    candidate = services.record_version(result=trained)
+    candidate = versions.record_version(result=trained)
     candidate.sha256 = "0" * 64  # the stored file no longer matches the recorded checksum
     candidate.save()
-    with pytest.raises(services.ActivationError, match="checksum"):
-        services.activate_version(version_id=candidate.pk, actor="alice")
+    with pytest.raises(versions.ActivationError, match="checksum"):
+        versions.activate_version(version_id=candidate.pk, actor="alice")
     assert ModelVersion.objects.active().get() == active_version
     refusal = ModelEvent.objects.filter(kind=ModelEvent.Kind.REJECT).get()
     assert refusal.to_version == candidate
@@ -59,8 +60,8 @@ def test_a_tampered_artifact_is_never_activated(active_version, trained):
 
 def test_the_cache_serves_a_newly_activated_version_on_the_next_call(active_version, trained):
     assert model_cache.active_model().version == active_version.version
-    newer = services.record_version(result=trained)
-    services.activate_version(version_id=newer.pk, actor="alice")
+    newer = versions.record_version(result=trained)
+    versions.activate_version(version_id=newer.pk, actor="alice")
     assert model_cache.active_model().version == newer.version
 
 
@@ -87,7 +88,7 @@ def test_training_uses_the_configured_number_of_threads(settings):
     from modelops.ml import training
 
     settings.FRAUD_TRAINING = {**settings.FRAUD_TRAINING, "nthread": 1}
-    config = services.train_config()
+    config = training_runs.train_config()
     assert config.nthread == 1
     assert training._classifier(config).get_params()["n_jobs"] == 1
 
@@ -97,7 +98,7 @@ def test_training_uses_the_configured_number_of_threads(settings):
 def test_two_activations_at_once_take_turns(active_version, trained, monkeypatch):
     # The second waited for the first's lock on the active row, found it retired at commit, saw
     # no active version and broke the one-active constraint (a 500 on the model pages).
-    v2, v3 = (services.record_version(result=trained) for _ in range(2))
+    v2, v3 = (versions.record_version(result=trained) for _ in range(2))
     switched, release = threading.Event(), threading.Event()
     create = ModelEvent.objects.create
 
@@ -113,7 +114,7 @@ def test_two_activations_at_once_take_turns(active_version, trained, monkeypatch
 
     def activate(pk):
         try:
-            services.activate_version(version_id=pk, actor=threading.current_thread().name)
+            versions.activate_version(version_id=pk, actor=threading.current_thread().name)
         except Exception as exc:  # what the thread met is the test's result
             errors.append(exc)
         finally:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from modelops import services
 from modelops.models import ModelVersion
+from modelops.services import adoption
 
 
 class Command(BaseCommand):
@@ -22,13 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, allow_unsigned=False, **options):
         if allow_unsigned:
-            for line in services.sign_unsigned_versions(actor="command"):
+            for line in adoption.sign_unsigned_versions(actor="command"):
                 self.stdout.write(line)
         active = ModelVersion.objects.active().first()
         if active is not None:
             self.stdout.write(f"model v{active.version} is active; nothing to adopt")
             return
-        version, skipped = services.adopt_from_storage(actor="command", allow_unsigned=allow_unsigned)
+        version, skipped = adoption.adopt_from_storage(actor="command", allow_unsigned=allow_unsigned)
         for line in skipped:
             self.stderr.write(f"skipped {line}")
         if version is None:

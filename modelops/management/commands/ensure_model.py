@@ -4,9 +4,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from modelops import services
 from modelops.management.training_errors import training_errors
 from modelops.models import ModelVersion
+from modelops.services import adoption, train_file
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             self.stdout.write(f"model v{active.version} is active")
             return
         if not csv:
-            version, _skipped = services.adopt_from_storage(actor="command")
+            version, _skipped = adoption.adopt_from_storage(actor="command")
             if version is not None:
                 self.stdout.write(f"model v{version.version} adopted from the models storage and activated")
                 return
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"no model is active: generating {rows} synthetic rows to train the first one")
             call_command("generate_data", rows=rows, out=csv, stdout=self.stdout)
         with training_errors(csv):
-            version = services.train_from_csv(
+            version = train_file.train_from_csv(
                 path=csv, activate=True, actor="command", progress=lambda message: self.stderr.write(f"  {message}")
             )
         self.stdout.write(f"model v{version.version} trained on {csv} and activated")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from modelops import services
 from modelops.management.training_errors import training_errors
+from modelops.services import train_file, training_runs
 
 
 class Command(BaseCommand):
@@ -24,11 +24,11 @@ class Command(BaseCommand):
     def handle(self, *args, csv, activate, trees, **options):
         overrides = {"n_estimators": trees} if trees else {}
         with training_errors(csv):
-            version = services.train_from_csv(
+            version = train_file.train_from_csv(
                 path=csv,
                 activate=activate,
                 actor="command",
-                config=services.train_config(**overrides),
+                config=training_runs.train_config(**overrides),
                 progress=lambda message: self.stderr.write(f"  {message}"),
             )
         m = version.metrics

@@ -1,0 +1,101 @@
+"""Bring models from the models storage into the registry: adopt one for a deployment that
+has none, sign those stored before artifacts were signed."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from .. import artifacts
+from ..ml import artifact as artifact_format
+from ..ml import training
+from ..ml.artifact import ArtifactError
+from ..models import ModelEvent, ModelVersion
+from . import versions
+
+
+def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[ModelVersion | None, list[str]]:
+    """Bootstrap a deployment whose database has no active model from the models storage (as the
+    original app fetched its model from the bucket): record the artifact that was active last
+    (artifacts.pointed_at), or else the newest one, that verifies, and activate it. Artifact
+    names are their sha256, so a file whose content does not hash to its name was altered and is
+    skipped; so is one not signed by this service's key, recorded as an integrity event.
+    ``allow_unsigned``: an artifact stored before signing is adopted too, and signed anew.
+    Returns (activated version or None, what was skipped).
+    """
+    storage = artifacts.models_storage()
+    try:
+        _, names = storage.listdir("")
+    except FileNotFoundError:  # a local folder not created yet: nothing stored
+        names = []
+    names = sorted((n for n in names if n.endswith(".json")), key=storage.get_modified_time, reverse=True)
+    active = artifacts.pointed_at()
+    names.sort(key=lambda name: name != active)  # stable: the rest stay newest first
+    skipped = []
+    for name in names:
+        data = artifacts.read(name)
+        sha256 = artifact_format.sha256_hex(data)
+        if name != f"{sha256}.json":
+            skipped.append(f"{name}: content does not match its checksum name")
+            continue
+        try:
+            bundle = artifact_format.loads(
+                data, sha256=sha256, keys=artifacts.verifying_keys(), allow_unsigned=allow_unsigned
+            )
+        except ArtifactError as exc:
+            skipped.append(f"{name}: {exc}")
+            ModelEvent.objects.create(
+                kind=ModelEvent.Kind.INTEGRITY, actor=actor, reason=f"not adopted: {name!r}: {exc}"
+            )
+            continue
+        version = ModelVersion.objects.filter(sha256=sha256).first()
+        reason = f"adopted from the models storage ({name})"
+        if version is None:
+            meta = bundle.metadata
+            result = training.TrainResult(
+                bundle=bundle,
+                metrics=meta.get("metrics", {}),
+                params={**meta.get("params", {}), "adopted_from": name},
+                rows=meta.get("training_rows", 0),
+                frauds=meta.get("training_frauds", 0),
+            )
+            version = versions.record_version(result=result)  # stored signed, under a new name if it was not
+            if not bundle.signed_by:
+                reason += f", unsigned, signed anew as {version.artifact} (--allow-unsigned)"
+        return versions.activate_version(version_id=version.pk, actor=actor, reason=reason), skipped
+    return None, skipped
+
+
+def sign_unsigned_versions(*, actor: str) -> list[str]:
+    """Sign the artifacts of recorded versions stored before artifacts were signed, each one
+    checked against its recorded sha256 first; each version then names its signed copy, and a
+    `sign` event says so. An operator's explicit step (adopt_model --allow-unsigned)."""
+    done = []
+    for version in ModelVersion.objects.filter(signing_key="").order_by("version"):
+        try:
+            bundle = artifact_format.loads(
+                artifacts.read(version.artifact),
+                sha256=version.sha256,
+                keys=artifacts.verifying_keys(),
+                allow_unsigned=True,
+            )
+        except ArtifactError as exc:
+            done.append(f"v{version.version} not signed: {exc}")
+            continue
+        old = version.artifact
+        if not bundle.signed_by:
+            version.artifact, version.sha256 = artifacts.store(bundle)
+        version.signing_key = bundle.signed_by or artifacts.signing_key().id
+        with transaction.atomic():
+            version.save(update_fields=["artifact", "sha256", "signing_key"])
+            if old != version.artifact:
+                ModelEvent.objects.create(
+                    kind=ModelEvent.Kind.SIGN,
+                    from_version=version,
+                    to_version=version,
+                    actor=actor,
+                    reason=f"unsigned artifact {old} signed as {version.artifact} (--allow-unsigned)",
+                )
+                done.append(f"v{version.version}: {old} signed as {version.artifact}")
+    if done and ModelVersion.objects.active().exists():
+        transaction.on_commit(versions.point_at_active)
+    return done

@@ -1,0 +1,78 @@
+"""Checks of stored artifacts against what was recorded, and the integrity events they leave."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from .. import artifacts
+from ..ml.artifact import ArtifactError, ModelBundle
+from ..models import ModelEvent, ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+# One integrity event per version in this window: every worker finds a bad artifact on every
+# request, and the audit trail needs the fact, not thousands of copies of it.
+INTEGRITY_EVENT_EVERY = timedelta(minutes=10)
+
+
+def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> ModelEvent | None:
+    """Record that a version's artifact failed verification, unless the same was recorded for
+    it within INTEGRITY_EVENT_EVERY. The version keeps its status: an active version stays
+    active (nothing better is known to serve) until an operator restores its artifact or rolls
+    back. Returns the new event, or None when one was recorded recently."""
+    log.error("model version id %s: %s", version_id, reason)
+    recent = ModelEvent.objects.filter(
+        kind=ModelEvent.Kind.INTEGRITY,
+        to_version_id=version_id,
+        created_at__gte=timezone.now() - INTEGRITY_EVENT_EVERY,
+    )
+    if recent.exists():
+        return None
+    return ModelEvent.objects.create(
+        kind=ModelEvent.Kind.INTEGRITY,
+        from_version_id=version_id,
+        to_version_id=version_id,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def load_checked(
+    *, version_id: int, name: str, sha256: str, actor: str, when: str = "", walk: bool = False
+) -> ModelBundle:
+    """Load an active version's artifact. One that fails verification is recorded as an
+    integrity event (``when`` ends its reason, e.g. " when retraining") and ArtifactError is
+    raised; a storage outage raises ArtifactUnavailable and records nothing, as nothing says
+    the file is bad. ``walk``: also lay the trees out for the numpy walk, as serving needs."""
+    try:
+        bundle = artifacts.load(name, sha256)
+        if walk:
+            bundle.walker  # noqa: B018
+        return bundle
+    except artifacts.ArtifactUnavailable:
+        raise
+    except ArtifactError as exc:
+        record_integrity_failure(
+            version_id=version_id, reason=f"the active artifact failed verification{when}: {exc}", actor=actor
+        )
+        raise
+
+
+def verify_active_artifact(*, actor: str) -> str:
+    """Download the active version's artifact and check it, as a new worker would, so an
+    altered file is found (and recorded) even while every running worker serves its copy from
+    memory. Returns what was found."""
+    active = ModelVersion.objects.active().first()
+    if active is None:
+        return "no active version"
+    try:
+        load_checked(version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor)
+    except artifacts.ArtifactUnavailable as exc:
+        return f"active v{active.version} not checked: {exc}"
+    except ArtifactError as exc:
+        return f"active v{active.version} FAILED verification: {exc}"
+    return f"active v{active.version} verified"

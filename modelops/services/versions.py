@@ -1,0 +1,167 @@
+"""The version registry: record a trained model as a version, activate it or roll back
+(one activation at a time), reject a candidate."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
+from django.db.models import Max
+from django.utils import timezone
+
+from .. import artifacts
+from ..ml import training
+from ..ml.artifact import ArtifactError
+from ..models import DataFile, ModelEvent, ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+class ActivationError(Exception):
+    """A version that must not become active; the active one is left as it was."""
+
+
+class ActivationUnavailable(ActivationError):
+    """The artifact store could not be read: nothing is known against the version, try later."""
+
+
+class ActiveVersionChanged(ActivationError):
+    """Another version became active (a rollback, say) since the caller compared with the one
+    it expected: the version was not activated."""
+
+
+ANY = object()  # activate_version(replacing=ANY): whatever version is active
+# pg_advisory_xact_lock's key for activations; any constant no other lock of this database uses.
+ACTIVATION_LOCK = 7_240_101
+
+
+def record_version(
+    *,
+    result: training.TrainResult,
+    data_files: list[DataFile] | tuple = (),
+    parent: ModelVersion | None = None,
+    status: str = ModelVersion.Status.CANDIDATE,
+) -> ModelVersion:
+    """Store a trained model as a new version with the next version number.
+
+    The artifact is uploaded before the row is written, so no row ever names a missing file.
+    """
+    name, sha256 = artifacts.store(result.bundle)
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                number = (ModelVersion.objects.aggregate(top=Max("version"))["top"] or 0) + 1
+                version = ModelVersion.objects.create(
+                    version=number,
+                    artifact=name,
+                    sha256=sha256,
+                    signing_key=artifacts.signing_key().id,
+                    status=status,
+                    threshold=result.bundle.threshold,
+                    params=result.params,
+                    metrics=result.metrics,
+                    training_rows=result.rows,
+                    training_frauds=result.frauds,
+                    parent=parent,
+                    library_versions=result.bundle.metadata.get("library_versions", {}),
+                )
+                version.data_files.set(data_files)
+            return version
+        except IntegrityError:
+            # Another process took this version number first; take the next one.
+            continue
+    raise RuntimeError("could not allocate a model version number")
+
+
+def activate_version(
+    *, version_id: int, actor: str, user=None, reason: str = "", replacing: ModelVersion | object | None = ANY
+) -> ModelVersion:
+    """Make a version the active one (a rollback when it is older than the active one).
+
+    The artifact is loaded and its checksum verified first: a version that fails is never
+    activated, a `reject` event records why, and ActivationError is raised. When the store
+    cannot be read at all, ActivationUnavailable is raised and nothing is recorded against the
+    version. The switch and its audit event are one transaction; activations take turns.
+    ``replacing``: the version (or None) the caller expects to be active, for a choice made by
+    comparing with it; ActiveVersionChanged, and nothing changed, if another is active by then.
+    """
+    target = ModelVersion.objects.get(pk=version_id)
+    try:
+        artifacts.load(target.artifact, target.sha256)
+    except artifacts.ArtifactUnavailable as exc:
+        raise ActivationUnavailable(f"v{target.version} cannot be activated now: {exc}") from exc
+    except ArtifactError as exc:
+        ModelEvent.objects.create(
+            kind=ModelEvent.Kind.REJECT,
+            from_version=ModelVersion.objects.active().first(),
+            to_version=target,
+            actor=actor,
+            user=user,
+            reason=f"activation refused: {exc}",
+        )
+        raise ActivationError(f"v{target.version} cannot be activated: {exc}") from exc
+
+    with transaction.atomic():
+        _one_activation_at_a_time()
+        current = ModelVersion.objects.select_for_update().active().first()
+        target = ModelVersion.objects.select_for_update().get(pk=version_id)
+        if replacing is not ANY and getattr(current, "pk", None) != getattr(replacing, "pk", None):
+            now_active = f"v{current.version}" if current is not None else "no version"
+            raise ActiveVersionChanged(f"v{target.version} not activated: {now_active} is active since it was compared")
+        if current is not None and current.pk == target.pk:
+            return target
+        kind = ModelEvent.Kind.ROLLBACK if current and target.version < current.version else ModelEvent.Kind.ACTIVATE
+        if current is not None:
+            current.status = ModelVersion.Status.RETIRED
+            current.save(update_fields=["status"])
+        target.status = ModelVersion.Status.ACTIVE
+        target.activated_at = timezone.now()
+        target.save(update_fields=["status", "activated_at"])
+        ModelEvent.objects.create(
+            kind=kind, from_version=current, to_version=target, actor=actor, user=user, reason=reason
+        )
+    log.info("model v%s %s by %s", target.version, kind, actor)
+    transaction.on_commit(point_at_active)
+    return target
+
+
+def point_at_active() -> None:
+    """Name the version active now in the bucket's pointer. Read at the time of writing rather
+    than taken from the activation: of two activations that commit close together, the one
+    whose callback runs last may have committed first."""
+    current = ModelVersion.objects.active().first()
+    if current is not None:
+        artifacts.point_at(current.artifact)
+
+
+def _one_activation_at_a_time() -> None:
+    """Make concurrent activations wait for each other until commit. On PostgreSQL locking the
+    active row is not enough: a second activation waiting for it finds it retired at commit, sees
+    no active version, and breaks the one-active constraint. SQLite's transactions take the write
+    lock when they begin (BEGIN IMMEDIATE), which does the same."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACTIVATION_LOCK])
+
+
+def reject_version(version: ModelVersion, *, actor: str, reason: str, active: ModelVersion | None) -> bool:
+    """Reject a candidate, with its reject event, in one transaction. False (and no event) if it
+    is no longer a candidate: another worker decided it first."""
+    with transaction.atomic():
+        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.CANDIDATE).update(
+            status=ModelVersion.Status.REJECTED
+        ):
+            return False
+        ModelEvent.objects.create(
+            kind=ModelEvent.Kind.REJECT, from_version=active, to_version=version, actor=actor, reason=reason
+        )
+    return True
+
+
+def reject_candidates_of(*, run_id: int, actor: str, reason: str) -> list[ModelVersion]:
+    """Reject the versions a run recorded and left undecided (it failed or died before
+    activating or rejecting them), each with a reject event. Returns them."""
+    active = ModelVersion.objects.active().first()
+    candidates = ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, params__training_run=run_id)
+    return [v for v in candidates if reject_version(v, actor=actor, reason=reason, active=active)]
