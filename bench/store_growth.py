@@ -58,8 +58,8 @@ def run(data_dir: Path, args: argparse.Namespace) -> None:
     django.setup()
     from django.db import connections
 
+    from common import sqlite
     from detection.models import Transaction
-    from fraudsite import sqlite
     from modelops.ml import synthetic
     from modelops.ml.schema import FEATURES
     from modelops.model_cache import serving_model

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from modelops.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 
 from . import reviews
 from .auth import create_key, revoke_key

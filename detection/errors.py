@@ -1,4 +1,4 @@
-"""One error shape for every API failure: {"error": {"code": ..., "message": ...}}."""
+"""How the API answers each failure, in the one error shape of common.errors."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from common.errors import database_unavailable, error_body
 from modelops.ml.artifact import ArtifactError
 from modelops.model_cache import NoActiveModel
 
@@ -17,18 +18,8 @@ from .services import ExternalIdConflict
 from .storage import VersionNotActive
 
 log = logging.getLogger(__name__)
-# A client may try again this many seconds after a 503 for a database outage.
-DATABASE_RETRY_AFTER = 5
 NO_MODEL_MESSAGE = "no model is active; train one with `manage.py train_model --csv FILE --activate`"
 MODEL_CHANGING_MESSAGE = "the active model changed while this request was scored, more than once; try again"
-
-
-def database_unavailable() -> tuple[dict, int, dict]:
-    """(body, status, headers) of the answer while the database cannot be reached: 503, so
-    clients and load balancers retry, instead of a 500 that says the request was wrong. Nothing
-    was stored, as the transaction did not commit."""
-    body = {"error": {"code": "database_unavailable", "message": "the database is unavailable; try again shortly"}}
-    return body, status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": str(DATABASE_RETRY_AFTER)}
 
 
 # No usable model could score the request: the API answers 503, the pages say why.
@@ -69,5 +60,5 @@ def exception_handler(exc, context):
         # DRF's own answers (404, 405, 401, 429...) are {"detail": ErrorDetail(message, code)}.
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
-        response.data = {"error": {"code": code, "message": str(detail)}}
+        response.data = error_body(code, str(detail))
     return response

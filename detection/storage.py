@@ -4,7 +4,7 @@ whatever the batch size.
 The ORM's bulk_create prepares every field of every row in Python, which for a 10,000-row batch
 cost more than scoring it. Here each row is one tuple of already-prepared values:
 - SQLite: multi-row INSERTs, the transactions' ids coming back by RETURNING (SQLite >= 3.35),
-  run on the driver's own cursor in the writers' queue (fraudsite.sqlite.write_transaction);
+  run on the driver's own cursor in the writers' queue (common.sqlite.write_transaction);
 - PostgreSQL: one statement for a single transaction and its prediction; for more, COPY,
   with the transactions' ids taken from their sequence first. Django binds
   parameters on the client with psycopg 3, and for the 60,000 values of a multi-row INSERT
@@ -27,7 +27,7 @@ import orjson
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from fraudsite import sqlite
+from common import sqlite
 from modelops.models import ModelVersion
 
 from .models import Prediction, Transaction

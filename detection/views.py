@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from fraudsite.access import requires
-from modelops import charts
+from common import charts
+from common.access import requires
 from modelops.models import ModelVersion
 
 from . import parsing, reviews

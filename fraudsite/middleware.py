@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.encoding import escape_uri_path
 
-from detection.errors import database_unavailable
+from common.errors import database_unavailable, server_error
 
 log = logging.getLogger("fraudsite.requests")
 # A caller's own id is kept if it looks like one (letters, digits, -_.), so logs can be joined
@@ -68,13 +68,4 @@ class RequestLogMiddleware:
         )
         if not request.path.startswith(_API_PREFIXES):
             return None  # HTML pages get Django's own error page
-        return JsonResponse(
-            {
-                "error": {
-                    "code": "server_error",
-                    "message": "an unexpected error occurred; quote the request id when reporting it",
-                    "request_id": getattr(request, "id", None),
-                }
-            },
-            status=500,
-        )
+        return JsonResponse(server_error(getattr(request, "id", None)), status=500)

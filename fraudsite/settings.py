@@ -197,7 +197,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         **DATABASES["default"].get("OPTIONS", {}),
     }
 # SQLite: each web worker checkpoints the write-ahead log this often in a thread of its own, so
-# that requests rarely wait for a checkpoint (fraudsite.sqlite); 0: only SQLite's own.
+# that requests rarely wait for a checkpoint (common.sqlite); 0: only SQLite's own.
 SQLITE_CHECKPOINT_SECONDS = env_float("SQLITE_CHECKPOINT_SECONDS", 0.02)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

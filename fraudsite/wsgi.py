@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
 
 from django.core.wsgi import get_wsgi_application
 
-from fraudsite import sqlite
+from common import sqlite
 
 application = get_wsgi_application()
 sqlite.start()

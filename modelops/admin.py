@@ -4,6 +4,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from common.admin import ReadOnlyAdmin
+
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 from .services import versions
 from .tasks import enqueue_retrain, enqueue_scan
@@ -69,19 +71,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_activate_permission(self, request):
         return request.user.has_perm("modelops.activate_modelversion")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """An audit trail: rows are shown, never added, changed or deleted from the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ModelEvent)

@@ -9,9 +9,9 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
-from fraudsite.access import requires
+from common import charts
+from common.access import requires
 
-from . import charts
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
 from .services import versions
 from .services.training_runs import crash_loop

@@ -125,7 +125,7 @@ def manager_client(client, manager):
 def statements(db):
     """A context manager that lists the SQL statements the database is sent inside it. On SQLite
     they are taken from the driver, which also sees what the scoring path runs on its own cursor
-    (fraudsite.sqlite.write_transaction); on PostgreSQL from Django's query log."""
+    (common.sqlite.write_transaction); on PostgreSQL from Django's query log."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

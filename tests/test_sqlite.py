@@ -1,11 +1,11 @@
-"""The web workers' background WAL checkpoints (fraudsite.sqlite)."""
+"""The web workers' background WAL checkpoints (common.sqlite)."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 
-from fraudsite import sqlite
+from common import sqlite
 
 
 def test_the_thread_copies_the_log_into_the_database_file(tmp_path):

@@ -1,4 +1,4 @@
-"""The scoring path's SQLite transaction (fraudsite.sqlite.write_transaction): its writers queue
+"""The scoring path's SQLite transaction (common.sqlite.write_transaction): its writers queue
 on a lock beside the database file, it commits or rolls back whole, and the driver's errors come
 out as Django's."""
 
@@ -12,8 +12,8 @@ import threading
 import pytest
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connection, connections, transaction
 
+from common import sqlite
 from detection.models import Prediction, Transaction
-from fraudsite import sqlite
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
 
