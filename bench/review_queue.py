@@ -129,8 +129,9 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from detection.forms import QueueFilter, cursor_of
+    from detection.forms import QueueFilter
     from detection.models import Prediction, Transaction
+    from detection.selectors import cursor_of, queue_rows
 
     fill(args.rows)
     label_some()
@@ -147,7 +148,7 @@ def main() -> None:
     client.force_login(get_user_model().objects.get(username="bench"))
     deep = QueueFilter({"state": "all", "flagged": "all"})
     deep.is_valid()
-    row = deep.queryset()[500_000 if total > 600_000 else total // 2]
+    row = queue_rows(filters=deep.cleaned_data)[500_000 if total > 600_000 else total // 2]
     some_id = Transaction.objects.order_by("-id").values_list("id", flat=True)[total // 3]
     today = Transaction.objects.order_by("created_at").values_list("created_at", flat=True).first().date()
     pages = {
@@ -170,7 +171,7 @@ def main() -> None:
 
     plan_filter = QueueFilter({})
     plan_filter.is_valid()
-    sql, params = plan_filter.queryset()[:50].query.sql_with_params()
+    sql, params = queue_rows(filters=plan_filter.cleaned_data)[:50].query.sql_with_params()
     explain = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN "
     with connection.cursor() as cursor:
         cursor.execute(explain + sql, params)

@@ -118,7 +118,7 @@ class Prediction(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             # The review queue (PredictionQuerySet.queue_order): flagged first, highest score
-            # first, id to break ties; QueueFilter.page reads ranges of it from a cursor.
+            # first, id to break ties; selectors.queue_page reads ranges of it from a cursor.
             models.Index(fields=["-is_fraud", "-score", "-id"], name="prediction_queue_idx"),
         ]
 

@@ -16,7 +16,7 @@ from common import charts
 from common.access import requires
 from modelops.models import ModelVersion
 
-from . import parsing, reviews
+from . import parsing, reviews, selectors
 from .auth import client_of
 from .errors import MODEL_ERRORS, model_unavailable
 from .forms import BulkDecisionForm, DecisionForm, QueueFilter, ScoreFileForm
@@ -90,7 +90,8 @@ def queue(request):
     form = QueueFilter(request.GET)
     page, next_query = [], None
     if form.is_valid():
-        page, cursor = form.page()
+        filters = form.cleaned_data
+        page, cursor = selectors.queue_page(filters=filters, after=filters.get("after"), size=filters["per_page"])
         if cursor:
             query = request.GET.copy()
             query["after"] = cursor

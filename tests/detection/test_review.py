@@ -220,10 +220,10 @@ def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_clien
 
     from django.utils import timezone
 
-    from detection import forms
+    from detection import selectors
 
-    monkeypatch.setattr(forms, "SORT_AT_LEAST", sort_at_least)
-    monkeypatch.setattr(forms, "SORT_AT_MOST_SHARE", 0.0)
+    monkeypatch.setattr(selectors, "SORT_AT_LEAST", sort_at_least)
+    monkeypatch.setattr(selectors, "SORT_AT_MOST_SHARE", 0.0)
     today = timezone.now().date()
     tomorrow = today + timedelta(days=1)
     for flagged in ("yes", "all"):
@@ -240,14 +240,14 @@ def test_the_date_and_amount_filters_agree_on_flagged_and_all_rows(analyst_clien
 
 
 def test_a_range_is_sorted_only_when_it_holds_few_transactions(scored, monkeypatch):
-    from detection import forms
+    from detection import selectors
 
-    monkeypatch.setattr(forms, "SORT_AT_LEAST", 30)  # of the 60 transactions
-    monkeypatch.setattr(forms, "SORT_AT_MOST_SHARE", 0.0)
+    monkeypatch.setattr(selectors, "SORT_AT_LEAST", 30)  # of the 60 transactions
+    monkeypatch.setattr(selectors, "SORT_AT_MOST_SHARE", 0.0)
     amounts = sorted(Transaction.objects.values_list("amount", flat=True))
-    limit = forms._sort_limit()
-    assert forms._narrow({"amount__lte": amounts[10]}, limit)
-    assert not forms._narrow({"amount__gte": amounts[10]}, limit)
+    limit = selectors._sort_limit()
+    assert selectors._narrow({"amount__lte": amounts[10]}, limit)
+    assert not selectors._narrow({"amount__gte": amounts[10]}, limit)
 
 
 def test_with_two_ranges_only_a_narrow_one_goes_through_its_index(analyst_client, scored, monkeypatch):
@@ -257,23 +257,26 @@ def test_with_two_ranges_only_a_narrow_one_goes_through_its_index(analyst_client
 
     from django.utils import timezone
 
-    from detection import forms
+    from detection import selectors
+    from detection.forms import QueueFilter
 
-    monkeypatch.setattr(forms, "SORT_AT_LEAST", 30)  # of the 60 transactions
-    monkeypatch.setattr(forms, "SORT_AT_MOST_SHARE", 0.0)
+    monkeypatch.setattr(selectors, "SORT_AT_LEAST", 30)  # of the 60 transactions
+    monkeypatch.setattr(selectors, "SORT_AT_MOST_SHARE", 0.0)
     yesterday = timezone.now() - timedelta(days=1)
     moved = scored[:10]
     Transaction.objects.filter(pk__in=moved).update(created_at=yesterday)
     Prediction.objects.filter(transaction_id__in=moved).update(created_at=yesterday)
     day = timezone.localdate(yesterday)
-    form = forms.QueueFilter({"state": "all", "flagged": "all", "since": day, "until": day, "amount_min": 0})
+    form = QueueFilter({"state": "all", "flagged": "all", "since": day, "until": day, "amount_min": 0})
     assert form.is_valid()
-    sql = str(form.queryset().query)
+    filters = form.cleaned_data
+    sql = str(selectors.queue_rows(filters=filters).query)
     assert '"detection_transaction"."created_at" >=' in sql
     # PostgreSQL is offered both ranges through their indexes: its planner chooses.
     amount_indexed = '"detection_transaction"."amount" >=' in sql
     assert amount_indexed == (connection.vendor != "sqlite")
-    assert sorted(p.transaction_id for p in form.page()[0]) == sorted(moved)
+    page, _ = selectors.queue_page(filters=filters, after=filters.get("after"), size=filters["per_page"])
+    assert sorted(p.transaction_id for p in page) == sorted(moved)
 
 
 @pytest.mark.parametrize("cursor", ["1:e:5", "1:1e400:5", "0:-.:3", "2:0.5:1"])
