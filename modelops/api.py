@@ -16,12 +16,15 @@ class ModelVersionOutput(serializers.ModelSerializer):
     features = serializers.SerializerMethodField()
     data_files = serializers.SerializerMethodField()
     parent = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
+    training_run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = ModelVersion
         fields = [
             "version",
             "status",
+            "kind",
+            "training_run",
             "created_at",
             "activated_at",
             "threshold",

@@ -69,17 +69,30 @@ class ModelVersion(models.Model):
         RETIRED = "retired"
         REJECTED = "rejected"
 
+    class Kind(models.TextChoices):
+        FILE = "file", "Trained on a file"
+        FULL_RETRAIN = "full_retrain", "Full retrain"
+        WARM_START = "warm_start", "Warm start"
+        ADOPTED = "adopted", "Adopted from the models storage"
+
     version = models.PositiveIntegerField(unique=True)
     artifact = models.CharField(max_length=300, help_text="Name of the artifact in the models storage")
     sha256 = models.CharField(max_length=64)
     signing_key = models.CharField(max_length=16, blank=True, help_text="Id of the key the artifact is signed with")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
     threshold = models.FloatField()
-    params = models.JSONField(default=dict, blank=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.FILE)
+    training_run = models.ForeignKey(
+        "TrainingRun", null=True, blank=True, on_delete=models.PROTECT, related_name="versions"
+    )
+    params = models.JSONField(default=dict, blank=True, help_text="The model's parameters, as training chose them")
     metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation on the version's hold-out")
     training_rows = models.IntegerField(default=0)
     training_frauds = models.IntegerField(default=0)
     data_files = models.ManyToManyField(DataFile, blank=True, related_name="model_versions")
+    # Also in the artifact: a database that adopts the version knows the contents it learned
+    # even when it has no row for their files.
+    data_files_sha256 = models.JSONField(default=list, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", help_text="Warm-started from"
     )

@@ -36,7 +36,7 @@ SCHEDULER = "scheduler"
 
 @dataclass
 class Candidate:
-    kind: str  # "warm_start" or "full_retrain"
+    kind: str  # ModelVersion.Kind.WARM_START or FULL_RETRAIN
     result: training.TrainResult
     metrics: dict  # on the shared hold-out
     version: ModelVersion | None = None
@@ -77,7 +77,7 @@ def _load_data(
     learned = {f.sha256 for f in files if f.status == DataFile.Status.USED}
     if active is not None:
         learned |= set(active.data_files.values_list("sha256", flat=True))
-        learned |= set(active.params.get("data_files_sha256", ()))  # kept in the artifact too
+        learned |= set(active.data_files_sha256)  # for an adopted version, from its artifact
     frames, is_new, read, contents = [], [], [], set()
     for data_file in files:
         if data_file.sha256 in contents:
@@ -264,7 +264,7 @@ def _warm_start(
     except schema.DataValidationError as exc:
         note(f"warm start skipped: {exc}")
         return None
-    return Candidate("warm_start", result, _score(result.bundle, holdout))
+    return Candidate(ModelVersion.Kind.WARM_START, result, _score(result.bundle, holdout))
 
 
 def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> ModelVersion | None:
@@ -309,7 +309,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             candidates.append(warm)
     try:
         result = training.train(pool, config, holdout=holdout, ordered=True, progress=note)
-        candidates.append(Candidate("full_retrain", result, _score(result.bundle, holdout)))
+        candidates.append(Candidate(ModelVersion.Kind.FULL_RETRAIN, result, _score(result.bundle, holdout)))
     except schema.DataValidationError as exc:  # the rows left beside the hold-out are too few
         if not candidates:
             _too_little_data(contents, str(exc), note)
@@ -319,13 +319,16 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     metric, tolerance = settings.RETRAIN_METRIC, settings.RETRAIN_TOLERANCE
     baseline = _score(active_bundle, holdout)[metric] if active_bundle is not None else None
     for candidate in candidates:
-        candidate.result.params["kind"] = candidate.kind
-        candidate.result.params["training_run"] = run.pk
         # In the artifact's metadata too: a database that adopts it knows which files it learned.
-        candidate.result.params["data_files_sha256"] = sorted(contents)
+        candidate.result.bundle.metadata["data_files_sha256"] = sorted(contents)
         candidate.result.metrics = {**candidate.metrics, "split": method, "compared_with_active": baseline}
         candidate.version = versions.record_version(
-            result=candidate.result, data_files=files, parent=active if candidate.kind == "warm_start" else None
+            result=candidate.result,
+            data_files=files,
+            parent=active if candidate.kind == ModelVersion.Kind.WARM_START else None,
+            kind=candidate.kind,
+            training_run=run,
+            data_files_sha256=contents,
         )
         seconds = candidate.result.bundle.metadata["training_seconds"]
         note(

@@ -20,7 +20,7 @@ from .services.training_runs import crash_loop
 @requires("modelops.view_modelversion")
 def version_list(request):
     context = {
-        "versions": ModelVersion.objects.select_related("parent"),
+        "versions": ModelVersion.objects.select_related("parent", "training_run"),
         "events": ModelEvent.objects.select_related("from_version", "to_version")[:20],
         "can_activate": request.user.has_perm("modelops.activate_modelversion"),
     }
@@ -29,7 +29,7 @@ def version_list(request):
 
 @requires("modelops.view_modelversion")
 def version_page(request, version: int):
-    item = get_object_or_404(ModelVersion.objects.select_related("parent"), version=version)
+    item = get_object_or_404(ModelVersion.objects.select_related("parent", "training_run"), version=version)
     metrics = item.metrics or {}
     pictures = {}
     curve = metrics.get("pr_curve")
@@ -53,18 +53,13 @@ def version_page(request, version: int):
         pictures["importance"] = charts.bars(
             [pair for pair in shares[:15] if pair[1] > 0], title="Feature importance (share of gain)", signed=False
         )
-    # The run that produced this version: the one that names it, else (a candidate it did not
-    # keep) the run that was running when the version was recorded.
-    runs = TrainingRun.objects.filter(
-        Q(result_version=item) | Q(started_at__lte=item.created_at, finished_at__gte=item.created_at)
-    ).order_by("-started_at")[:1]
     active = ModelVersion.objects.active().first()
     context = {
         "item": item,
         "metrics": metrics,
         "pictures": pictures,
         "params": {key: value for key, value in item.params.items() if key != "feature_importance"},
-        "run": next(iter(runs), None),
+        "run": item.training_run,
         "data_files": item.data_files.all(),
         "events": ModelEvent.objects.filter(Q(from_version=item) | Q(to_version=item)).select_related(
             "from_version", "to_version"

@@ -12,6 +12,15 @@ from ..ml.artifact import ArtifactError
 from ..models import ModelEvent, ModelVersion
 from . import versions
 
+# Artifacts written before versions had these columns carry them among their params.
+RECORDED_BESIDE_PARAMS = ("kind", "training_run", "data_files_sha256", "adopted_from")
+
+
+def _learned_contents(meta: dict) -> list[str]:
+    """The sha256 of each data content the artifact says it learned: a list of strings, or none."""
+    hashes = meta.get("data_files_sha256") or meta.get("params", {}).get("data_files_sha256")
+    return [h for h in hashes if isinstance(h, str)] if isinstance(hashes, list) else []
+
 
 def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[ModelVersion | None, list[str]]:
     """Bootstrap a deployment whose database has no active model from the models storage (as the
@@ -54,11 +63,15 @@ def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[Mod
             result = training.TrainResult(
                 bundle=bundle,
                 metrics=meta.get("metrics", {}),
-                params={**meta.get("params", {}), "adopted_from": name},
+                params={k: v for k, v in meta.get("params", {}).items() if k not in RECORDED_BESIDE_PARAMS},
                 rows=meta.get("training_rows", 0),
                 frauds=meta.get("training_frauds", 0),
             )
-            version = versions.record_version(result=result)  # stored signed, under a new name if it was not
+            version = versions.record_version(
+                result=result,
+                kind=ModelVersion.Kind.ADOPTED,
+                data_files_sha256=_learned_contents(meta),
+            )  # stored signed, under a new name if it was not
             if not bundle.signed_by:
                 reason += f", unsigned, signed anew as {version.artifact} (--allow-unsigned)"
         return versions.activate_version(version_id=version.pk, actor=actor, reason=reason), skipped

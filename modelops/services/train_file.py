@@ -31,9 +31,8 @@ def train_from_csv(
         frame = schema.read_training_csv(path)
         session.step(f"{len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
         result = training.train(frame, config or training_runs.train_config(), progress=session.step)
-        result.params["training_run"] = run.pk
         session.heartbeat.check()
-        version = versions.record_version(result=result)
+        version = versions.record_version(result=result, training_run=run)
         session.step(f"recorded v{version.version}")
         if activate:
             session.heartbeat.check()

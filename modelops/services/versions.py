@@ -13,7 +13,7 @@ from django.utils import timezone
 from .. import artifacts
 from ..ml import training
 from ..ml.artifact import ArtifactError
-from ..models import DataFile, ModelEvent, ModelVersion
+from ..models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ def record_version(
     data_files: list[DataFile] | tuple = (),
     parent: ModelVersion | None = None,
     status: str = ModelVersion.Status.CANDIDATE,
+    kind: str = ModelVersion.Kind.FILE,
+    training_run: TrainingRun | None = None,
+    data_files_sha256: list[str] | tuple = (),
 ) -> ModelVersion:
     """Store a trained model as a new version with the next version number.
 
@@ -59,7 +62,10 @@ def record_version(
                     signing_key=artifacts.signing_key().id,
                     status=status,
                     threshold=result.bundle.threshold,
+                    kind=kind,
+                    training_run=training_run,
                     params=result.params,
+                    data_files_sha256=sorted(data_files_sha256),
                     metrics=result.metrics,
                     training_rows=result.rows,
                     training_frauds=result.frauds,
@@ -163,5 +169,5 @@ def reject_candidates_of(*, run_id: int, actor: str, reason: str) -> list[ModelV
     """Reject the versions a run recorded and left undecided (it failed or died before
     activating or rejecting them), each with a reject event. Returns them."""
     active = ModelVersion.objects.active().first()
-    candidates = ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, params__training_run=run_id)
+    candidates = ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, training_run_id=run_id)
     return [v for v in candidates if reject_version(v, actor=actor, reason=reason, active=active)]

@@ -24,6 +24,19 @@ def test_a_fresh_database_adopts_the_artifact_from_the_bucket(db, trained):
     assert ModelEvent.objects.get().reason.startswith("adopted from the models storage")
 
 
+def test_an_artifact_written_before_versions_had_columns_is_adopted_with_them(db, trained):
+    # Such artifacts carried the run, the kind and the learned contents among their params.
+    import dataclasses
+
+    params = {**trained.bundle.metadata["params"], "kind": "warm_start", "training_run": 7}
+    params["data_files_sha256"] = ["a" * 64, 3]
+    artifacts.store(dataclasses.replace(trained.bundle, metadata={**trained.bundle.metadata, "params": params}))
+    adopt()
+    version = ModelVersion.objects.active().get()
+    assert (version.kind, version.training_run, version.data_files_sha256) == ("adopted", None, ["a" * 64])
+    assert version.params.keys() == trained.bundle.metadata["params"].keys()
+
+
 def test_an_altered_artifact_is_not_adopted(db, trained, bucket):
     name, _ = artifacts.store(trained.bundle)
     path = bucket / "models" / name

@@ -36,6 +36,16 @@ def test_a_version_page_draws_its_four_charts(analyst_client, active_version):
     assert "<polyline" in page
 
 
+def test_a_version_page_shows_the_run_that_recorded_it_not_one_running_meanwhile(analyst_client, trained):
+    mine = TrainingRun.objects.create(trigger=TrainingRun.Trigger.MANUAL, log="my run's log")
+    version = versions.record_version(result=trained, training_run=mine, kind=ModelVersion.Kind.FULL_RETRAIN)
+    TrainingRun.objects.filter(pk=mine.pk).update(status=TrainingRun.Status.SUCCEEDED)
+    TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE, log="another run's log")
+    page = analyst_client.get(f"/models/{version.version}/").content.decode()
+    assert "my run&#x27;s log" in page and "another run" not in page
+    assert "Full retrain, recorded" in page
+
+
 def test_an_analyst_cannot_activate(analyst_client, two_versions):
     older, newer = two_versions
     assert "Roll back" not in analyst_client.get(f"/models/{older.version}/").content.decode()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from datetime import timedelta
@@ -36,8 +35,9 @@ def test_it_trains_both_candidates_and_activates_the_better(active_version, new_
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
     candidates = ModelVersion.objects.exclude(pk=active_version.pk)
-    assert {v.params["kind"] for v in candidates} == {"warm_start", "full_retrain"}
-    warm = candidates.get(params__kind="warm_start")
+    assert {v.kind for v in candidates} == {"warm_start", "full_retrain"}
+    assert {v.training_run for v in candidates} == {run}
+    warm = candidates.get(kind="warm_start")
     assert warm.parent == active_version
     assert all(list(v.data_files.all()) == [new_file] for v in candidates)
     # Both were compared with the active model on the same rows: the newest fifth of the new
@@ -67,10 +67,10 @@ def test_a_warm_start_is_tried_only_while_the_model_stays_within_the_tree_bound(
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
     candidates = ModelVersion.objects.exclude(pk=active_version.pk)
-    assert {v.params["kind"] for v in candidates} == kinds
+    assert {v.kind for v in candidates} == kinds
     skipped = f"warm start skipped: active v{active_version.version}'s {trees} trees and about {grown} more"
     assert (skipped in run.log) == (room < 0)
-    for warm in candidates.filter(params__kind="warm_start"):
+    for warm in candidates.filter(kind="warm_start"):
         assert artifacts.load(warm.artifact, warm.sha256).booster.num_boosted_rounds() == trees + grown
 
 
@@ -91,7 +91,7 @@ def test_without_an_active_model_the_full_retrain_is_activated(new_file, setting
     # No active model, so no warm start to bound: the bound, even 0, must not be looked at first.
     settings.RETRAIN_WARM_START_MAX_TREES = 0
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
-    assert run.result_version.params["kind"] == "full_retrain"
+    assert run.result_version.kind == "full_retrain"
     assert ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE
 
 
@@ -125,9 +125,8 @@ def test_a_run_whose_heartbeat_stopped_is_taken_over_and_its_candidates_rejected
     stuck = TrainingRun.objects.create(trigger=TrainingRun.Trigger.SCHEDULE)
     silent_for = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * (training_runs.STALE_AFTER_BEATS + 1))
     TrainingRun.objects.filter(pk=stuck.pk).update(heartbeat_at=timezone.now() - silent_for)
-    # Recorded just before its worker died. (A copy: the trained model is shared by every test.)
-    mine = dataclasses.replace(trained, params={**trained.params, "training_run": stuck.pk})
-    orphan = versions.record_version(result=mine)
+    # Recorded just before its worker died.
+    orphan = versions.record_version(result=trained, training_run=stuck)
 
     run = retrain.retrain()
     assert run is not None and run.status == TrainingRun.Status.SUCCEEDED
@@ -276,7 +275,7 @@ def test_too_little_data_trains_nothing_and_waits_for_the_next_file(active_versi
     synthetic.write_csv(synthetic.generate(rows=20_000, fraud_rate=0.02, seed=21), folder / "more.csv")
     scan.scan_incoming()
     assert tasks.retrain_models().startswith("run ")
-    warm = ModelVersion.objects.get(params__kind="warm_start")
+    warm = ModelVersion.objects.get(kind="warm_start")
     assert warm.training_rows == 18_400  # the 23,000 new rows but the hold-out's fifth
     assert set(DataFile.objects.values_list("status", flat=True)) == {DataFile.Status.USED}
 
@@ -400,7 +399,7 @@ def test_the_same_content_under_two_names_is_read_once(active_version, new_file,
     scan.scan_incoming()
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert "copy.csv: the same content as a file read above, read once" in run.log
-    assert ModelVersion.objects.get(params__kind="full_retrain").training_rows == 16_000
+    assert ModelVersion.objects.get(kind="full_retrain").training_rows == 16_000
     assert set(DataFile.objects.values_list("status", flat=True)) == {DataFile.Status.USED}
 
 
@@ -445,12 +444,12 @@ def test_the_active_versions_files_count_as_learned_even_if_never_marked_used(ac
 def test_a_version_adopted_into_a_new_database_knows_the_files_it_learned(active_version, new_file, db):
     assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).result_version is not None
     winner = ModelVersion.objects.active().get()
-    stored = artifacts.load(winner.artifact, winner.sha256).metadata["params"]["data_files_sha256"]
+    stored = artifacts.load(winner.artifact, winner.sha256).metadata["data_files_sha256"]
     assert stored == [new_file.sha256]
     # As in a new database that adopted it: no link to its files, which a scan records as new.
     winner.data_files.clear()
     DataFile.objects.update(status=DataFile.Status.NEW)
-    assert winner.params["data_files_sha256"] == stored  # adopt_from_storage takes the artifact's params
+    assert winner.data_files_sha256 == stored  # adopt_from_storage takes the artifact's list
     data, new, _, _ = retrain._load_data(list(DataFile.objects.all()), winner, lambda message: None)
     assert len(data) == 20_000 and not new.any()
 
@@ -517,7 +516,7 @@ def test_a_new_file_whose_rows_all_fall_outside_the_row_cap_is_rejected_not_mark
     settings.RETRAIN_MAX_ROWS = 20_000
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
-    assert ModelVersion.objects.get(params__kind="full_retrain").training_rows == 16_000
+    assert ModelVersion.objects.get(kind="full_retrain").training_rows == 16_000
     cut = DataFile.objects.get(key=older.name)
     assert cut.status == DataFile.Status.REJECTED
     assert cut.error == "none of its rows are among the newest 20000 kept for retraining (RETRAIN_MAX_ROWS)"

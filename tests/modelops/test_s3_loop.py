@@ -153,6 +153,6 @@ def test_a_second_retrain_warm_starts_from_the_active_artifact_read_back_from_th
     assert scan.scan_incoming().accepted == ["creditcard_20260102_000000.csv"]
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
-    warm = ModelVersion.objects.get(params__kind="warm_start")
+    warm = ModelVersion.objects.get(kind="warm_start")
     assert warm.parent == first
-    assert warm.params["training_run"] == run.pk
+    assert warm.training_run == run
