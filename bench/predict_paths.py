@@ -41,9 +41,9 @@ def _service_keys():
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
     django.setup()
-    from modelops import artifacts
+    from modelops import artifact_store
 
-    return artifacts.verifying_keys()
+    return artifact_store.verifying_keys()
 
 
 def main() -> None:

@@ -295,6 +295,10 @@ MAX_DATA_FILE_BYTES = env_int("MAX_DATA_FILE_BYTES", 512 * 1024 * 1024)
 # Retraining: the newest rows kept, the metric that compares models on the shared hold-out, and
 # how much worse than the active model a candidate may be and still be activated.
 RETRAIN_MAX_ROWS = env_int("RETRAIN_MAX_ROWS", 2_000_000)
+# Functions whose labelled rows retraining appends after the data files: each takes a time and
+# returns (rows in schema.COLUMNS order, oldest first; whether each was first labelled after it).
+# Named here so modelops never imports the apps that label.
+RETRAIN_FEEDBACK_SOURCES = ["detection.feedback.labelled_rows"]
 RETRAIN_METRIC = env_str("RETRAIN_METRIC", "auprc")
 RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
 # A warm start adds TRAIN_N_ESTIMATORS trees (and the refit's quarter) to the active model's,

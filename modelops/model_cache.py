@@ -88,7 +88,7 @@ def _load(key: tuple[int, str], name: str) -> ModelBundle:
         raise type(error)(str(error))
     try:
         bundle = integrity.load_checked(
-            version_id=key[0], name=name, sha256=key[1], actor="serving", when=" when loaded", walk=True
+            version_id=key[0], name=name, sha256=key[1], actor="serving", purpose="serving", walk=True
         )
     except ArtifactError as exc:
         _failed[key] = (time.monotonic(), exc)

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from .ml import evaluation, schema, training
 from .ml.artifact import ModelBundle
@@ -24,12 +24,6 @@ from .scan import incoming_storage, printable, read_file
 from .services import integrity, training_runs, versions
 
 log = logging.getLogger(__name__)
-
-# Other apps add functions returning labelled rows (a frame in schema.COLUMNS order, oldest
-# first) that retraining appends after the data files, and for each row whether it was first
-# labelled after a given time (every row when that time is None): the analysts' labels feed back
-# this way without this app depending on theirs.
-feedback_sources: list[Callable[[datetime | None], tuple[pd.DataFrame, np.ndarray]]] = []
 
 SCHEDULER = "scheduler"
 
@@ -106,7 +100,7 @@ def _load_data(
         frames.append(frame.sort_values("Time", kind="stable"))
         is_new.append(pd.Series(data_file.sha256 not in learned, index=range(len(frame))))
         note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
-    for source in feedback_sources:
+    for source in map(import_string, settings.RETRAIN_FEEDBACK_SOURCES):
         # Rows labelled before the active version was recorded may be among those it learned
         # from: only later ones may join the hold-out, or the comparison would favour it.
         frame, fresh = source(active.created_at if active is not None else None)
@@ -300,7 +294,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         # candidate can be compared with it, and activating one unchecked would bypass
         # RETRAIN_TOLERANCE; an altered file waits for an operator to restore it or roll back.
         active_bundle = integrity.load_checked(
-            version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, when=" when retraining"
+            version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, purpose="retraining"
         )
     candidates: list[Candidate] = []
     if active_bundle is not None:

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from storages.utils import clean_name
 
-from .artifacts import STORAGE_ERRORS
+from .artifact_store import STORAGE_ERRORS
 from .ml import schema
 from .models import DataFile
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from .. import artifacts
-from ..ml import artifact as artifact_format
-from ..ml import training
+from .. import artifact_store
+from ..ml import artifact, training
 from ..ml.artifact import ArtifactError
 from ..models import ModelEvent, ModelVersion
 from . import versions
@@ -25,30 +24,30 @@ def _learned_contents(meta: dict) -> list[str]:
 def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[ModelVersion | None, list[str]]:
     """Bootstrap a deployment whose database has no active model from the models storage (as the
     original app fetched its model from the bucket): record the artifact that was active last
-    (artifacts.pointed_at), or else the newest one, that verifies, and activate it. Artifact
+    (artifact_store.pointed_at), or else the newest one, that verifies, and activate it. Artifact
     names are their sha256, so a file whose content does not hash to its name was altered and is
     skipped; so is one not signed by this service's key, recorded as an integrity event.
     ``allow_unsigned``: an artifact stored before signing is adopted too, and signed anew.
     Returns (activated version or None, what was skipped).
     """
-    storage = artifacts.models_storage()
+    storage = artifact_store.models_storage()
     try:
         _, names = storage.listdir("")
     except FileNotFoundError:  # a local folder not created yet: nothing stored
         names = []
     names = sorted((n for n in names if n.endswith(".json")), key=storage.get_modified_time, reverse=True)
-    active = artifacts.pointed_at()
+    active = artifact_store.pointed_at()
     names.sort(key=lambda name: name != active)  # stable: the rest stay newest first
     skipped = []
     for name in names:
-        data = artifacts.read(name)
-        sha256 = artifact_format.sha256_hex(data)
+        data = artifact_store.read(name)
+        sha256 = artifact.sha256_hex(data)
         if name != f"{sha256}.json":
             skipped.append(f"{name}: content does not match its checksum name")
             continue
         try:
-            bundle = artifact_format.loads(
-                data, sha256=sha256, keys=artifacts.verifying_keys(), allow_unsigned=allow_unsigned
+            bundle = artifact.loads(
+                data, sha256=sha256, keys=artifact_store.verifying_keys(), allow_unsigned=allow_unsigned
             )
         except ArtifactError as exc:
             skipped.append(f"{name}: {exc}")
@@ -85,10 +84,10 @@ def sign_unsigned_versions(*, actor: str) -> list[str]:
     done = []
     for version in ModelVersion.objects.filter(signing_key="").order_by("version"):
         try:
-            bundle = artifact_format.loads(
-                artifacts.read(version.artifact),
+            bundle = artifact.loads(
+                artifact_store.read(version.artifact),
                 sha256=version.sha256,
-                keys=artifacts.verifying_keys(),
+                keys=artifact_store.verifying_keys(),
                 allow_unsigned=True,
             )
         except ArtifactError as exc:
@@ -96,8 +95,8 @@ def sign_unsigned_versions(*, actor: str) -> list[str]:
             continue
         old = version.artifact
         if not bundle.signed_by:
-            version.artifact, version.sha256 = artifacts.store(bundle)
-        version.signing_key = bundle.signed_by or artifacts.signing_key().id
+            version.artifact, version.sha256 = artifact_store.store(bundle)
+        version.signing_key = bundle.signed_by or artifact_store.signing_key().id
         with transaction.atomic():
             version.save(update_fields=["artifact", "sha256", "signing_key"])
             if old != version.artifact:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .. import artifacts
+from .. import artifact_store
 from ..ml.artifact import ArtifactError, ModelBundle
 from ..models import ModelEvent, ModelVersion
 
@@ -42,22 +42,25 @@ def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> Mod
 
 
 def load_checked(
-    *, version_id: int, name: str, sha256: str, actor: str, when: str = "", walk: bool = False
+    *, version_id: int, name: str, sha256: str, actor: str, purpose: str, walk: bool = False
 ) -> ModelBundle:
-    """Load an active version's artifact. One that fails verification is recorded as an
-    integrity event (``when`` ends its reason, e.g. " when retraining") and ArtifactError is
-    raised; a storage outage raises ArtifactUnavailable and records nothing, as nothing says
-    the file is bad. ``walk``: also lay the trees out for the numpy walk, as serving needs."""
+    """Load an active version's artifact for ``purpose`` ("serving", "retraining", "a check").
+
+    One that fails verification is recorded as an integrity event and ArtifactError is raised;
+    a storage outage raises ArtifactUnavailable and records nothing, as nothing says the file is
+    bad. ``walk``: also lay the trees out for the numpy walk, as serving needs."""
     try:
-        bundle = artifacts.load(name, sha256)
+        bundle = artifact_store.load(name, sha256)
         if walk:
             bundle.walker  # noqa: B018
         return bundle
-    except artifacts.ArtifactUnavailable:
+    except artifact_store.ArtifactUnavailable:
         raise
     except ArtifactError as exc:
         record_integrity_failure(
-            version_id=version_id, reason=f"the active artifact failed verification{when}: {exc}", actor=actor
+            version_id=version_id,
+            reason=f"the active artifact failed verification, loaded for {purpose}: {exc}",
+            actor=actor,
         )
         raise
 
@@ -70,8 +73,8 @@ def verify_active_artifact(*, actor: str) -> str:
     if active is None:
         return "no active version"
     try:
-        load_checked(version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor)
-    except artifacts.ArtifactUnavailable as exc:
+        load_checked(version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, purpose="a check")
+    except artifact_store.ArtifactUnavailable as exc:
         return f"active v{active.version} not checked: {exc}"
     except ArtifactError as exc:
         return f"active v{active.version} FAILED verification: {exc}"

@@ -10,7 +10,7 @@ from django.db import connection as db_connection
 from django.db.models import Max
 from django.utils import timezone
 
-from .. import artifacts
+from .. import artifact_store
 from ..ml import training
 from ..ml.artifact import ArtifactError
 from ..models import DataFile, ModelEvent, ModelVersion, TrainingRun
@@ -50,7 +50,7 @@ def record_version(
 
     The artifact is uploaded before the row is written, so no row ever names a missing file.
     """
-    name, sha256 = artifacts.store(result.bundle)
+    name, sha256 = artifact_store.store(result.bundle)
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -59,7 +59,7 @@ def record_version(
                     version=number,
                     artifact=name,
                     sha256=sha256,
-                    signing_key=artifacts.signing_key().id,
+                    signing_key=artifact_store.signing_key().id,
                     status=status,
                     threshold=result.bundle.threshold,
                     kind=kind,
@@ -94,8 +94,8 @@ def activate_version(
     """
     target = ModelVersion.objects.get(pk=version_id)
     try:
-        artifacts.load(target.artifact, target.sha256)
-    except artifacts.ArtifactUnavailable as exc:
+        artifact_store.load(target.artifact, target.sha256)
+    except artifact_store.ArtifactUnavailable as exc:
         raise ActivationUnavailable(f"v{target.version} cannot be activated now: {exc}") from exc
     except ArtifactError as exc:
         ModelEvent.objects.create(
@@ -138,7 +138,7 @@ def point_at_active() -> None:
     whose callback runs last may have committed first."""
     current = ModelVersion.objects.active().first()
     if current is not None:
-        artifacts.point_at(current.artifact)
+        artifact_store.point_at(current.artifact)
 
 
 def _one_activation_at_a_time() -> None:

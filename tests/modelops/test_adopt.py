@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from modelops import artifacts
+from modelops import artifact_store
 from modelops.models import ModelEvent, ModelVersion
 
 
@@ -16,7 +16,7 @@ def adopt() -> str:
 
 
 def test_a_fresh_database_adopts_the_artifact_from_the_bucket(db, trained):
-    name, sha256 = artifacts.store(trained.bundle)
+    name, sha256 = artifact_store.store(trained.bundle)
     assert adopt().startswith(f"adopted {name} as v1")
     version = ModelVersion.objects.active().get()
     assert version.sha256 == sha256
@@ -30,7 +30,7 @@ def test_an_artifact_written_before_versions_had_columns_is_adopted_with_them(db
 
     params = {**trained.bundle.metadata["params"], "kind": "warm_start", "training_run": 7}
     params["data_files_sha256"] = ["a" * 64, 3]
-    artifacts.store(dataclasses.replace(trained.bundle, metadata={**trained.bundle.metadata, "params": params}))
+    artifact_store.store(dataclasses.replace(trained.bundle, metadata={**trained.bundle.metadata, "params": params}))
     adopt()
     version = ModelVersion.objects.active().get()
     assert (version.kind, version.training_run, version.data_files_sha256) == ("adopted", None, ["a" * 64])
@@ -38,7 +38,7 @@ def test_an_artifact_written_before_versions_had_columns_is_adopted_with_them(db
 
 
 def test_an_altered_artifact_is_not_adopted(db, trained, bucket):
-    name, _ = artifacts.store(trained.bundle)
+    name, _ = artifact_store.store(trained.bundle)
     path = bucket / "models" / name
     path.write_bytes(path.read_bytes().replace(b'"threshold":', b'"threshold": ', 1))
     with pytest.raises(CommandError, match="no usable artifact"):
@@ -63,9 +63,9 @@ def test_the_artifact_active_last_is_adopted_rather_than_a_newer_one(
     version = versions.record_version(result=trained)
     with django_capture_on_commit_callbacks(execute=True):
         versions.activate_version(version_id=version.pk, actor="test")
-    assert artifacts.pointed_at() == version.artifact
+    assert artifact_store.pointed_at() == version.artifact
     rejected = dataclasses.replace(trained.bundle, threshold=0.123)
-    newer, _ = artifacts.store(rejected)
+    newer, _ = artifact_store.store(rejected)
     later = time.time() + 60
     os.utime(bucket / "models" / newer, (later, later))
 
@@ -77,7 +77,7 @@ def test_the_artifact_active_last_is_adopted_rather_than_a_newer_one(
     # Without a usable pointer, the newest artifact that verifies is taken, as before.
     ModelEvent.objects.all().delete()
     ModelVersion.objects.all().delete()
-    (bucket / "models" / artifacts.ACTIVE_POINTER).write_text("gone.json")
+    (bucket / "models" / artifact_store.ACTIVE_POINTER).write_text("gone.json")
     assert adopt().startswith(f"adopted {newer} as v1")
 
 
@@ -97,4 +97,4 @@ def test_the_pointer_names_the_version_active_when_it_is_written(
         versions.activate_version(version_id=second.pk, actor="test")
     for write in reversed(written):  # the earlier activation's process writes last
         write()
-    assert artifacts.pointed_at() == second.artifact
+    assert artifact_store.pointed_at() == second.artifact

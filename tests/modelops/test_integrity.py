@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.storage import storages
 
-from modelops import artifacts, model_cache, retrain, scan, tasks
+from modelops import artifact_store, model_cache, retrain, scan, tasks
 from modelops.ml import synthetic
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
 from modelops.services import versions
@@ -129,7 +129,7 @@ def test_retraining_stops_when_the_active_artifact_is_tampered_and_keeps_its_dat
 def test_a_corrupt_copy_under_the_content_name_is_replaced_when_the_same_model_is_stored_again(db, trained, bucket):
     # An interrupted upload leaves half a file under the name; storing the same model again
     # must not reuse it (the version would name a file that fails its checksum).
-    name, _ = artifacts.store(trained.bundle)
+    name, _ = artifact_store.store(trained.bundle)
     path = bucket / "models" / name
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) // 2])
@@ -137,5 +137,5 @@ def test_a_corrupt_copy_under_the_content_name_is_replaced_when_the_same_model_i
     version = versions.record_version(result=trained)
     assert version.artifact == name
     assert path.read_bytes() == whole
-    assert artifacts.load(version.artifact, version.sha256).threshold == trained.bundle.threshold
+    assert artifact_store.load(version.artifact, version.sha256).threshold == trained.bundle.threshold
     assert storages["models"].listdir("")[1] == [name]

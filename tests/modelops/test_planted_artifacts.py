@@ -10,7 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from modelops import artifacts
+from modelops import artifact_store
 from modelops.ml import artifact
 from modelops.ml.schema import FEATURES
 from modelops.models import ModelEvent, ModelVersion
@@ -37,7 +37,7 @@ def adopt(*options: str) -> tuple[str, str]:
 
 @pytest.fixture
 def signed(trained) -> bytes:
-    return artifact.dumps(trained.bundle, key=artifacts.signing_key())
+    return artifact.dumps(trained.bundle, key=artifact_store.signing_key())
 
 
 def test_a_planted_unsigned_artifact_is_not_adopted_and_the_refusal_is_recorded(db, bucket, signed):
@@ -56,14 +56,14 @@ def test_allow_unsigned_adopts_an_old_artifact_signed_anew_but_never_a_forged_si
 
     forged = plant(bucket, rewrite(signed, lambda d: d.update(threshold=0.999), key=KEY))
     old = plant(bucket, rewrite(signed, lambda d: None, key=None))
-    artifacts.point_at(forged)  # tried first
+    artifact_store.point_at(forged)  # tried first
     out, err = adopt("--allow-unsigned")
     version = ModelVersion.objects.active().get()
     assert out == f"adopted {version.artifact} as v1 and activated it\n"
     assert f"skipped {forged}: the artifact is signed with key" in err
     assert version.artifact != old  # a signed copy
-    assert version.signing_key == artifacts.signing_key().id
-    assert artifacts.load(version.artifact, version.sha256).signed_by == version.signing_key
+    assert version.signing_key == artifact_store.signing_key().id
+    assert artifact_store.load(version.artifact, version.sha256).signed_by == version.signing_key
     activation = ModelEvent.objects.get(kind=ModelEvent.Kind.ACTIVATE)
     assert f"({old}), unsigned, signed anew as {version.artifact} (--allow-unsigned)" in activation.reason
 
@@ -95,7 +95,7 @@ def _bad_split(document):
 def test_a_signed_artifact_with_a_bad_split_index_answers_503_and_is_not_reloaded(client, db, bucket, signed):
     from modelops import model_cache
 
-    bad = plant(bucket, rewrite(signed, _bad_split, key=artifacts.signing_key()))
+    bad = plant(bucket, rewrite(signed, _bad_split, key=artifact_store.signing_key()))
     ModelVersion.objects.create(
         version=1, artifact=bad, sha256=bad.removesuffix(".json"), status="active", threshold=0.5
     )

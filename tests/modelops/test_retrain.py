@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from detection.models import Transaction
-from modelops import artifacts, retrain, scan, tasks
+from modelops import artifact_store, retrain, scan, tasks
 from modelops.ml import synthetic, training
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
 from modelops.services import train_file, training_runs, versions
@@ -61,7 +61,7 @@ def test_it_trains_both_candidates_and_activates_the_better(active_version, new_
 def test_a_warm_start_is_tried_only_while_the_model_stays_within_the_tree_bound(
     active_version, new_file, settings, room, kinds
 ):
-    trees = artifacts.load(active_version.artifact, active_version.sha256).booster.num_boosted_rounds()
+    trees = artifact_store.load(active_version.artifact, active_version.sha256).booster.num_boosted_rounds()
     grown = training.trees_grown(training_runs.train_config())
     settings.RETRAIN_WARM_START_MAX_TREES = trees + grown + room
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
@@ -71,7 +71,7 @@ def test_a_warm_start_is_tried_only_while_the_model_stays_within_the_tree_bound(
     skipped = f"warm start skipped: active v{active_version.version}'s {trees} trees and about {grown} more"
     assert (skipped in run.log) == (room < 0)
     for warm in candidates.filter(kind="warm_start"):
-        assert artifacts.load(warm.artifact, warm.sha256).booster.num_boosted_rounds() == trees + grown
+        assert artifact_store.load(warm.artifact, warm.sha256).booster.num_boosted_rounds() == trees + grown
 
 
 def test_a_candidate_worse_than_the_active_model_is_recorded_and_not_activated(active_version, new_file, settings):
@@ -444,7 +444,7 @@ def test_the_active_versions_files_count_as_learned_even_if_never_marked_used(ac
 def test_a_version_adopted_into_a_new_database_knows_the_files_it_learned(active_version, new_file, db):
     assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).result_version is not None
     winner = ModelVersion.objects.active().get()
-    stored = artifacts.load(winner.artifact, winner.sha256).metadata["data_files_sha256"]
+    stored = artifact_store.load(winner.artifact, winner.sha256).metadata["data_files_sha256"]
     assert stored == [new_file.sha256]
     # As in a new database that adopted it: no link to its files, which a scan records as new.
     winner.data_files.clear()

@@ -89,14 +89,14 @@ def test_a_file_seen_twice_is_recorded_once_and_new_content_under_its_key_is_a_n
 
 
 def test_the_active_artifact_is_named_in_the_bucket(s3):
-    from modelops import artifacts
+    from modelops import artifact_store
 
-    assert artifacts.pointed_at() is None
-    artifacts.point_at("a.json")
-    artifacts.point_at("b.json")
+    assert artifact_store.pointed_at() is None
+    artifact_store.point_at("a.json")
+    artifact_store.point_at("b.json")
     client, bucket = s3
     assert client.get_object(Bucket=bucket, Key="models/active.txt")["Body"].read() == b"b.json"
-    assert artifacts.pointed_at() == "b.json"
+    assert artifact_store.pointed_at() == "b.json"
 
 
 def test_the_same_content_reuploaded_in_parts_is_not_a_new_file(s3, good_csv):

@@ -140,7 +140,7 @@ def test_an_upload_that_fails_leaves_no_version_the_data_new_and_the_model_servi
     upload(s3, "new.csv", csv_bytes(rows=8_000, seed=41))
     scan.scan_incoming()
     # The bucket goes once the first candidate is stored: the second one's upload fails.
-    stop_after(outage, monkeypatch, versions.artifacts, "store")
+    stop_after(outage, monkeypatch, versions.artifact_store, "store")
 
     with pytest.raises(Exception, match="Could not connect to the endpoint URL"):
         retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE)
