@@ -1,6 +1,6 @@
 """PostgreSQL stopped and started under the API's load, for real: a server of the test's own
 (initdb, its own port), gunicorn with two workers, clients posting throughout. See
-bench/db_restart.py, which this runs briefly; docs/RELIABILITY.md has its figures."""
+drills/db_restart.py, which this runs briefly; docs/RELIABILITY.md has its figures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pwd
 
 import pytest
 
-from bench import db_restart
+from drills import db_restart
 
 pytestmark = pytest.mark.slow
 

@@ -1,15 +1,11 @@
 """The database restarted while the API serves: 503s during the outage, no 500, recovery without
 restarting the app, and every acknowledged prediction stored.
 
-Creates a PostgreSQL instance of its own (initdb in a temporary folder, its own port on
-127.0.0.1, run as the ``postgres`` user when this runs as root), migrates it, trains a small
-model, starts gunicorn (2 workers) on it and posts transactions from several client threads,
-each with a unique external_id. Part-way through, PostgreSQL is stopped (fast shutdown: open
-connections are cut), left down, and started again. Prints the answers by status, the longest
-run of failures, the time from PostgreSQL accepting connections again to the first 200, and
-whether every acknowledged (200) transaction is stored.
+On a PostgreSQL instance of its own with gunicorn serving it, client threads post while the
+database is stopped (open connections cut) and started again; prints the answers by status, the
+time to the first 200 after the restart, and whether every acknowledged transaction is stored.
 
-    .venv/bin/python bench/db_restart.py [--seconds 20] [--outage-at 6] [--outage 5] [--clients 4]
+    .venv/bin/python drills/db_restart.py [--seconds 20] [--outage-at 6] [--outage 5] [--clients 4]
 """
 
 from __future__ import annotations

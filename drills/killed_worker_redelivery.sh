@@ -4,7 +4,7 @@
 # Q_RETRY=70 so the redelivery comes after 70 s instead of 35 min. Prints the runs, versions
 # and data files once a run has succeeded (or after 120 s).
 #
-#     bench/killed_worker_redelivery.sh        (PY=/path/to/python to use another interpreter)
+#     drills/killed_worker_redelivery.sh       (PY=/path/to/python to use another interpreter)
 set -u
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

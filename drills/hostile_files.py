@@ -1,13 +1,10 @@
-"""Peak memory of a scan that meets a 1 GB data file (and, optionally, a large valid one).
+"""A scan that meets a 1 GB data file beside a good one: the big file must be rejected unread and
+the good one accepted; prints each decision, the scan's time and the process's peak RSS.
 
-Writes a 1 GB file (a valid header and valid rows, so only its size is wrong) and a small good
-file into the incoming folder of a fresh SQLite database and local folders, runs the scan in
-this process and prints what it decided, how long it took and the process's peak RSS before and
-after. The big file must be rejected unread (over MAX_DATA_FILE_BYTES) and the good one
-accepted, with the peak barely moving. ``--accepted-mb N`` adds a valid file of N MB under the
-limit, to show what reading and validating one costs.
+Runs on a fresh SQLite database and local folders; ``--accepted-mb N`` adds a valid file of N MB
+under MAX_DATA_FILE_BYTES, to show what reading and validating one costs.
 
-    .venv/bin/python bench/hostile_files.py [--gigabytes 1] [--accepted-mb 150]
+    .venv/bin/python drills/hostile_files.py [--gigabytes 1] [--accepted-mb 150]
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """Batches scored beside single transactions while the active version changes: no failed
 request, every item of a batch scored by one version, every acknowledged item stored with it.
 
-Uses the deployment of bench/db_restart.py (PostgreSQL of its own, gunicorn with two workers,
-two trained versions) and the activator of bench/activation_under_load.py (the other version
-activated every few seconds). Batch clients post lists of ``--batch`` transactions while single
-clients post one at a time; afterwards every answer is checked against the stored predictions.
+On the deployment of drills/db_restart.py, beside the activator of drills/activation_under_load.py,
+batch and single clients post; every answer is then checked against the stored predictions.
 
-    .venv/bin/python bench/batch_under_load.py [--seconds 30] [--batch 1000] [--batch-clients 2]
-                                                [--single-clients 4] [--every 3] [--workers 2]
+    .venv/bin/python drills/batch_under_load.py [--seconds 30] [--batch 1000] [--batch-clients 2]
+                                                 [--single-clients 4] [--every 3] [--workers 2]
 """
 
 from __future__ import annotations
@@ -24,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.activation_under_load import run_beside_activator  # noqa: E402
-from bench.db_restart import deployment, stored_versions  # noqa: E402
 from bench.harness import TRANSACTION, client_threads, percentile, post_json  # noqa: E402
+from drills.activation_under_load import run_beside_activator  # noqa: E402
+from drills.db_restart import deployment, stored_versions  # noqa: E402
 
 # (kind, seconds, status, [(transaction_id, model_version), ...] or the error body)
 Answer = tuple[str, float, int, object]

@@ -1,13 +1,11 @@
 """Activations and rollbacks while the API is under load: no failed request, and every stored
 prediction names a version that was active while its request ran.
 
-Uses the deployment of bench/db_restart.py (PostgreSQL of its own, gunicorn with two workers)
-with two trained versions; a separate process activates the other version every few seconds
-through the product's own service (an activation, then a rollback, and so on) while client
-threads post transactions. Afterwards it reads the audit trail (ModelEvent: when each version
-became active) and the stored predictions, and checks each answer against both.
+On the deployment of drills/db_restart.py with two trained versions, a separate process switches
+the active version every few seconds while client threads post; each answer is then checked
+against the audit trail (ModelEvent) and the stored predictions.
 
-    .venv/bin/python bench/activation_under_load.py [--seconds 60] [--clients 8] [--every 3]
+    .venv/bin/python drills/activation_under_load.py [--seconds 60] [--clients 8] [--every 3]
 """
 
 from __future__ import annotations
@@ -25,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.db_restart import deployment, stored_versions  # noqa: E402
 from bench.harness import MANAGE, TRANSACTION, client_threads, post_json  # noqa: E402
+from drills.db_restart import deployment, stored_versions  # noqa: E402
 
 # An activation's event is stamped just before its transaction commits, and a request scored
 # with the previous version up to that commit is stored and answered with it. Allowed overlap at
