@@ -1,10 +1,5 @@
-"""The model artifact: one JSON document holding XGBoost's own JSON model and everything else
-needed to score with it (feature order, scaling parameters, threshold, metadata).
-
-One file keeps the artifact, its signature and its sha256 a single unit in storage. Nothing in
-it is pickle, and its structure is checked before XGBoost reads it, so a file fetched from a
-bucket can at worst be refused; it can never run code or crash the process.
-"""
+"""The model artifact: one signed JSON document, no pickle, checked before XGBoost reads it, so a file
+fetched from a bucket can at worst be refused; it can never run code or crash the process."""
 
 from __future__ import annotations
 
@@ -32,21 +27,17 @@ FORMAT = "fraud-model/1"
 # Far above any model trained here; a larger file is refused before it is read into memory.
 MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
 TOP_CONTRIBUTIONS = 5
-# Up to this many rows, the trees are walked in numpy (treewalk.py); above it XGBoost's own
-# predict is faster (bench/predict_paths.py).
+# Up to this many rows the trees are walked in numpy (treewalk.py), above it XGBoost predicts.
 WALK_MAX_ROWS = 16
-# From this many rows on, a booster with one thread (as web workers load it) explains the second
-# half of the rows in a helper thread meanwhile: XGBoost releases the GIL, so a batch also uses a
-# core that would otherwise wait. Measured (bench/predict_paths.py --rows, docs/BENCHMARKS.md):
-# from 1,000 rows, 1 to 36 % less time with the other core idle, up to 16 % more with it busy.
+# From this many rows a one-thread booster (as web workers load it) explains the second half in a
+# helper thread: XGBoost releases the GIL, so a large batch can use a second core.
 SPLIT_MIN_ROWS = 1_000
 log = logging.getLogger(__name__)
 _SCALED = {name: FEATURES.index(name) for name in ("Time", "Amount")}
 
 
 class ArtifactError(Exception):
-    """An artifact that must not be used: wrong checksum or signature, unknown format, a malformed
-    or unreadable model."""
+    """An artifact that must not be used: bad checksum or signature, unknown format, unreadable model."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -56,8 +47,7 @@ def sha256_hex(data: bytes) -> str:
 @dataclass
 class ModelBundle:
     booster: xgb.Booster
-    # {"Time": {"center": c, "scale": s}, "Amount": {...}}: RobustScaler parameters, one per
-    # column (one scaler fitted on Amount and reused for Time was a bug of the original app).
+    # {"Time": {"center": c, "scale": s}, "Amount": {...}}: one RobustScaler per column, never shared.
     scaling: dict[str, dict[str, float]]
     threshold: float
     metadata: dict = field(default_factory=dict)
@@ -74,8 +64,7 @@ class ModelBundle:
         return prepared
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        """Fraud probability per row, for evaluating whole data sets: on many rows inplace_predict
-        is the fastest path (bench/predict_paths.py). Serving uses score(), which also explains."""
+        """Fraud probability per row, for evaluating whole data sets; serving uses score(), which explains."""
         return np.asarray(self.booster.inplace_predict(self.prepare(rows)), dtype=np.float64)
 
     @functools.cached_property
@@ -84,8 +73,7 @@ class ModelBundle:
 
     @functools.cached_property
     def walker(self) -> TreeTable | None:
-        """The trees as numpy arrays for scoring a few rows, or None if this booster is one the
-        walk does not reproduce; checked against the booster on a few rows before use."""
+        """The trees as numpy arrays, or None when the walk does not reproduce the booster on probe rows."""
         probe = np.random.default_rng(0).normal(scale=3.0, size=(64, len(self.features))).astype(np.float32)
         try:
             table = TreeTable(self.booster)
@@ -112,8 +100,7 @@ class ModelBundle:
         if self.nthread == 1 and len(prepared) >= SPLIT_MIN_ROWS:
             half = len(prepared) // 2
             second = _helper().submit(self._xgboost_contributions, prepared[half:])
-            # If the first half fails, its error is the request's; the second half still runs to
-            # its end in the helper, and its result or error is dropped.
+            # If the first half fails, its error is the request's; the second half's outcome is dropped.
             first = self._xgboost_contributions(prepared[:half])
             return np.concatenate([first, second.result()])
         return self._xgboost_contributions(prepared)
@@ -124,16 +111,11 @@ class ModelBundle:
         return self.booster.predict(matrix, pred_contribs=True, approx_contribs=True)
 
     def score(self, rows: np.ndarray, *, top: int = TOP_CONTRIBUTIONS) -> tuple[np.ndarray, list[list[dict]]]:
-        """Fraud probability and the ``top`` contributions (log-odds, signed) of each row.
-
-        One pass over the trees gives both: per-feature contributions plus the bias sum to the
-        row's margin, so the probability is its logistic. Contributions are XGBoost's
-        approximate (Saabas) ones: exact SHAP costs about 25 times more (bench/predict_paths.py)
-        and would make a 10,000-row batch take seconds.
-        """
+        """Fraud probability and the ``top`` signed log-odds contributions of each row, from one pass:
+        the contributions and bias sum to the margin. Approximate (Saabas), as exact SHAP is far slower."""
         raw = np.asarray(rows, dtype=np.float64).reshape(-1, len(self.features))
         contribs = self.contributions(self.prepare(raw))
-        probability = expit(contribs.sum(axis=1, dtype=np.float64))  # the logistic of the margin
+        probability = expit(contribs.sum(axis=1, dtype=np.float64))
         if np.isnan(probability).any():
             # The checks keep every known cause out; a NaN stored as a decision would be worse than a 503.
             raise ArtifactError("the model gave a score that is not a number")
@@ -162,8 +144,7 @@ _helpers_lock = threading.Lock()
 
 
 def _helper() -> ThreadPoolExecutor:
-    """This process's helper thread for large batches (one: a web worker serves one batch at a
-    time, or a few with gthread, which then queue on it)."""
+    """This process's one helper thread for large batches (concurrent gthread batches queue on it)."""
     global _helpers
     with _helpers_lock:
         if _helpers is None or _helpers[0] != os.getpid():
@@ -193,12 +174,9 @@ def dumps(bundle: ModelBundle, *, key: SigningKey) -> bytes:
 def loads(
     data: bytes, *, sha256: str | None, keys: Sequence[SigningKey], allow_unsigned: bool = False, nthread: int = 1
 ) -> ModelBundle:
-    """Load an artifact after checking its sha256 (pass None only for a file not yet recorded),
-    its signature by one of ``keys`` (``allow_unsigned``: or none at all, only to sign an artifact
-    stored before signing) and its structure.
-
-    Raises ArtifactError if any check fails or XGBoost cannot read the model.
-    """
+    """Load an artifact after checking its sha256 (None only for a file not yet recorded), its
+    signature by one of ``keys`` (``allow_unsigned`` only to sign an artifact stored before signing)
+    and its structure; ArtifactError if any check fails or XGBoost cannot read it."""
     try:
         return _loads(data, sha256=sha256, keys=keys, allow_unsigned=allow_unsigned, nthread=nthread)
     except RecursionError:

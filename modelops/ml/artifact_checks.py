@@ -1,9 +1,7 @@
 """Structural checks of an artifact document before any of it is used.
 
-XGBoost trusts the indexes in its JSON model: an out-of-range child index crashes the process
-that predicts with it. So everything the booster and the numpy tree walk index by is checked
-here, in time linear in the document's size, and any doubt is an ArtifactCheckError.
-"""
+XGBoost trusts the indexes in its JSON model (a bad child index crashes the process), so everything
+the booster and the tree walk index by is checked here, in linear time; any doubt is an error."""
 
 from __future__ import annotations
 
@@ -69,8 +67,7 @@ def check_document(document: object) -> None:
 
 
 def check_booster(booster: object) -> None:
-    """Refuse an XGBoost JSON model that is not a binary tree ensemble over FEATURES whose every
-    index is in range."""
+    """Refuse an XGBoost JSON model that is not a binary tree ensemble over FEATURES, all indexes in range."""
     learner = _get(booster, "learner")
     objective = _get(learner, "objective").get("name")
     if not isinstance(objective, str) or objective not in OBJECTIVES:

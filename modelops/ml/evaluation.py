@@ -6,24 +6,16 @@ import numpy as np
 from scipy.special import expit, logit
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-# Curves are stored with the model version for plots; a few hundred points draw the same curve
-# as a few hundred thousand.
+# Stored with each version for plots, which need no more points than this.
 CURVE_POINTS = 200
 HISTOGRAM_BINS = 20
 
 
 def tune_threshold(y_true: np.ndarray, scores: np.ndarray, *, recall_target: float | None = None) -> float:
-    """Threshold that maximises F1 on (y_true, scores), or, with ``recall_target``, the highest
-    threshold whose recall still reaches the target (the fewest alerts that catch enough fraud).
-
-    The chosen cut is the lowest score still flagged. The threshold is set halfway (in log-odds,
-    the space the trees add their margins in) between it and the next score below, not on the
-    cut itself: the same validation rows are flagged, and a new transaction scored a little under
-    the lowest flagged validation row is flagged too, rather than the edge being wherever one
-    validation fraud happened to fall. The halfway value is rounded to the scores' precision;
-    when no value of that precision lies between the two scores, the cut is kept."""
+    """Threshold that maximises F1, or with ``recall_target`` the highest whose recall reaches it. Set halfway
+    in log-odds from the lowest flagged score to the next below, so the edge is not wherever one fraud fell."""
     precision, recall, thresholds = precision_recall_curve(y_true, scores)
-    # precision/recall have one more entry than thresholds (the point at recall 0).
+    # One more entry than thresholds: the point at recall 0.
     precision, recall = precision[:-1], recall[:-1]
     if recall_target is not None:
         reaching = np.flatnonzero(recall >= recall_target)
@@ -49,11 +41,8 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, *, recall_target: flo
 def _curve_points(
     precision: np.ndarray, recall: np.ndarray, thresholds: np.ndarray, *, points: int = CURVE_POINTS
 ) -> list[np.ndarray]:
-    """The points that draw the PR curve: for each recall value, its best precision (the last,
-    highest threshold, of its run; recall falls as the threshold rises), then at most ``points``
-    of those, evenly spaced. Thinning the raw arrays by index would keep almost only the
-    low-threshold end, where nearly every legitimate row is flagged: hundreds of thousands of
-    thresholds sit at recall 1, and the curve's high-precision part would vanish."""
+    """At most ``points`` evenly spaced of each recall value's best-precision point. Thinning the raw
+    arrays by index would keep mostly the recall-1 end and lose the high-precision part."""
     last_of_run = np.flatnonzero(np.r_[recall[1:] != recall[:-1], True])
     if len(last_of_run) > points:
         last_of_run = last_of_run[np.unique(np.linspace(0, len(last_of_run) - 1, points).round().astype(int))]

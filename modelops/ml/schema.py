@@ -1,8 +1,4 @@
-"""The dataset schema of the ULB/Kaggle credit-card file, and its validation.
-
-One definition of the columns serves training files, the scoring API and the synthetic
-generator, so a column can never mean one thing in training and another when scoring.
-"""
+"""The ULB/Kaggle credit-card columns and their validation, one definition for training and scoring."""
 
 from __future__ import annotations
 
@@ -23,8 +19,7 @@ FEATURES: tuple[str, ...] = ("Time", *PCA_FEATURES, "Amount")
 LABEL = "Class"
 COLUMNS: tuple[str, ...] = (*FEATURES, LABEL)
 
-# Inclusive bounds a value must fall in. The real data stays far inside them (|V| < 125,
-# Amount < 26,000, Time < 2 days); they exist to refuse typos and overflow, not outliers.
+# Inclusive; they refuse typos and overflow, not outliers: the real data stays far inside.
 BOUNDS: dict[str, tuple[float, float]] = {
     "Time": (0.0, 1e9),
     "Amount": (0.0, 1e9),
@@ -32,19 +27,17 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-# A decimal number written as text, ASCII digits only: the API schema documents it (detection.openapi).
-# Python's float() also reads "1_000" and other scripts' digits, which no JSON or CSV number is.
-# Each character can be matched only one way, so a refusal takes time linear in the text's length.
+# ASCII digits only, as detection.openapi documents: float() also reads "1_000" and other scripts' digits.
+# Each character matches only one way, so a refusal takes time linear in the text's length.
 DECIMAL_TEXT = r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?"
 # NaN and Infinity are read too, only to be refused by name.
 _NUMBER_TEXT = re.compile(rf"{DECIMAL_TEXT}|[-+]?(nan|inf|infinity)", re.ASCII | re.IGNORECASE)
-# Far longer than any number of this dataset written out in full (float64's repr is under 25).
 MAX_NUMBER_TEXT = 64
 
 
 def is_number_text(text: str) -> bool:
     """Whether ``text`` (spaces around it allowed) is a number as scoring inputs accept it."""
-    text = text.strip()  # any whitespace, as float() and the schema allow
+    text = text.strip()
     return len(text) <= MAX_NUMBER_TEXT and _NUMBER_TEXT.fullmatch(text) is not None
 
 
@@ -60,11 +53,7 @@ class DataValidationError(ValueError):
 def check_value(
     name: str, value: object, *, number_text: Callable[[str], bool] = is_number_text
 ) -> tuple[float | None, str | None]:
-    """Convert one scoring input to float: (value, None), or (None, reason) if it is unusable.
-
-    Numbers sent as JSON strings are accepted, as the original client sent them; ``number_text``
-    tells which strings hold one (a caller that has already checked them passes its verdicts).
-    """
+    """(float, None) or (None, reason); numbers in JSON strings are accepted, as /detect-fraud clients send them."""
     if value is None:
         return None, "is required"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -90,16 +79,12 @@ def _first_bad_row(mask: np.ndarray) -> int:
 
 
 def _line_of(row: int) -> int:
-    # Line 1 is the header; data row 0 is line 2.
     return row + 2
 
 
-# The real header is 31 short names (about 300 bytes). A longer first line is no header of this
-# dataset, and is refused before pandas sees it: pandas renames duplicate column names in time
-# quadratic in their number.
+# Refused before pandas sees it: pandas renames duplicate column names in quadratic time.
 MAX_HEADER_BYTES = 4096
-# The header and the first data row must lie within this many bytes (a real row is under 1 KB):
-# pandas takes a first row's extra cells as an index, so they are counted here, before it reads.
+# Header and first row must fit: pandas takes a first row's extra cells as an index, so count them first.
 HEAD_BYTES = 65_536
 _GZIP_MAGIC = b"\x1f\x8b"
 # pandas' C parser: "Error tokenizing data. C error: Expected 31 fields in line 6, saw 33"
@@ -114,33 +99,28 @@ def _first_bytes(source: str | os.PathLike | bytes) -> bytes:
 
 
 def check_header(first: bytes, *, labelled: bool = True) -> None:
-    """Refuse, from the first bytes of a file alone, what is no CSV file of this dataset: gzip
-    data, a first line that is empty or over MAX_HEADER_BYTES, a header that is not UTF-8 or not
-    these columns, a first data row with more cells than the header or not whole in HEAD_BYTES."""
+    """Refuse, from the first bytes alone, what is no CSV of this dataset: gzip, a bad header or first row."""
     if first.startswith(_GZIP_MAGIC):
         raise DataValidationError("the file is gzip-compressed: upload the CSV uncompressed")
-    line = first.splitlines(keepends=True)[0] if first else b""  # ended by \n, \r\n or a lone \r, as pandas reads
+    line = first.splitlines(keepends=True)[0] if first else b""
     if len(line.rstrip(b"\r\n")) > MAX_HEADER_BYTES:
         raise DataValidationError(f"the first line is over {MAX_HEADER_BYTES} bytes: not this dataset's header", line=1)
     if not line.strip():
         if first.strip():
-            # pandas would skip to the next line for the header, and every line number it gives
-            # would be off.
+            # pandas would take the next line as the header, and every line number would be off.
             raise DataValidationError("the first line is empty: it must be the header", line=1)
         return  # empty: pandas says so
     try:
         text = line.decode("utf-8-sig").rstrip("\r\n")  # -sig: a byte order mark is no part of the name
     except UnicodeDecodeError:
         raise DataValidationError("the file is not UTF-8 text", line=1) from None
-    # Split at every line end first (above), a lone \r included: csv.reader refuses one inside a line.
+    # Lines end at \n, \r\n or a lone \r, as pandas reads them; csv.reader refuses a lone \r inside one.
     header = check_columns(next(csv.reader([text])), labelled=labelled)
     _check_first_row(first[len(line) :], cells=len(header), whole_file=len(first) <= HEAD_BYTES)
 
 
 def _check_first_row(rest: bytes, *, cells: int, whole_file: bool) -> None:
-    """Refuse a first data row with more cells than the header, counted in the bytes read even if
-    the row goes on past them, or one that is not whole in them. A row with fewer cells gets empty
-    ones, which the validation names."""
+    """Refuse a first row with more cells than the header (even past the bytes read) or not whole in them."""
     try:
         # Incremental: the bytes read may end inside a character.
         text = codecs.getincrementaldecoder("utf-8")().decode(rest, final=whole_file)
@@ -166,8 +146,7 @@ def _check_first_row(rest: bytes, *, cells: int, whole_file: bool) -> None:
 
 
 def check_columns(names: list[str], *, labelled: bool = True) -> list[str]:
-    """The header's names, stripped; DataValidationError unless they are exactly COLUMNS (or,
-    for transactions to score, FEATURES with Class optional)."""
+    """The stripped names; DataValidationError unless exactly COLUMNS (or FEATURES, Class optional)."""
     columns = [str(c).strip() for c in names]
     required = COLUMNS if labelled else FEATURES
     missing = [c for c in required if c not in columns]
@@ -197,27 +176,17 @@ def _not_utf8(source: str | os.PathLike | bytes) -> DataValidationError:
 def read_training_csv(
     source: str | os.PathLike | bytes, *, require_fraud: bool = True, labelled: bool = True
 ) -> pd.DataFrame:
-    """Read and validate a labelled data file (a path or its bytes); return it in schema order.
-
-    Raises DataValidationError naming the first problem (and its line) for: an empty file, a
-    gzip file, a header that is not this dataset's, a missing or unknown column, a row with
-    more or fewer cells, text in a numeric column, an empty cell, NaN/inf, a value out of
-    bounds, a label other than 0/1, bytes that are not UTF-8, or (when ``require_fraud``) no
-    fraud rows at all. With ``labelled=False`` (transactions to score) the Class column is
-    optional and ignored, and the result has the features only.
-    """
+    """A validated data file (path or bytes) in schema order; DataValidationError names the first problem."""
     check_header(_first_bytes(source), labelled=labelled)
 
     def read(**kwargs) -> pd.DataFrame:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
-        # compression=None: a gzip file named .csv is refused as text, never silently unpacked.
-        # Blank lines are kept as rows, so that every row's line number is its line in the file
-        # and a first row after them is counted against the header too.
+        # compression=None: a gzip file named .csv is refused, never unpacked. Blank lines stay rows,
+        # so row numbers stay line numbers and a first row after them is checked against the header.
         return pd.read_csv(handle, compression=None, encoding="utf-8", skip_blank_lines=False, **kwargs)
 
     try:
         try:
-            # Fast path: a clean file parses straight to floats in pandas' C parser.
             frame = read(dtype=np.float64)
         except ValueError as exc:
             if isinstance(exc, UnicodeDecodeError | pd.errors.ParserError):
@@ -241,8 +210,7 @@ def read_training_csv(
 
 
 def _without_trailing_blank_lines(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame without the blank lines at its end, a common slip; a blank line between rows
-    is refused with its line."""
+    """The frame without trailing blank lines (a common slip); a blank line between rows is refused."""
     blank = (frame.isna() | (frame == "")).all(axis=1).to_numpy()
     kept = len(blank) - int(np.argmin(blank[::-1])) if not blank.all() else 0
     if blank[:kept].any():

@@ -1,8 +1,7 @@
 """HMAC-SHA256 signatures of model artifacts, with keys that never live in the models storage.
 
-A file's sha256 only names it: whoever can write the bucket can compute one. A signature needs
-the key, so a planted or altered artifact is refused even on a database that has never seen it.
-"""
+Whoever can write the bucket can compute a sha256, not a signature: a planted or altered artifact
+is refused even by a database that has never seen it."""
 
 from __future__ import annotations
 
@@ -30,8 +29,7 @@ class SigningKey:
 
     @property
     def id(self) -> str:
-        """A name for the key that reveals nothing of it, recorded with each signature, so keys can
-        rotate: old artifacts name the key that still verifies them."""
+        """A name that reveals nothing of the key, recorded with each signature so keys can rotate."""
         return hashlib.sha256(b"fraud-model artifact key\0" + self.secret).hexdigest()[:16]
 
     def digest(self, payload: bytes) -> str:

@@ -1,13 +1,7 @@
 """Synthetic transactions shaped like the ULB/Kaggle credit-card dataset.
 
-The generator is a Gaussian copula per class: each class keeps its own marginal distribution
-of every feature (as a table of quantiles) and the rank correlation between features (as the
-correlation of normal scores), plus its own time-of-day profile. Those statistics are derived
-once from a real sample by ``calibrate`` and committed as ``synthetic_stats.json``; no real
-row is ever stored, so the project runs and tests without the real data.
-
-Run ``python -m modelops.ml.synthetic calibrate --csv PATH`` to derive the statistics again.
-"""
+A Gaussian copula per class, calibrated from a real sample into ``synthetic_stats.json`` by
+``python -m modelops.ml.synthetic calibrate --csv PATH``; no real row is stored."""
 
 from __future__ import annotations
 
@@ -32,32 +26,28 @@ from .schema import BOUNDS, COLUMNS, FEATURES, LABEL, PCA_FEATURES, read_trainin
 STATS_PATH = Path(__file__).with_name("synthetic_stats.json")
 STATS_VERSION = 1
 
-# The copula columns: the PCA features as they are, and Amount on a log scale, where its
-# long right tail becomes a shape that piecewise-linear quantiles can follow.
+# Amount on a log scale, where piecewise-linear quantiles can follow its long right tail.
 COPULA_COLUMNS: tuple[str, ...] = (*PCA_FEATURES, "log1p(Amount)")
 
-# Quantile probabilities, dense in the tails: that is where the classes differ most, and a
-# sparse grid would flatten the fraud class into the legitimate one.
+# Dense in the tails, where the classes differ most.
 PROBABILITIES: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075,
     *(round(0.05 * k, 2) for k in range(2, 19)),
     0.925, 0.95, 0.97, 0.98, 0.99, 0.995, 0.9975, 0.999,
 )  # fmt: skip
-# A tail quantile is kept only if at least this many rows of the class lie beyond it, so that
-# it is an interpolation between several rows rather than the value of the most extreme one.
+# Rows beyond a kept tail quantile, so it never is the value of the most extreme row.
 MIN_ROWS_BEYOND = 2.0
 
 SECONDS_PER_DAY = 86_400.0
 TIME_BINS = 48
 BIN_SECONDS = SECONDS_PER_DAY / TIME_BINS
-# One pseudo-transaction per half-hour bin: a few hundred frauds leave some bins empty by
-# chance, and a zero bin would forbid fraud at that time of day in every generated file.
+# A bin left empty by chance would forbid fraud at that time of day in every generated file.
 TIME_PSEUDO_COUNT = 1.0
 
 TIME_LIMIT = BOUNDS["Time"][1]
 
 SIGNIFICANT_DIGITS = 6
-DEFAULT_FRAUD_RATE = 0.00172  # 492 / 284,807 in the full dataset
+DEFAULT_FRAUD_RATE = 0.00172
 
 _NORMAL = NormalDist()
 
@@ -75,8 +65,7 @@ def _copula_values(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _normal_scores(values: np.ndarray) -> np.ndarray:
-    # Van der Waerden scores of average ranks: ties (common in Amount) share one score, and
-    # r / (n + 1) never reaches 0 or 1.
+    # Van der Waerden scores: ties share one score, and r / (n + 1) never reaches 0 or 1.
     ranks = pd.DataFrame(values).rank(method="average").to_numpy()
     return np.vectorize(_NORMAL.inv_cdf, otypes=[float])(ranks / (len(values) + 1))
 
@@ -107,11 +96,7 @@ def _class_stats(frame: pd.DataFrame) -> dict:
 
 
 def calibrate(frame: pd.DataFrame) -> dict:
-    """Class-conditional statistics of a validated frame (as ``schema.read_training_csv`` returns).
-
-    Only aggregates are kept: per-column quantiles away from the extremes, correlations,
-    time-of-day shares, means and standard deviations; never a row, nor a class's min or max.
-    """
+    """Class-conditional aggregates of a validated frame; never a row, nor a class's min or max."""
     labels = frame[LABEL].to_numpy()
     classes = {}
     for label in (0, 1):
@@ -158,8 +143,7 @@ def _validate(rows: int, fraud_rate: float, seed: int, drift: float, start_time:
 
 
 def _draw_times(rng: np.random.Generator, count: int, shares: np.ndarray, start: float, end: float) -> np.ndarray:
-    # Inverse-CDF sampling of a piecewise-constant density over the span, cut at the
-    # half-hour bin boundaries, so a span that starts or ends mid-bin is still exact.
+    # Cut at the bin boundaries, so a span that starts or ends mid-bin is still exact.
     first, last = math.floor(start / BIN_SECONDS), math.ceil(end / BIN_SECONDS)
     lows = np.maximum(np.arange(first, last) * BIN_SECONDS, start)
     highs = np.minimum(np.arange(first + 1, last + 1) * BIN_SECONDS, end)
@@ -171,14 +155,11 @@ def _draw_times(rng: np.random.Generator, count: int, shares: np.ndarray, start:
     seconds = lows[segment] + (draws - (cumulative[segment] - mass[segment])) / density[segment]
     # The dataset counts whole seconds; flooring keeps every value below ``end``.
     seconds = np.floor(np.minimum(seconds, np.nextafter(end, -math.inf)))
-    # Rows are interchangeable within a class, so sorting here costs nothing in realism and
-    # leaves the final merge of the classes an almost sequential, cache-friendly gather.
     return np.sort(np.maximum(seconds, start))
 
 
 def _copula_factor(correlation: np.ndarray) -> np.ndarray:
-    # Rounding to 6 digits can leave a correlation matrix a hair short of positive definite,
-    # which Cholesky refuses; an eigen-factor with clipped eigenvalues does not care.
+    # Rounded correlations may be a hair short of positive definite, which Cholesky refuses.
     eigenvalues, eigenvectors = np.linalg.eigh(correlation)
     return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
 
@@ -187,12 +168,9 @@ def _from_normal_scores(
     scores: np.ndarray, probabilities: list[float], quantiles: list[list[float]], sample_rows: int
 ) -> np.ndarray:
     """Map normal scores (one row of ``scores`` per column) to values through the quantile tables."""
-    # Linear interpolation in normal-score space reproduces the table at its points.
     grid = np.array([_NORMAL.inv_cdf(p) for p in probabilities])
-    # Beyond the outermost points the outermost slope continues, but the excess score is
-    # compressed to approach, never pass, the score of the largest of ``sample_rows`` draws: the
-    # sample says nothing about values further out, and an unbounded straight line turns the
-    # log-scale Amount of a few hundred frauds into purchases of tens of thousands.
+    # Past the table the slope continues, compressed never to pass the largest of ``sample_rows``
+    # draws: the sample says nothing further out, and a straight line makes absurd Amounts.
     reach_low = grid[0] - _NORMAL.inv_cdf(1.0 / (2.0 * sample_rows))
     reach_high = _NORMAL.inv_cdf(1.0 - 1.0 / (2.0 * sample_rows)) - grid[-1]
     out = np.empty_like(scores)
@@ -200,10 +178,10 @@ def _from_normal_scores(
         z = scores[column]
         values = np.interp(z, grid, table)
         low = np.flatnonzero(z < grid[0])
-        beyond = -reach_low * np.expm1((z[low] - grid[0]) / reach_low)  # in (0, reach_low)
+        beyond = -reach_low * np.expm1((z[low] - grid[0]) / reach_low)
         values[low] = table[0] - beyond * (table[1] - table[0]) / (grid[1] - grid[0])
         high = np.flatnonzero(z > grid[-1])
-        beyond = -reach_high * np.expm1((grid[-1] - z[high]) / reach_high)  # in (0, reach_high)
+        beyond = -reach_high * np.expm1((grid[-1] - z[high]) / reach_high)
         values[high] = table[-1] + beyond * (table[-1] - table[-2]) / (grid[-1] - grid[-2])
         out[column] = values
     return out
@@ -218,7 +196,6 @@ def _draw_class(
     scores = factor @ rng.standard_normal((factor.shape[0], count))
     values = _from_normal_scores(scores, stats["probabilities"], stats["quantiles"], stats["rows"])
     if shift.any():
-        # Drift grows linearly from nothing at the start of the span to ``shift`` at its end.
         values += shift[:, None] * ((times - start) / (end - start))
     out = np.empty((len(COLUMNS), count))
     out[0] = times
@@ -238,15 +215,9 @@ def generate(
     days: float = 2.0,
     stats: dict | None = None,
 ) -> pd.DataFrame:
-    """``rows`` synthetic transactions in ``schema.COLUMNS`` order, sorted by Time.
-
-    Exactly ``round(rows * fraud_rate)`` of them are frauds (at least one if ``fraud_rate`` > 0).
-    Time lies in [start_time, start_time + days * 86,400), in whole seconds, following each
-    class's time-of-day profile. ``drift`` shifts V1..V28 and Amount (on its log scale)
-    progressively over the span, by up to ``drift`` standard deviations at its end, each up or
-    down as fixed by ``seed``; 0 reproduces the calibrated distribution. ``stats`` replaces the
-    committed statistics (a ``calibrate`` result). The same arguments always give the same frame.
-    """
+    """``rows`` transactions sorted by Time, ``round(rows * fraud_rate)`` frauds (at least one if the rate
+    is > 0), the same for the same arguments. ``drift``: standard deviations the copula columns shift by
+    the span's end, in directions fixed by ``seed``. ``stats``: a ``calibrate`` result."""
     _validate(rows, fraud_rate, seed, drift, start_time, days)
     stats = _cached_stats() if stats is None else stats
     frauds = min(rows, round(rows * fraud_rate))
@@ -254,11 +225,9 @@ def generate(
         frauds = 1
     end = start_time + days * SECONDS_PER_DAY
 
-    # The drift direction comes from its own stream, so the same seed with and without drift
-    # draws the same transactions and only the shift differs.
+    # Its own stream: the same seed draws the same transactions with and without drift.
     signs = np.random.default_rng([seed, 1]).choice([-1.0, 1.0], size=len(COPULA_COLUMNS))
-    # Both classes move by the same amount (legitimate-class units), as a change of customers
-    # or terminals would move them; the fraud signal itself is left intact.
+    # Both classes move alike, as a change of customers would, leaving the fraud signal intact.
     shift = drift * signs * np.asarray(stats["classes"]["0"]["std"], dtype=np.float64)
 
     rng = np.random.default_rng(seed)
@@ -269,14 +238,13 @@ def generate(
     ]
     data = np.concatenate(parts, axis=1)
     order = np.argsort(data[0], kind="stable")
-    # A 1-D take per column is several times faster than one 2-D fancy index.
     frame = pd.DataFrame({name: data[i].take(order) for i, name in enumerate(FEATURES)}, copy=False)
     frame[LABEL] = data[-1].take(order).astype(np.int8)
     return frame
 
 
 def _whole_as_int(values: pd.Series) -> pd.Series:
-    # The original file writes whole Times and Amounts without a decimal point ("0", "20").
+    # As the dataset's file writes them: whole Times and Amounts without a decimal point ("0", "20").
     whole = np.isfinite(values) & (values == np.floor(values)) & (values.abs() < 2**53)
     if whole.all():
         return values.astype(np.int64)
@@ -297,8 +265,7 @@ def write_csv(frame: pd.DataFrame, path_or_buffer: str | os.PathLike | IO[str]) 
 
 def _dump(stats: dict) -> str:
     text = json.dumps(stats, indent=1)
-    # One line per list of numbers (a quantile table row, a correlation row) instead of one
-    # line per number: the file stays readable and its diffs stay small.
+    # One line per list of numbers, not per number: the file stays readable, its diffs small.
     return re.sub(r"\[\s*([-+0-9.eE,\s]+?)\s*\]", lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text) + "\n"
 
 

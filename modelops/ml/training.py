@@ -1,6 +1,4 @@
-"""Training pipeline: time-ordered split, per-column robust scaling, SMOTE or class weighting
-(whichever validates better), XGBoost, threshold tuning, a refit on the training and validation
-rows, and evaluation on a hold-out."""
+"""Training: time-ordered split, robust scaling, SMOTE or class weights, XGBoost, threshold, refit."""
 
 from __future__ import annotations
 
@@ -25,29 +23,19 @@ from .evaluation import evaluate, tune_threshold
 from .schema import FEATURES, LABEL, DataValidationError
 
 STRATEGIES = ("smote", "scale_pos_weight")
-# Each of train, validation and hold-out needs this many rows of each class: SMOTE needs fraud
-# neighbours, the threshold needs positives to tune on, the metrics need both classes to measure.
+# Per class, in each of train, validation and hold-out: SMOTE needs neighbours, the metrics both classes.
 MIN_PER_CLASS = 6
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # Trees of each validated fit; the refit (below) grows as many, times (training + validation
-    # rows) / training rows: with the default fractions a quarter more, so a deployed model has
-    # more trees than this.
+    # Per validated fit; the refit grows proportionally more (refit_trees), so a deployed model has more.
     n_estimators: int = 150
     max_depth: int = 6
-    # 0.05 ranked no better in bench/quality_cv.py, with twice the trees: twice the training time
-    # and more work per scored transaction.
     learning_rate: float = 0.1
-    # Each tree sees 80 % of the rows and of the features (bench/quality_cv.py).
     subsample: float = 0.8
     colsample_bytree: float = 0.8
-    # Off (0) by default, and no setting turns it on: it is kept for bench/quality_cv.py and
-    # quality_real.py (--set), which compare against it. Stopping on validation logloss, which a
-    # few overconfident misses on a few dozen validation frauds dominate, stopped the real
-    # sample's fits before the ranking stopped improving: AUPRC fell behind a fixed number of
-    # trees (docs/BENCHMARKS.md).
+    # Off, and no setting turns it on (kept to compare against): logloss stops fits before AUPRC peaks.
     early_stopping_rounds: int = 0
     # SMOTE grows the fraud class to this fraction of the legitimate class (training rows only).
     smote_ratio: float = 0.1
@@ -55,10 +43,7 @@ class TrainConfig:
     holdout_fraction: float = 0.2
     validation_fraction: float = 0.2
     recall_target: float | None = None
-    # Once the strategy and the threshold (and with early stopping the number of trees) are
-    # chosen on validation, fit the chosen strategy again on training + validation rows: the
-    # deployed model then learns from the newest rows before the hold-out, which are the
-    # closest to what it will score.
+    # Fit the choice again on training + validation rows: the newest rows are closest to what it will score.
     refit: bool = True
     seed: int = 0
     nthread: int = 0  # 0: all cores while training; scoring always uses one thread per process
@@ -95,10 +80,8 @@ def library_versions() -> dict[str, str]:
 def holdout_split(
     frame: pd.DataFrame, fraction: float, *, seed: int = 0, ordered: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(older rows, newest ``fraction`` of rows, method). The newest rows are the last by Time,
-    or simply the last rows when ``ordered`` (the frame is already in time order, as when it
-    joins several files whose Time each start at 0). Falls back to a stratified random split,
-    method "stratified", when either part would hold fewer than MIN_PER_CLASS rows of a class."""
+    """(older rows, newest ``fraction`` of rows, method): newest by Time, or the last rows when ``ordered``
+    (joined files whose Time each restart at 0); "stratified" when a part would lack MIN_PER_CLASS of a class."""
     frame = frame.reset_index(drop=True) if ordered else frame.sort_values("Time", kind="stable").reset_index(drop=True)
     start = int(len(frame) * (1 - fraction))
     head, tail = frame.iloc[:start], frame.iloc[start:]
@@ -109,7 +92,6 @@ def holdout_split(
 
 
 def has_both_classes(frame: pd.DataFrame, count: int) -> bool:
-    """Whether ``frame`` holds at least ``count`` fraud rows and ``count`` legitimate ones."""
     frauds = int(frame[LABEL].sum())
     return frauds >= count and len(frame) - frauds >= count
 
@@ -117,9 +99,8 @@ def has_both_classes(frame: pd.DataFrame, count: int) -> bool:
 def split(
     frame: pd.DataFrame, config: TrainConfig, *, holdout: pd.DataFrame | None = None, ordered: bool = False
 ) -> Split:
-    """Hold-out = the newest rows, validation = the newest of the rest, so the model is judged on
-    transactions later than those it learned from. With ``holdout`` given (to compare several
-    models on the same rows), ``frame`` is split into training and validation only."""
+    """Hold-out = the newest rows, validation = the newest of the rest, so a model is judged on later
+    transactions than it learned from. With ``holdout`` given, ``frame`` gives training and validation only."""
     needed = (2 if holdout is not None else 3) * MIN_PER_CLASS
     frauds = int(frame[LABEL].sum())
     if frauds < needed:
@@ -147,9 +128,7 @@ def refit_trees(validated: float, train_rows: float, validation_rows: float) -> 
 
 
 def trees_grown(config: TrainConfig) -> int:
-    """How many trees one training adds: ``n_estimators``, and with the refit as many as
-    refit_trees gives for the validation fraction's share of the rows. Exact up to the rounding
-    of row counts; with early stopping, at most this."""
+    """Trees one training adds, the refit's included: exact up to rounding, at most this with early stopping."""
     if not config.refit:
         return config.n_estimators
     return refit_trees(config.n_estimators, 1 - config.validation_fraction, config.validation_fraction)
@@ -174,8 +153,7 @@ def _classifier(config: TrainConfig, **extra) -> xgb.XGBClassifier:
         subsample=config.subsample,
         colsample_bytree=config.colsample_bytree,
         early_stopping_rounds=config.early_stopping_rounds or None,
-        # When early stopping is on: logloss, not aucpr, which on a few dozen to a few hundred
-        # validation frauds peaks after a handful of trees by chance and stops far too early.
+        # For early stopping: aucpr on few validation frauds peaks early by chance.
         eval_metric="logloss",
         random_state=config.seed,
         n_jobs=config.nthread or None,
@@ -191,14 +169,10 @@ def _fit_strategy(
     stop_on: tuple[np.ndarray, np.ndarray] | None,
     init: xgb.Booster | None,
 ) -> tuple[xgb.Booster, dict]:
-    """One strategy fitted on the training rows; with ``stop_on`` (validation rows, when
-    early stopping is on), training stops early on them and the trees after the best round are
-    dropped."""
+    """One strategy fitted on the training rows; with ``stop_on``, stopped early and cut to the best round."""
     eval_set = [stop_on] if stop_on is not None else None
     if strategy == "smote":
-        # SMOTE lives inside the imblearn pipeline: it resamples only what the pipeline is
-        # fitted on (the training rows; in the refit, after every choice is made, training +
-        # validation rows), never the rows it is validated on, nor the hold-out.
+        # Inside the pipeline SMOTE resamples only the rows fitted on, never validation or hold-out rows.
         neighbours = int(min(5, y_train.sum() - 1))
         model = Pipeline(
             [
@@ -220,8 +194,7 @@ def _fit_strategy(
     else:
         raise ValueError(f"unknown imbalance strategy: {strategy}")
     booster = classifier.get_booster()
-    # Keep only the trees up to the best validation round, so scoring a raw booster needs no
-    # iteration_range and matches what was validated.
+    # Cut to the best round, so the raw booster scores as validated without an iteration_range.
     best = getattr(classifier, "best_iteration", None) if stop_on is not None else None
     if best is not None:
         booster = booster[: best + 1]
@@ -229,10 +202,8 @@ def _fit_strategy(
 
 
 def _smote_unusable(config: TrainConfig, *labels: np.ndarray) -> str | None:
-    """Why SMOTE cannot serve, or None. It grows the smaller class to smote_ratio of the larger;
-    where that adds no row (an undersampled file, say), imbalanced-learn refuses, and so the
-    same arithmetic decides here. ``labels``: each set of rows it would resample (training rows,
-    and training + validation rows for the refit)."""
+    """Why SMOTE cannot resample each of ``labels``, or None: imbalanced-learn refuses when smote_ratio
+    adds no row, so the same arithmetic decides here."""
     for y in labels:
         frauds = int(y.sum())
         smaller, larger = sorted((frauds, len(y) - frauds))
@@ -254,15 +225,9 @@ def _refit(
     y_val: np.ndarray,
     init: ModelBundle | None,
 ) -> tuple[xgb.Booster, dict]:
-    """The chosen strategy fitted on training + validation rows, without early stopping (no rows
-    are left to stop on), with the validated number of new trees grown in proportion to the
-    added rows (``trees`` counts a warm start's inherited trees too; they are not grown again).
-
-    The threshold stays the one tuned on the validated model's scores: no rows are left to tune
-    it on the refit model, whose scores may sit a little differently. The refit model has not
-    seen the hold-out either, so the recorded hold-out metrics (at that threshold) describe the
-    model that is deployed, while ``validation_auprc`` and ``strategy_comparison`` describe the
-    validated fits that made the choices."""
+    """The chosen strategy fitted on training + validation rows, without early stopping, growing the
+    validated new trees in proportion (a warm start's inherited trees are not grown again). The
+    threshold stays the validated one: no rows are left to tune it on."""
     inherited = init.booster.num_boosted_rounds() if init is not None else 0
     validated = params["trees"] - inherited
     trees = refit_trees(validated, len(x_train), len(x_val))
@@ -286,14 +251,8 @@ def train(
     ordered: bool = False,
     progress: Callable[[str], None] = lambda message: None,
 ) -> TrainResult:
-    """Train a model on a validated frame (schema.read_training_csv) and evaluate it.
-
-    With ``init``, training continues from that model's trees (warm start) and keeps its
-    scaling, since the trees' split points are in the scaled space they were grown in. With
-    ``holdout``, the model is evaluated on those rows and all of ``frame`` serves training and
-    validation. ``ordered``: the frame's rows are already in time order (see holdout_split).
-    Raises DataValidationError if the data cannot support training and evaluation.
-    """
+    """Train on a validated frame and evaluate it; DataValidationError if the data cannot support that.
+    ``init``: warm start, keeping its scaling (its splits live in that space). ``holdout``: evaluate on it."""
     config = config or TrainConfig()
     started = time.perf_counter()
     parts = split(frame, config, holdout=holdout, ordered=ordered)
