@@ -1,6 +1,4 @@
-"""Retraining: learn from every accepted data file (and analysts' labels), compare the
-candidates with the active model on the same newest rows, and activate the best one if it is
-good enough."""
+"""Retraining: candidates and the active model judged on the same newest rows; the best activated."""
 
 from __future__ import annotations
 
@@ -36,37 +34,26 @@ class Candidate:
     version: ModelVersion | None = None
 
 
-# creditcard_YYYYmmdd_HHMMSS.csv, as the upstream export names its files.
+# creditcard_YYYYmmdd_HHMMSS.csv, as the export names its files.
 _STAMPED_NAME = re.compile(r"(\d{8}_\d{6})[^/]*$")
 
 
 def data_time(data_file: DataFile) -> datetime:
-    """When a file's data was exported: the time in its name if it has one (a file uploaded late
-    still takes its place among the others), else when the scan first saw it."""
+    """When a file's data was exported: the time in its name (a late upload keeps its place), else first_seen."""
     stamp = _STAMPED_NAME.search(data_file.key)
     if stamp:
         try:
             return datetime.strptime(stamp.group(1), "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
         except ValueError:
-            pass  # digits that are no date
+            pass
     return data_file.first_seen
 
 
 def _load_data(
     files: list[DataFile], active: ModelVersion | None, note: Callable[[str], None]
 ) -> tuple[pd.DataFrame, pd.Series, list[DataFile], set[str]]:
-    """All rows in time order (``files`` in the order given, each by Time, then feedback); for
-    each row whether no model is known to have learned from it (content that no training used,
-    under any name, and that is none of the active version's data files: a run that died before
-    marking its files used leaves them new, and a version adopted from the bucket into a new
-    database names them only in its artifact; a label first given after the active version was
-    recorded); the files read; and the sha256 of each content read.
-
-    Each content is read once, from the first of its names that holds it: a copy, or a file moved
-    to another name, holds the same rows. A file that is gone from the storage, whose content
-    changed since its scan, or that no longer passes validation (a rule added since) is skipped;
-    if no training used it yet it is rejected with the reason, so that it is not looked for again.
-    """
+    """(rows in time order, whether no model learned each row, the files read, their contents' sha256).
+    Each content is read once; a file gone, changed or no longer valid is skipped, and rejected if new."""
     storage = incoming_storage()
     learned = {f.sha256 for f in files if f.status == DataFile.Status.USED}
     if active is not None:
@@ -82,7 +69,7 @@ def _load_data(
         except FileNotFoundError:
             data = None
         if data is None or hashlib.sha256(data).hexdigest() != data_file.sha256:
-            # Changed: the scan records the new content as a new file.
+            # A changed file's new content is recorded by the scan as a new file.
             why = "it is no longer in the storage" if data is None else "its content changed since it was scanned"
             if data_file.status == DataFile.Status.NEW:
                 data_file.withdraw(why)
@@ -101,8 +88,7 @@ def _load_data(
         is_new.append(pd.Series(data_file.sha256 not in learned, index=range(len(frame))))
         note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
     for source in map(import_string, settings.RETRAIN_FEEDBACK_SOURCES):
-        # Rows labelled before the active version was recorded may be among those it learned
-        # from: only later ones may join the hold-out, or the comparison would favour it.
+        # Only labels given after the active version was recorded may join the hold-out, or it is favoured.
         frame, fresh = source(active.created_at if active is not None else None)
         if len(frame):
             frames.append(frame)
@@ -126,17 +112,15 @@ def _load_data(
 def _within_cap(
     read: list[DataFile], sizes: list[int], dropped: int, note: Callable[[str], None]
 ) -> tuple[list[DataFile], set[str]]:
-    """The files read that keep rows when the oldest ``dropped`` rows are left out (``sizes``:
-    each file's rows, in the order read), and their contents. A run marks what it read as used:
-    a new file none of whose rows it keeps is rejected with the reason instead. (Files used
-    before that fall out are not named: on a long-running bucket that is most of them.)"""
+    """The files read that keep rows once the oldest ``dropped`` are cut, and their contents; a new file
+    left with no rows is rejected, since a run marks all it read as used."""
     kept, start = [], 0
     for data_file, size in zip(read, sizes, strict=False):  # sizes go on with the labels' frames
         start += size
         if start > dropped:
             kept.append(data_file)
         else:
-            # Under every name that holds the content: a copy was read as this one.
+            # Under every name holding the content: a copy was read as this one.
             cap = settings.RETRAIN_MAX_ROWS
             why = f"none of its rows are among the newest {cap} kept for retraining (RETRAIN_MAX_ROWS)"
             for same in DataFile.objects.filter(sha256=data_file.sha256, status=DataFile.Status.NEW):
@@ -153,8 +137,7 @@ def _skipped(data_file: DataFile, why: str, note: Callable[[str], None]) -> None
 
 
 def _mark_used(contents: set[str]) -> None:
-    """What a successful run read: used, under every name that holds it, a name recorded by a
-    scan during the run included."""
+    """Mark what a successful run read as used, under every name, one a concurrent scan added included."""
     with transaction.atomic():
         DataFile.objects.filter(sha256__in=contents, status=DataFile.Status.NEW).update(
             status=DataFile.Status.USED, processed_at=timezone.now()
@@ -162,9 +145,7 @@ def _mark_used(contents: set[str]) -> None:
 
 
 def _too_little_data(contents: set[str], why: str, note: Callable[[str], None]) -> None:
-    """End a run that cannot train. Its new files stay new, so that the next run learns from them
-    and may judge on them, but are marked as looked at, so that only a new file calls for that
-    run (tasks.py), not every scan."""
+    """End a run that cannot train: its files stay new, marked looked at so only a new file calls a run."""
     DataFile.objects.filter(sha256__in=contents, status=DataFile.Status.NEW).update(processed_at=timezone.now())
     note(f"not enough data to train: {why}; the files wait for more data")
 
@@ -182,15 +163,11 @@ def _counts(frame: pd.DataFrame) -> str:
 def shared_holdout(
     data: pd.DataFrame, fresh: pd.DataFrame, config: training.TrainConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(training pool, hold-out, how it was chosen). The hold-out is the newest part of the new
-    data: rows no model has seen, so the active model and both candidates are judged fairly, and
-    the older part of the new data is left for the warm start to learn from. When the new data
-    holds too few rows of either class for that, it is the newest rows of all the data: only for
-    a run without an active model (_retrain), as a model would be judged on rows it learned.
-    ``fresh``: the rows of ``data`` no model learned from, with their index in ``data``."""
+    """(training pool, hold-out, how chosen): the newest of ``fresh`` (rows no model learned), so all are
+    judged fairly; else the newest of all, which only a run without an active model may use."""
     if _enough_new_rows(fresh):
         _, holdout, method = training.holdout_split(fresh, config.holdout_fraction, seed=config.seed, ordered=True)
-        # holdout_split numbers rows from 0; map them back to their rows in ``data``.
+        # holdout_split numbers rows from 0: map them back to ``data``.
         holdout = fresh.iloc[holdout.index.to_numpy()]
         return data.drop(index=holdout.index), holdout, f"newest new rows, {method}"
     pool, holdout, method = training.holdout_split(data, config.holdout_fraction, seed=config.seed, ordered=True)
@@ -203,16 +180,9 @@ def _score(bundle: ModelBundle, holdout: pd.DataFrame) -> dict:
 
 
 def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDULER) -> TrainingRun | None:
-    """Train candidates on all accepted data, record each as a version, activate the best if it
-    is not worse than the active model by more than RETRAIN_TOLERANCE on RETRAIN_METRIC.
-
-    Single flight: returns None without training when another run is running (on any worker),
-    and for a scheduled run while scheduled training is paused (training_runs.crash_loop).
-    Every outcome is a TrainingRun with its log and, for activations and rejections, a
-    ModelEvent. Data files become "used" only when the run succeeds, so a failed run leaves
-    them for the next one, and candidates it had recorded are rejected. Artifacts are uploaded
-    before their versions are recorded.
-    """
+    """Train candidates on all accepted data and activate the best unless it trails the active model
+    by more than RETRAIN_TOLERANCE on RETRAIN_METRIC; the run, or None if another is running or
+    scheduled training is paused. Files become used only when the run succeeds."""
     try:
         run = training_runs.start_run(trigger=trigger)
     except training_runs.TrainingInProgress:
@@ -239,9 +209,8 @@ def _warm_start(
     config: training.TrainConfig,
     note: Callable[[str], None],
 ) -> Candidate | None:
-    """The active model continued on the new rows, unless that would grow it past
-    RETRAIN_WARM_START_MAX_TREES (scoring time grows with the trees) or the new rows cannot
-    support training on their own."""
+    """The active model continued on the new rows, or None past RETRAIN_WARM_START_MAX_TREES (scoring
+    slows with trees) or when the new rows cannot support training."""
     inherited, grown, bound = (
         bundle.booster.num_boosted_rounds(),
         training.trees_grown(config),
@@ -290,9 +259,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
 
     active_bundle = None
     if active is not None:
-        # Unreadable or altered, the run fails (its data stays new): without the active model no
-        # candidate can be compared with it, and activating one unchecked would bypass
-        # RETRAIN_TOLERANCE; an altered file waits for an operator to restore it or roll back.
+        # Unreadable or altered fails the run: activating a candidate unchecked would bypass RETRAIN_TOLERANCE.
         active_bundle = integrity.load_checked(
             version_id=active.pk, name=active.artifact, sha256=active.sha256, actor=actor, purpose="retraining"
         )
@@ -313,7 +280,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
     metric, tolerance = settings.RETRAIN_METRIC, settings.RETRAIN_TOLERANCE
     baseline = _score(active_bundle, holdout)[metric] if active_bundle is not None else None
     for candidate in candidates:
-        # In the artifact's metadata too: a database that adopts it knows which files it learned.
+        # In the artifact too: a database that adopts it knows which files it learned.
         candidate.result.bundle.metadata["data_files_sha256"] = sorted(contents)
         candidate.result.metrics = {**candidate.metrics, "split": method, "compared_with_active": baseline}
         candidate.version = versions.record_version(
@@ -346,9 +313,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         except versions.ActivationUnavailable:
             raise  # the bucket is down, not the candidate bad: the run fails, its data stays new
         except versions.ActiveVersionChanged as exc:
-            # Someone activated or rolled back meanwhile: the candidates were judged against a
-            # version no longer serving, and a rollback is an operator's decision. The files
-            # stay new and call for the next run, which compares with the version active then.
+            # Judged against a version no longer serving, and a rollback is an operator's decision.
             note(f"{exc}; the candidates are rejected, and the next run takes the data files up again")
             versions.reject_candidates_of(run_id=run.pk, actor=actor, reason=str(exc))
             return None

@@ -1,5 +1,4 @@
-"""Bring models from the models storage into the registry: adopt one for a deployment that
-has none, sign those stored before artifacts were signed."""
+"""Bring models from the models storage into the registry: adopt one, sign those stored unsigned."""
 
 from __future__ import annotations
 
@@ -16,20 +15,14 @@ RECORDED_BESIDE_PARAMS = ("kind", "training_run", "data_files_sha256", "adopted_
 
 
 def _learned_contents(meta: dict) -> list[str]:
-    """The sha256 of each data content the artifact says it learned: a list of strings, or none."""
+    """The sha256 of each content the artifact says it learned (strings only)."""
     hashes = meta.get("data_files_sha256") or meta.get("params", {}).get("data_files_sha256")
     return [h for h in hashes if isinstance(h, str)] if isinstance(hashes, list) else []
 
 
 def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[ModelVersion | None, list[str]]:
-    """Bootstrap a deployment whose database has no active model from the models storage (as the
-    original app fetched its model from the bucket): record the artifact that was active last
-    (artifact_store.pointed_at), or else the newest one, that verifies, and activate it. Artifact
-    names are their sha256, so a file whose content does not hash to its name was altered and is
-    skipped; so is one not signed by this service's key, recorded as an integrity event.
-    ``allow_unsigned``: an artifact stored before signing is adopted too, and signed anew.
-    Returns (activated version or None, what was skipped).
-    """
+    """Record and activate the artifact that was active last (else the newest) that verifies; return
+    (version or None, what was skipped). Names are content hashes, so a mismatch means altered."""
     storage = artifact_store.models_storage()
     try:
         _, names = storage.listdir("")
@@ -78,9 +71,7 @@ def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[Mod
 
 
 def sign_unsigned_versions(*, actor: str) -> list[str]:
-    """Sign the artifacts of recorded versions stored before artifacts were signed, each one
-    checked against its recorded sha256 first; each version then names its signed copy, and a
-    `sign` event says so. An operator's explicit step (adopt_model --allow-unsigned)."""
+    """Sign the artifacts of versions stored unsigned, each checked against its sha256, with `sign` events."""
     done = []
     for version in ModelVersion.objects.filter(signing_key="").order_by("version"):
         try:

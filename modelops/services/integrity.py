@@ -14,16 +14,13 @@ from ..models import ModelEvent, ModelVersion
 log = logging.getLogger(__name__)
 
 
-# One integrity event per version in this window: every worker finds a bad artifact on every
-# request, and the audit trail needs the fact, not thousands of copies of it.
+# One event per version per window: every worker finds a bad artifact on every request.
 INTEGRITY_EVENT_EVERY = timedelta(minutes=10)
 
 
 def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> ModelEvent | None:
-    """Record that a version's artifact failed verification, unless the same was recorded for
-    it within INTEGRITY_EVENT_EVERY. The version keeps its status: an active version stays
-    active (nothing better is known to serve) until an operator restores its artifact or rolls
-    back. Returns the new event, or None when one was recorded recently."""
+    """The integrity event for a version's failed artifact, or None if one is recent. The version keeps
+    its status: nothing better is known to serve until an operator restores it or rolls back."""
     log.error("model version id %s: %s", version_id, reason)
     recent = ModelEvent.objects.filter(
         kind=ModelEvent.Kind.INTEGRITY,
@@ -44,11 +41,8 @@ def record_integrity_failure(*, version_id: int, reason: str, actor: str) -> Mod
 def load_checked(
     *, version_id: int, name: str, sha256: str, actor: str, purpose: str, walk: bool = False
 ) -> ModelBundle:
-    """Load an active version's artifact for ``purpose`` ("serving", "retraining", "a check").
-
-    One that fails verification is recorded as an integrity event and ArtifactError is raised;
-    a storage outage raises ArtifactUnavailable and records nothing, as nothing says the file is
-    bad. ``walk``: also lay the trees out for the numpy walk, as serving needs."""
+    """Load an active version's artifact; a failed verification is recorded (ArtifactError), an outage
+    is not (ArtifactUnavailable). ``walk``: also lay the trees out for the numpy walk."""
     try:
         bundle = artifact_store.load(name, sha256)
         if walk:
@@ -66,9 +60,7 @@ def load_checked(
 
 
 def verify_active_artifact(*, actor: str) -> str:
-    """Download the active version's artifact and check it, as a new worker would, so an
-    altered file is found (and recorded) even while every running worker serves its copy from
-    memory. Returns what was found."""
+    """Check the active artifact as a new worker would (running ones serve from memory); what was found."""
     active = ModelVersion.objects.active().first()
     if active is None:
         return "no active version"

@@ -19,12 +19,8 @@ def train_from_csv(
     config: training.TrainConfig | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> ModelVersion:
-    """Validate a labelled data file, train on it and record the model as a new version
-    (activated if asked). Every call is a TrainingRun with its log.
-
-    Raises schema.DataValidationError for a file that cannot be used; nothing but the failed
-    TrainingRun is written then.
-    """
+    """Train on a labelled data file as a TrainingRun and record (and optionally activate) the version;
+    for an unusable file, schema.DataValidationError and only the failed run is written."""
     run = training_runs.start_run(trigger=trigger)
     with training_runs.run_session(run, actor=actor, echo=progress, note_failure=False) as session:
         session.step(f"reading {Path(path).name}")

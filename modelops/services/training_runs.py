@@ -1,5 +1,4 @@
-"""A training run's lifecycle: start it (one at a time, pausing a crash loop), keep its
-heartbeat while it runs, finish it."""
+"""A training run's lifecycle: start (one at a time, pausing a crash loop), heartbeat, finish."""
 
 from __future__ import annotations
 
@@ -27,8 +26,7 @@ class TrainingInProgress(Exception):
     """Another training run is running; this one was not started."""
 
 
-# A run whose heartbeat is older than this many beats is dead: a live run misses none (its
-# heartbeat is a thread of its own, not a step of the training).
+# Beats missed before a run counts as dead; the heartbeat is its own thread, so a live run misses none.
 STALE_AFTER_BEATS = 4
 
 
@@ -44,13 +42,8 @@ ABANDONED = "abandoned: its worker stopped (no heartbeat) before the run finishe
 
 
 def crash_loop() -> str | None:
-    """Why scheduled training is paused, or None.
-
-    A training that kills its worker (out of memory on a huge data set, say) would otherwise be
-    started again by every schedule and by the broker's redelivery, for ever. After
-    TRAINING_MAX_ABANDONED runs in a row died that way, the schedule stops starting runs; a run
-    started by hand (command or admin) still starts, and once one finishes, the schedule resumes.
-    """
+    """Why scheduled training is paused (the last TRAINING_MAX_ABANDONED runs died with their worker),
+    or None. Without it a run that kills its worker restarts for ever; a run by hand still starts."""
     limit = settings.TRAINING_MAX_ABANDONED
     if limit <= 0:
         return None
@@ -66,14 +59,8 @@ def crash_loop() -> str | None:
 
 
 def start_run(*, trigger: str) -> TrainingRun:
-    """Open a TrainingRun, or raise TrainingInProgress if one is running anywhere, or
-    TrainingPaused for a scheduled run while crash_loop() says so.
-
-    A run left "running" by a worker that died (SIGKILL, out of memory, a lost machine) is
-    closed as failed, and the candidates it recorded are rejected, once its heartbeat is older
-    than STALE_AFTER_BEATS beats (or, for a run that never beat, once it is older than the task
-    timeout), so it cannot block training for ever.
-    """
+    """Open a TrainingRun; TrainingInProgress if one runs anywhere, TrainingPaused while crash_loop()
+    says so. First closes runs whose heartbeat went stale, rejecting their candidates."""
     now = timezone.now()
     beats = timedelta(seconds=settings.TRAINING_HEARTBEAT_SECONDS * STALE_AFTER_BEATS)
     stale = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).filter(
@@ -102,12 +89,8 @@ def start_run(*, trigger: str) -> TrainingRun:
 
 
 class Heartbeat:
-    """While open, a thread stamps the run's heartbeat_at every TRAINING_HEARTBEAT_SECONDS.
-
-    If it finds the run no longer running (another worker declared it dead, e.g. after this
-    process was frozen for minutes), ``check()`` raises RunAbandoned from then on, so the run
-    stops before it records or activates anything beside the one that took over.
-    """
+    """While open, a thread stamps heartbeat_at; once another worker has taken the run over,
+    ``check()`` raises RunAbandoned, so it records or activates nothing more."""
 
     def __init__(self, run: TrainingRun):
         self.run_id = run.pk
@@ -135,7 +118,7 @@ class Heartbeat:
                     beat = TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
                         heartbeat_at=timezone.now()
                     )
-                    if not beat:  # no longer running: another worker took it over
+                    if not beat:
                         self.lost = True
                         return
                 except DatabaseError as exc:
@@ -157,19 +140,17 @@ def finish_run(run: TrainingRun, *, log: list[str], error: str = "", version: Mo
 
 @dataclass
 class RunSession:
-    """A training run while open (see run_session): its heartbeat, its log, and its result."""
-
     heartbeat: Heartbeat
-    echo: Callable[[str], None]  # where each log line goes besides the run's log
+    echo: Callable[[str], None]
     lines: list[str] = field(default_factory=list)
-    version: ModelVersion | None = None  # the run's result, set by the code in the block
+    version: ModelVersion | None = None  # set by the block
 
     def note(self, message: str) -> None:
         self.lines.append(message)
         self.echo(message)
 
     def step(self, message: str) -> None:
-        # Every step of a run taken over by another worker stops it here.
+        # A run taken over by another worker stops here.
         self.heartbeat.check()
         self.note(message)
 
@@ -178,21 +159,15 @@ class RunSession:
 def run_session(
     run: TrainingRun, *, actor: str, echo: Callable[[str], None], note_failure: bool
 ) -> Iterator[RunSession]:
-    """Keep a started run's heartbeat while the block runs, then finish the run: succeeded with
-    ``session.version``, or, when the block raises, failed with the error after rejecting the
-    candidates it recorded (the exception propagates).
-
-    ``note_failure`` also writes the failure and each rejection to the run's log (and echo): a
-    background retrain is known by its log, while train_from_csv's caller reports the exception.
-    """
+    """Heartbeat while the block runs, then finish the run with ``session.version``, or, if it raises,
+    as failed after rejecting its candidates. ``note_failure``: also write that to the run's log."""
     with Heartbeat(run) as heartbeat:
         session = RunSession(heartbeat, echo)
         try:
             yield session
         except (Exception, KeyboardInterrupt) as exc:
-            # Ctrl-C too: left running, the run would refuse every training until its heartbeat
-            # went stale, then count as abandoned towards crash_loop(). (Not SystemExit: the task
-            # cluster's timeout raises one, and a run that times out must count as abandoned.)
+            # Ctrl-C too, or the run blocks training until stale. Not SystemExit: the cluster's
+            # timeout raises it, and a timed-out run must count as abandoned.
             error = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
             explain = session.note if note_failure else lambda message: None
             explain(f"failed: {error}")

@@ -1,5 +1,4 @@
-"""The version registry: record a trained model as a version, activate it or roll back
-(one activation at a time), reject a candidate."""
+"""The version registry: record, activate or roll back (one activation at a time), reject."""
 
 from __future__ import annotations
 
@@ -27,12 +26,11 @@ class ActivationUnavailable(ActivationError):
 
 
 class ActiveVersionChanged(ActivationError):
-    """Another version became active (a rollback, say) since the caller compared with the one
-    it expected: the version was not activated."""
+    """Another version became active since the caller compared with it: nothing was activated."""
 
 
 ANY = object()  # activate_version(replacing=ANY): whatever version is active
-# pg_advisory_xact_lock's key for activations; any constant no other lock of this database uses.
+# pg_advisory_xact_lock's key; no other lock of this database may use it.
 ACTIVATION_LOCK = 7_240_101
 
 
@@ -46,10 +44,7 @@ def record_version(
     training_run: TrainingRun | None = None,
     data_files_sha256: list[str] | tuple = (),
 ) -> ModelVersion:
-    """Store a trained model as a new version with the next version number.
-
-    The artifact is uploaded before the row is written, so no row ever names a missing file.
-    """
+    """Store a trained model as the next version; the upload comes first, so no row names a missing file."""
     name, sha256 = artifact_store.store(result.bundle)
     for _attempt in range(5):
         try:
@@ -75,7 +70,6 @@ def record_version(
                 version.data_files.set(data_files)
             return version
         except IntegrityError:
-            # Another process took this version number first; take the next one.
             continue
     raise RuntimeError("could not allocate a model version number")
 
@@ -83,15 +77,9 @@ def record_version(
 def activate_version(
     *, version_id: int, actor: str, user=None, reason: str = "", replacing: ModelVersion | object | None = ANY
 ) -> ModelVersion:
-    """Make a version the active one (a rollback when it is older than the active one).
-
-    The artifact is loaded and its checksum verified first: a version that fails is never
-    activated, a `reject` event records why, and ActivationError is raised. When the store
-    cannot be read at all, ActivationUnavailable is raised and nothing is recorded against the
-    version. The switch and its audit event are one transaction; activations take turns.
-    ``replacing``: the version (or None) the caller expects to be active, for a choice made by
-    comparing with it; ActiveVersionChanged, and nothing changed, if another is active by then.
-    """
+    """Make a version active (a rollback if older), its artifact verified first: ActivationError with a
+    `reject` event if it fails, ActivationUnavailable if the store is down. Activations take turns.
+    ``replacing``: the version expected active; ActiveVersionChanged if another is by then."""
     target = ModelVersion.objects.get(pk=version_id)
     try:
         artifact_store.load(target.artifact, target.sha256)
@@ -133,27 +121,23 @@ def activate_version(
 
 
 def point_at_active() -> None:
-    """Name the version active now in the bucket's pointer. Read at the time of writing rather
-    than taken from the activation: of two activations that commit close together, the one
-    whose callback runs last may have committed first."""
+    """Point the bucket at the version active now, read at write time: of two close activations, the
+    last callback may belong to the first commit."""
     current = ModelVersion.objects.active().first()
     if current is not None:
         artifact_store.point_at(current.artifact)
 
 
 def _one_activation_at_a_time() -> None:
-    """Make concurrent activations wait for each other until commit. On PostgreSQL locking the
-    active row is not enough: a second activation waiting for it finds it retired at commit, sees
-    no active version, and breaks the one-active constraint. SQLite's transactions take the write
-    lock when they begin (BEGIN IMMEDIATE), which does the same."""
+    """Serialise activations until commit on PostgreSQL (SQLite's BEGIN IMMEDIATE already does). Locking
+    the active row is not enough: a waiter finds it retired, sees no active version, breaks the constraint."""
     if db_connection.vendor == "postgresql":
         with db_connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ACTIVATION_LOCK])
 
 
 def reject_version(version: ModelVersion, *, actor: str, reason: str, active: ModelVersion | None) -> bool:
-    """Reject a candidate, with its reject event, in one transaction. False (and no event) if it
-    is no longer a candidate: another worker decided it first."""
+    """Reject a candidate with its event; False if another worker decided it first."""
     with transaction.atomic():
         if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.CANDIDATE).update(
             status=ModelVersion.Status.REJECTED
@@ -166,8 +150,7 @@ def reject_version(version: ModelVersion, *, actor: str, reason: str, active: Mo
 
 
 def reject_candidates_of(*, run_id: int, actor: str, reason: str) -> list[ModelVersion]:
-    """Reject the versions a run recorded and left undecided (it failed or died before
-    activating or rejecting them), each with a reject event. Returns them."""
+    """Reject and return the candidates a failed or dead run left undecided."""
     active = ModelVersion.objects.active().first()
     candidates = ModelVersion.objects.filter(status=ModelVersion.Status.CANDIDATE, training_run_id=run_id)
     return [v for v in candidates if reject_version(v, actor=actor, reason=reason, active=active)]
