@@ -20,8 +20,7 @@ STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class ArtifactUnavailable(artifact.ArtifactError):
-    """The storage could not be read (an outage, a missing file): nothing says the artifact is
-    bad, so this is no integrity failure and a later attempt may succeed."""
+    """The storage could not be read: no integrity failure, and a later attempt may succeed."""
 
 
 def models_storage():
@@ -29,7 +28,6 @@ def models_storage():
 
 
 def signing_key() -> SigningKey:
-    """The key new artifacts are signed with (ARTIFACT_SIGNING_KEY)."""
     return SigningKey(settings.ARTIFACT_SIGNING_KEY.encode())
 
 
@@ -39,8 +37,7 @@ def verifying_keys() -> list[SigningKey]:
 
 
 def read(name: str) -> bytes:
-    """An artifact's bytes, at most MAX_ARTIFACT_BYTES of them and one more, so a planted huge
-    file is refused without being held in memory."""
+    """An artifact's bytes, at most MAX_ARTIFACT_BYTES and one more, so a planted huge file is refused."""
     try:
         with models_storage().open(name, "rb") as handle:
             return handle.read(artifact.MAX_ARTIFACT_BYTES + 1)
@@ -51,15 +48,13 @@ def read(name: str) -> bytes:
         raise ArtifactUnavailable(f"artifact {name} cannot be read: {exc}") from None
 
 
-# Names the active version's artifact, rewritten after each activation and rollback, so that a
-# deployment started on an empty database (services.adopt_from_storage) takes the model that was
-# serving, and not merely the newest file: a rejected candidate's artifact is often the newest.
+# Names the active artifact, so an empty database adopts the model that was serving, not the newest
+# file, which is often a rejected candidate's.
 ACTIVE_POINTER = "active.txt"
 
 
 def point_at(name: str) -> None:
-    """Record ``name`` as the active artifact in the models storage. A failure is logged, not
-    raised: the database says which version is active, the pointer only helps a new database."""
+    """Record ``name`` as the active artifact; a failure is only logged, as the database is the truth."""
     storage = models_storage()
     try:
         if storage.exists(ACTIVE_POINTER):
@@ -79,13 +74,8 @@ def pointed_at() -> str | None:
 
 
 def store(bundle: ModelBundle) -> tuple[str, str]:
-    """Upload a bundle; return (name, sha256). Names are content addresses, so storing the same
-    model twice is harmless and a name never points at different bytes.
-
-    A file already stored under the name is reused only if its bytes hash to it: a copy that was
-    altered, or left half-written by an interrupted upload, is replaced, so a new version never
-    names a file that fails its checksum. Raises a STORAGE_ERRORS exception if the upload fails.
-    """
+    """Upload a bundle under its content hash; return (name, sha256). A stored file is reused only if
+    its bytes hash to the name, so an altered or half-written copy is replaced."""
     data = artifact.dumps(bundle, key=signing_key())
     sha256 = artifact.sha256_hex(data)
     name = f"{sha256}.json"
@@ -106,9 +96,5 @@ def store(bundle: ModelBundle) -> tuple[str, str]:
 
 
 def load(name: str, sha256: str) -> ModelBundle:
-    """Download and load an artifact, verifying its sha256, its signature and its structure.
-
-    Raises ArtifactUnavailable if the storage cannot be reached, and artifact.ArtifactError if
-    the file is missing, altered, unsigned or unreadable as a model.
-    """
+    """Download and verify an artifact; ArtifactUnavailable on an outage, ArtifactError if it is bad."""
     return artifact.loads(read(name), sha256=sha256, keys=verifying_keys())

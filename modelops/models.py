@@ -16,8 +16,7 @@ class DataFile(models.Model):
 
     key = models.CharField(max_length=500, help_text="Name in the incoming storage")
     etag = models.CharField(max_length=200, help_text="ETag on S3, sha256 on local folders: the cheap identity")
-    # The content's own identity: an S3 ETag depends on how the file was uploaded (multipart
-    # uploads get another one), so the same bytes uploaded twice are recognised by this.
+    # An S3 ETag depends on how the file was uploaded: the same bytes are recognised by this.
     sha256 = models.CharField(max_length=64, blank=True, help_text="Empty for a file rejected unread")
     size = models.BigIntegerField(default=0)
     rows = models.IntegerField(null=True, blank=True)
@@ -38,8 +37,7 @@ class DataFile(models.Model):
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
 
-    # The reason's start for a file withdrawn from the storage (deleted, replaced or moved) before
-    # a training used it: rejected, and taken up again if its content comes back under its name.
+    # Error prefix of a file that left the storage before a training used it; taken up if it returns.
     WITHDRAWN = "not trained on: "
 
     @property
@@ -90,8 +88,7 @@ class ModelVersion(models.Model):
     training_rows = models.IntegerField(default=0)
     training_frauds = models.IntegerField(default=0)
     data_files = models.ManyToManyField(DataFile, blank=True, related_name="model_versions")
-    # Also in the artifact: a database that adopts the version knows the contents it learned
-    # even when it has no row for their files.
+    # Also in the artifact, for a database that adopts the version without rows for its files.
     data_files_sha256 = models.JSONField(default=list, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", help_text="Warm-started from"
@@ -129,10 +126,8 @@ class ModelEvent(models.Model):
         ACTIVATE = "activate"
         ROLLBACK = "rollback"
         REJECT = "reject"
-        # The version's artifact failed verification (checksum, format, missing file) when it
-        # was loaded; its status is left as it was, so the row says who found it and when.
+        # An artifact failed verification when loaded; the version's status is left as it was.
         INTEGRITY = "integrity", "Integrity failure"
-        # An artifact stored before artifacts were signed, signed anew by an operator's command.
         SIGN = "sign", "Artifact signed"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -168,8 +163,7 @@ class TrainingRun(models.Model):
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
-    # Stamped every TRAINING_HEARTBEAT_SECONDS while the run's process lives: a run whose
-    # heartbeat stopped was killed (SIGKILL, OOM, a lost machine) and is taken over.
+    # A run whose heartbeat stopped was killed and is taken over.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     log = models.TextField(blank=True)
@@ -181,8 +175,7 @@ class TrainingRun(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         constraints = [
-            # Single flight across every worker and machine: a second run cannot start while
-            # one is running, because its row cannot be inserted.
+            # Single flight across every worker and machine: a second running row cannot be inserted.
             models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="one_running_training_run"),
         ]
 

@@ -33,7 +33,7 @@ class StorageUnavailable(Exception):
 class ScanResult:
     accepted: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)  # storage errors: tried again next scan
+    unreadable: list[str] = field(default_factory=list)
     already_seen: int = 0
     error: str = ""  # the storage could not be listed: nothing was scanned
 
@@ -54,7 +54,6 @@ def incoming_storage():
     return storages["incoming"]
 
 
-# Objects asked for per request when listing S3; tests make it small to see every page read.
 LIST_PAGE_SIZE = 1000
 KEY_LIMIT = DataFile._meta.get_field("key").max_length
 SYMLINK = "a symbolic link: not read"
@@ -65,13 +64,13 @@ _HIDDEN = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 @dataclass(frozen=True)
 class Listed:
-    """One entry of the incoming storage as its listing gave it, relative to the storage's root."""
+    """One entry of the incoming storage's listing, relative to its root."""
 
     name: str
     size: int = 0
-    etag: str = ""  # the ETag of an S3 listing; local files are fingerprinted by their content
+    etag: str = ""  # S3 only; local files are fingerprinted by content
     problem: str = ""  # why it is rejected without being read
-    failure: str = ""  # a folder that could not be listed: the next scan tries it again
+    failure: str = ""  # a folder that could not be listed
 
 
 def _is_csv(name: str) -> bool:
@@ -83,13 +82,12 @@ def is_local(storage) -> bool:
 
 
 def list_incoming(storage) -> list[Listed]:
-    """Every *.csv of the storage, in subfolders too, listed flat: one odd name never stops the
-    listing of the others. Raises FileNotFoundError for a local folder not created yet."""
+    """Every *.csv of the storage, subfolders too, listed flat; FileNotFoundError for a missing local folder."""
     return _list_local(storage.location) if is_local(storage) else _list_s3(storage)
 
 
 def _list_s3(storage) -> list[Listed]:
-    """The listing itself holds each object's ETag and size, so no file costs a HEAD request."""
+    """The listing holds each ETag and size, so no file costs a HEAD request."""
     prefix = storage._normalize_name("")
     client = storage.bucket.meta.client
     pages = client.get_paginator("list_objects_v2").paginate(
@@ -130,7 +128,7 @@ def _list_local(root: str) -> list[Listed]:
 
 
 def _entries_of(root: str, folder: str) -> list[tuple[str, str, int]]:
-    """(name, "folder", "file" or the reason it is not read, size) for what ``folder`` holds."""
+    """(name, "folder", "file" or why it is not read, size) for each entry of ``folder``."""
     descriptor = _open_below(root, folder, folder=True)
     try:
         with os.scandir(descriptor) as entries:
@@ -142,7 +140,6 @@ def _entries_of(root: str, folder: str) -> list[tuple[str, str, int]]:
 def _entry(entry: os.DirEntry, name: str) -> tuple[str, str, int] | None:
     try:
         if entry.is_symlink():
-            # Reported where the scan would have looked: a linked file or folder of data.
             return (name, SYMLINK, 0) if _is_csv(name) or entry.is_dir() else None
         if entry.is_dir(follow_symlinks=False):
             return name, "folder", 0
@@ -157,9 +154,8 @@ def _entry(entry: os.DirEntry, name: str) -> tuple[str, str, int] | None:
 
 
 def _open_below(root: str, name: str, *, folder: bool = False) -> int:
-    """A descriptor for ``name`` in the folder ``root``, opened one part at a time through no
-    symbolic link, so that a link swapped in after the listing cannot lead outside the folder.
-    The root itself may be a link (a mounted volume)."""
+    """A descriptor for ``name`` under ``root``, opened part by part through no symbolic link, so a link
+    swapped in after the listing cannot lead outside. The root itself may be a link (a mount)."""
     parts = [part for part in name.split("/") if part]
     if any(part in (".", "..") for part in parts):
         raise OSError(errno.EINVAL, "not a name in the folder", name)
@@ -167,7 +163,7 @@ def _open_below(root: str, name: str, *, folder: bool = False) -> int:
     try:
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            # Non-blocking, a pipe put in a file's place opens at once, for _open_local to refuse.
+            # Non-blocking: a pipe in a file's place opens at once, for _open_local to refuse.
             kind = os.O_NONBLOCK if last and not folder else os.O_DIRECTORY
             child = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | kind, dir_fd=descriptor)
             os.close(descriptor)
@@ -179,7 +175,7 @@ def _open_below(root: str, name: str, *, folder: bool = False) -> int:
 
 
 class NotAFile(FileNotFoundError):
-    """A local name that no longer holds a regular file (a link or a pipe now): as good as gone."""
+    """A local name that no longer holds a regular file: as good as gone."""
 
 
 def _open_local(root: str, name: str):
@@ -211,8 +207,7 @@ def fingerprint(storage, entry: Listed) -> str:
 
 
 def read_file(storage, name: str, etag: str = "") -> bytes:
-    """The file's bytes; a local file is read through no symbolic link (NotAFile otherwise). On
-    S3, with ``etag``, only the object of that ETag is read (a ClientError if it was replaced)."""
+    """The file's bytes, locally through no symbolic link; on S3 with ``etag``, that object only."""
     if not is_local(storage):
         return _read_s3(storage, name, etag)
     with _open(storage, name) as handle:
@@ -220,7 +215,7 @@ def read_file(storage, name: str, etag: str = "") -> bytes:
 
 
 def _read_s3(storage, name: str, etag: str) -> bytes:
-    """One GET: the storage's own open sends HEAD requests first, and reads whatever is there."""
+    """One GET: the storage's own open sends HEAD requests first and reads whatever is there."""
     key = storage._normalize_name(clean_name(name))
     allowed = s3transfer.constants.ALLOWED_DOWNLOAD_ARGS
     params = {option: value for option, value in storage.get_object_parameters(name).items() if option in allowed}
@@ -265,14 +260,12 @@ def name_problem(storage, name: str) -> str:
 
 
 def printable(text: str) -> str:
-    """``text`` with each character that could end a log line or hide text escaped as repr would."""
+    """``text`` with characters that could end a log line or hide text escaped as repr would."""
     return "".join(repr(char)[1:-1] if unicodedata.category(char) in _HIDDEN else char for char in text)
 
 
 def storable(name: str) -> str:
-    """The key a name is recorded under: escaped, so it fits the database's text and no log line
-    breaks on it, and cut to the key's length with a hash of the whole name that keeps two long
-    names apart. A usable name is its own key."""
+    """The key a name is recorded under: escaped, and cut to fit with a hash keeping long names apart."""
     key = printable(name)
     if len(key) <= KEY_LIMIT:
         return key
@@ -291,20 +284,8 @@ def _check(data: bytes) -> tuple[dict, str]:
 
 
 def scan_incoming() -> ScanResult:
-    """Record every new data file once per content and validate it.
-
-    A file already recorded with the same content is skipped, however often the scan runs and
-    however it was uploaded. A bad file is recorded as rejected with the exact reason and never
-    retried; a file that cannot be read (storage error) is not recorded, so the next scan tries
-    it again, and a storage that cannot be listed records nothing (``error``). One file's
-    failure never stops the scan of the others. The same content under two names is recorded
-    under each (retraining reads it once, modelops.retrain), as used already if a training used
-    it under either; a file withdrawn before a training used it (DataFile.withdrawn) is taken up
-    again when its content comes back under its name.
-
-    A name the storage cannot address as it is (name_problem), a symbolic link and a local entry
-    that is no regular file are recorded once as rejected, unread, under an escaped key (storable).
-    """
+    """Record and validate every new data file once per content. A bad file is rejected and never
+    retried; an unreadable one is not recorded, so the next scan retries it. No file stops the rest."""
     storage = incoming_storage()
     result = ScanResult()
     try:
@@ -355,7 +336,7 @@ def _scan_file(storage, entry: Listed, result: ScanResult) -> None:
         known = DataFile.objects.filter(key=name, sha256=sha256).first()
         if known is not None and not known.withdrawn:
             DataFile.objects.filter(pk=known.pk).update(etag=etag)
-            result.already_seen += 1  # same bytes uploaded again: remember the new ETag
+            result.already_seen += 1  # same bytes uploaded again: a new ETag
             return
     if data is None:
         fields, error = {}, f"the file is {size} bytes, over the limit of {limit} (MAX_DATA_FILE_BYTES)"
