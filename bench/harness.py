@@ -30,7 +30,6 @@ SERVING = {
     "SCORING_API_OPEN": "true",
     "REQUEST_LOG_LEVEL": "WARNING",
     "SCORING_RATE_LIMIT": "off",
-    "BENCH_WITHOUT_STORING": "",  # stored, whatever the caller's environment says (bench/urls.py)
 }
 
 
@@ -92,19 +91,21 @@ def free_port() -> int:
 def gunicorn(
     env: dict,
     *,
+    app: str = "fraudsite.wsgi",
     workers: int = 2,
     worker_class: str = "sync",
     threads: int = 1,
     log: Path | None = None,
     ready_timeout: float = 60,
 ):
-    """gunicorn serving the app on a free port of 127.0.0.1, its output in ``log`` (discarded
-    without one); yields (process, port) once it is ready, and stops it afterwards."""
+    """gunicorn serving ``app`` (the app's WSGI module unless told) on a free port of 127.0.0.1,
+    its output in ``log`` (discarded without one); yields (process, port) once it is ready, and
+    stops it afterwards."""
     port = free_port()
     output = log.open("wb") if log else subprocess.DEVNULL
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "gunicorn", "fraudsite.wsgi", "--bind", f"127.0.0.1:{port}", "--no-control-socket"),
+            *(sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--no-control-socket"),
             *("--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads)),
         ],
         cwd=ROOT,

@@ -119,14 +119,13 @@ def main() -> None:
     parser.add_argument(
         "--without-storing",
         action="store_true",
-        help="/detect-fraud stores nothing (bench/urls.py): what storing costs, by difference",
+        help="/detect-fraud stores nothing (bench/without_storing.py): what storing costs, by difference",
     )
     args = parser.parse_args()
 
     env = {
         **environment(args.data_dir, database_url=args.database_url, settings="bench.settings"),
         **dict(item.split("=", 1) for item in args.set),
-        **({"BENCH_WITHOUT_STORING": "1"} if args.without_storing else {}),
     }
     manage(env, "migrate", "--noinput")
     manage(env, "ensure_model")
@@ -142,7 +141,9 @@ def main() -> None:
     body_file = Path(args.data_dir) / "one_transaction.json"
     body_file.write_text(json.dumps(rows[0]))
 
-    with gunicorn(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads) as (server, port):
+    app = "bench.without_storing:application()" if args.without_storing else "fraudsite.wsgi"
+    served = gunicorn(env, app=app, workers=args.workers, worker_class=args.worker_class, threads=args.threads)
+    with served as (server, port):
         base = f"http://127.0.0.1:{port}"
         workers: list[int] = []
         deadline = time.monotonic() + 60

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import without_storing
 from bench.harness import environment
 
 
@@ -59,13 +60,16 @@ def main() -> None:
     parser.add_argument(
         "--without-storing",
         action="store_true",
-        help="/detect-fraud stores nothing (bench/urls.py): what storing costs, by difference",
+        help="/detect-fraud stores nothing (bench/without_storing.py): what storing costs, by difference",
     )
     args = parser.parse_args()
-    set_environment(args.data_dir, **({"BENCH_WITHOUT_STORING": "1"} if args.without_storing else {}))
+    set_environment(args.data_dir)
     from fraudsite.wsgi import application
     from modelops.ml import synthetic
     from modelops.ml.schema import FEATURES
+
+    if args.without_storing:
+        without_storing.patch()
 
     batch = args.path == "batch"
     frame = synthetic.generate(rows=10_000 if batch else 1, fraud_rate=0.01, seed=11)

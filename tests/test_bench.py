@@ -72,6 +72,16 @@ def test_request_cost_stores_each_request_and_nothing_without_storing(data_dir):
     assert transactions(data_dir) == before + 70
 
 
+def test_the_server_without_storing_answers_and_stores_nothing(data_dir):
+    # What bench/http_scoring.py --without-storing serves; wrk, which it needs, is not required here.
+    env = harness.environment(data_dir, settings="bench.settings")
+    before = transactions(data_dir)
+    with harness.gunicorn(env, app="bench.without_storing:application()", workers=1) as (_, port):
+        status, body = harness.post_json(port, harness.TRANSACTION, timeout=30)
+    assert status == 200, body
+    assert transactions(data_dir) == before
+
+
 def test_interleaved_steps_prints_each_step(data_dir):
     out = bench(data_dir, "interleaved_steps.py", "--rounds", "1")
     for step in ("parse", "score", "store"):
