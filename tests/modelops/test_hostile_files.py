@@ -1,7 +1,7 @@
 """Hostile data files in the bucket: each one is rejected (or accepted) with a reason an operator
 can act on, quickly and in bounded memory, and the scan goes on with the files beside it.
 
-The 1 GB case is bench/hostile_files.py (it measures peak memory); here the size limit is set
+The 1 GB case is drills/hostile_files.py (it measures peak memory); here the size limit is set
 small instead.
 """
 
