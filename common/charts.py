@@ -1,11 +1,5 @@
-"""Charts as inline SVG, drawn on the server from figures already stored.
-
-Why SVG from Python rather than a plotting library or a JavaScript one: the figures are a few
-hundred points at most (curves are thinned when a version is recorded), so drawing them needs
-no extra dependency, nothing to fetch (the pages work offline and behind a strict proxy), and
-nothing to run in the browser. Each chart is an
-``<svg role="img">`` with a title and a text alternative, and every label is escaped.
-"""
+"""Charts as inline SVG drawn on the server: the curves are small, so no plotting dependency and
+nothing to fetch or run in the browser. Every label is escaped."""
 
 from __future__ import annotations
 
@@ -64,7 +58,6 @@ def pr_curve(recall: Sequence[float], precision: Sequence[float], *, at: tuple[f
         r, p = at
         cx, cy = point(r, p).split(",")
         body.append(f'<circle cx="{cx}" cy="{cy}" r="5" fill="{FRAUD_COLOUR}"/>')
-        # The label stays inside the chart whichever side of it the point is on.
         anchor = "end" if r > 0.5 else "start"
         body.append(
             _text(
@@ -78,8 +71,7 @@ def pr_curve(recall: Sequence[float], precision: Sequence[float], *, at: tuple[f
 
 
 def histogram(edges: Sequence[float], series: dict[str, Sequence[int]], colours: dict[str, str]) -> SafeString:
-    """Counts per score bin, one bar per series side by side, on a log scale (legitimate rows
-    outnumber frauds by hundreds to one: on a linear scale the frauds would not show)."""
+    """Counts per score bin, one bar per series, on a log scale so that the rare frauds show."""
     x0, y0 = LEFT, HEIGHT - BOTTOM
     span_x, span_y = WIDTH - RIGHT - LEFT, HEIGHT - BOTTOM - TOP
     bins = len(edges) - 1
@@ -134,8 +126,7 @@ def confusion_matrix(*, tn: int, fp: int, fn: int, tp: int) -> SafeString:
 
 
 def bars(items: Sequence[tuple[str, float]], *, title: str, signed: bool) -> SafeString:
-    """Horizontal bars, one per (label, value). Signed values grow right (toward fraud, red) or
-    left (toward legitimate, green) from a centre line; unsigned ones grow right from the left."""
+    """Horizontal bars, one per (label, value); signed ones grow from a centre line, fraud right."""
     row, label_width = 22, 110
     width = WIDTH
     height = TOP + row * max(len(items), 1) + 10

@@ -11,9 +11,7 @@ def error_body(code: str, message: str, **details) -> dict:
 
 
 def database_unavailable() -> tuple[dict, int, dict]:
-    """(body, status, headers) of the answer while the database cannot be reached: 503, so
-    clients and load balancers retry, instead of a 500 that says the request was wrong. Nothing
-    was stored, as the transaction did not commit."""
+    """(body, status, headers) while the database is unreachable: a 503, so that clients retry."""
     body = error_body("database_unavailable", "the database is unavailable; try again shortly")
     return body, 503, {"Retry-After": str(DATABASE_RETRY_AFTER)}
 

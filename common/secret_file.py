@@ -9,11 +9,8 @@ from pathlib import Path
 
 
 def read_or_create(path: Path, *, generate=lambda: secrets.token_urlsafe(50)) -> str:
-    """The secret in ``path``, written there first if there is none yet.
-
-    The file is written whole under a temporary name and then linked into place, so a process
-    starting at the same moment sees either no file or the complete one, never an empty one, and
-    two processes racing both end up with the key that was linked first."""
+    """The secret in ``path``, written there first if there is none yet. Linked into place whole,
+    so racing processes never read a partial file and all end up with the first one linked."""
     if not path.exists():
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
         try:

@@ -1,26 +1,6 @@
-"""SQLite under the web workers: writers take turns without sleeping, and WAL checkpoints
-happen off the request path. Nothing here does anything on another database.
-
-Writers. SQLite takes one writer at a time, and a writer that finds the database locked sleeps
-in SQLite's busy handler (1 ms, then 2, then 5...) however soon the lock is freed: with two web
-workers the cores stood idle 17 to 19 % of the time (docs/BENCHMARKS.md). write_queue() makes
-writers of every process first queue on an flock beside the database, which the kernel hands to
-the next waiter as soon as it is released. The scoring path uses it, through write_transaction();
-other writers (reviews, activations, the task cluster) are rare and keep relying on the busy
-timeout.
-
-write_transaction() is the scoring path's transaction, run on the driver's own connection.
-Django's transaction.atomic() and cursor wrappers, with the read of the active version dropped
-at the same time, were 0.59 M of the 1.69 M instructions that a scoring request cost beyond the
-constant endpoint (docs/BENCHMARKS.md, "Scoring over HTTP").
-
-Checkpoints. When a commit takes the write-ahead log past 1,000 pages, SQLite copies the log
-into the database file before that commit returns (its automatic checkpoint), and meanwhile
-the other worker's scoring writes queue behind it; the p99 showed it (docs/BENCHMARKS.md). In
-each web worker a thread copies the log into the database every SQLITE_CHECKPOINT_SECONDS
-instead. Its checkpoints are PASSIVE: they never wait for or block a reader or a writer, so the
-automatic checkpoint, which still runs, finds almost nothing left to copy.
-"""
+"""SQLite under the web workers: scoring writers queue on an flock instead of sleeping in SQLite's
+busy handler (rarer writers keep the busy timeout), and a thread in each worker checkpoints the WAL
+so that commits rarely have to. Nothing here acts on another database."""
 
 from __future__ import annotations
 
@@ -47,8 +27,7 @@ def database_file(connection=None) -> str | None:
 
 
 _lock_file: tuple[int, int] | None = None  # (pid, fd): a forked worker opens its own
-# An flock belongs to the open file, which all threads of a process share: threads (gunicorn's
-# gthread workers) queue on this first.
+# An flock belongs to the open file, shared by all of a process's threads: they queue on this first.
 _thread_lock = threading.Lock()
 
 
@@ -62,7 +41,7 @@ def _lock_fd(path: str) -> int:
 @contextlib.contextmanager
 def write_queue() -> Iterator[None]:
     """Wait for this machine's turn to write, and hold it; enter before the transaction begins.
-    Nothing to wait for on another database, in memory, or inside a transaction already begun."""
+    A no-op on another database, in memory, or inside a transaction already begun."""
     connection = connections["default"]  # looked up once: this runs on every scoring request
     path = None if connection.in_atomic_block else database_file(connection)
     if path is None:
@@ -79,10 +58,8 @@ def write_queue() -> Iterator[None]:
 
 @contextlib.contextmanager
 def write_transaction() -> Iterator[sqlite3.Cursor]:
-    """A transaction on the default SQLite database, in its turn (write_queue), on the sqlite3
-    driver's own cursor: SQL with ? placeholders, not Django's %s. Committed when the block ends,
-    rolled back if it raises; driver errors come out as Django's (OperationalError...). Inside a
-    transaction already begun (transaction.atomic()), a savepoint."""
+    """The scoring path's transaction in its turn, on the driver's own cursor (? placeholders, not
+    %s); errors raised as Django's, and a savepoint inside transaction.atomic()."""
     db = connections[DEFAULT_DB_ALIAS]
     db.ensure_connection()
     if db.in_atomic_block:
@@ -105,17 +82,14 @@ def write_transaction() -> Iterator[sqlite3.Cursor]:
 
 
 def _undo(db, driver: sqlite3.Connection, undo: tuple[str, ...]) -> None:
-    """Roll back write_transaction's block. If that fails too, the original error is the one that
-    goes on: as transaction.atomic() does, a savepoint that cannot be undone leaves the enclosing
-    transaction marked for rollback, and a transaction that cannot be rolled back drops the
-    connection (the next use opens a new one)."""
+    """Roll back write_transaction's block, keeping the original error; if that fails, mark the
+    enclosing atomic block for rollback or, outside one, drop the connection, as atomic() does."""
     try:
         if driver.in_transaction:  # a failed COMMIT may have rolled back already
             for statement in undo:
                 driver.execute(statement)
         elif db.in_atomic_block:
-            # SQLite rolled back the enclosing transaction itself (a full disk, an I/O error):
-            # the rest of the atomic block must not go on as if it were still open.
+            # SQLite rolled back the enclosing transaction itself (full disk, I/O error).
             db.needs_rollback = True
     except Exception:
         log.warning("could not undo the scoring transaction", exc_info=True)
@@ -129,8 +103,7 @@ def _undo(db, driver: sqlite3.Connection, undo: tuple[str, ...]) -> None:
 
 
 def start(*, path: str | None = None, every: float | None = None) -> threading.Event | None:
-    """Start the checkpointing thread; returns the event that stops it, or None when there is
-    nothing to do (not SQLite, or SQLITE_CHECKPOINT_SECONDS is 0)."""
+    """Start the PASSIVE checkpoints, which block no one; the event that stops them, or None if not in use."""
     path = path or database_file()
     every = settings.SQLITE_CHECKPOINT_SECONDS if every is None else every
     if path is None or every <= 0:
@@ -147,8 +120,7 @@ def _checkpoints(path: str, every: float, stop: threading.Event) -> None:
             try:
                 database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except sqlite3.Error as exc:
-                # Another checkpoint running, say; the next one catches up. Writers' own
-                # automatic checkpoints still bound the log meanwhile.
+                # Another checkpoint running, say: the next one catches up.
                 log.debug("background checkpoint skipped: %s", exc)
     finally:
         database.close()

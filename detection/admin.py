@@ -87,8 +87,7 @@ class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["id", "transaction", "model_version", "score", "threshold", "is_fraud", "created_at"]
     list_filter = ["is_fraud", "model_version"]
     list_select_related = ["transaction", "model_version"]
-    # Newest first by id, which the primary key serves: the model's order (created_at) has no
-    # index on this table, so each page would sort every prediction.
+    # By id, which the primary key serves: created_at has no index here.
     ordering = ["-id"]
     readonly_fields = [f.name for f in Prediction._meta.fields]
 

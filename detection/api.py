@@ -1,4 +1,4 @@
-"""The scoring API: POST /detect-fraud, compatible with the original app's clients."""
+"""The scoring API: POST /detect-fraud, compatible with the /detect-fraud clients."""
 
 from __future__ import annotations
 
@@ -30,15 +30,13 @@ class LengthRequired(APIException):
 
 
 class LenientJSONParser(BaseParser):
-    """Any content type is read as JSON (old clients vary in what they send), and a JSON string
-    that holds JSON is unwrapped, as the original test client double-encoded its rows. A body
-    over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413 before it is parsed."""
+    """Any content type is read as JSON and a JSON string holding JSON is unwrapped, as compatible
+    clients send both; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413 unparsed."""
 
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        # One byte past the limit tells a body over it, without reading the rest.
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is over {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)")
@@ -65,8 +63,7 @@ class DetectFraudView(APIView):
         meta = request.META
         chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
         if chunked and not meta.get("CONTENT_LENGTH") and "wsgi.input" in meta:
-            # Django reads no body without a length under WSGI (it does under ASGI): the request
-            # would seem empty.
+            # Under WSGI Django reads no body without a length: the request would seem empty.
             raise LengthRequired("send the body with a Content-Length header; chunked bodies are not read")
         batch, is_list = parsing.parse(request.data)
         results = score_transactions(

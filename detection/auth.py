@@ -1,5 +1,4 @@
-"""API keys for the scoring API: creation, revocation, and the DRF authentication and throttle
-that use them."""
+"""API keys of the scoring API, and the DRF authentication, permission and throttle using them."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ KEY_PREFIX = "fd_"
 
 
 def _digest(key: str) -> str:
-    # Keys are 256-bit random tokens, so a plain sha256 cannot be brute-forced; a slow password
-    # hash would only add latency to every request.
+    # Keys are long random tokens: a slow password hash would add latency and no safety.
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -36,8 +34,7 @@ def revoke_key(*, prefix: str) -> int:
 
 
 def client_of(request) -> str:
-    """Who sent a request, as Transaction.client records it: its API key, else its signed-in
-    user, else "" (the open API)."""
+    """Who sent a request, as Transaction.client records it: "key:<id>", "user:<id>" or ""."""
     key = getattr(request, "auth", None)
     if isinstance(key, ApiKey):
         return f"key:{key.pk}"
@@ -48,8 +45,7 @@ def client_of(request) -> str:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <key>` or `X-API-Key: <key>`. Looked up on every request, so a
-    revoked key is refused at once."""
+    """`Authorization: Bearer <key>` or `X-API-Key: <key>`, looked up on every request."""
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -69,9 +65,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class ApiAccess(permissions.BasePermission):
-    """A valid API key, or a signed-in user holding the view's ``session_permission`` (by default
-    the review permission, as the pages ask); anyone when SCORING_API_OPEN keeps the API open
-    (the local demo, and clients of the original app, which had no keys)."""
+    """An API key, or a signed-in user with the view's ``session_permission``; anyone while SCORING_API_OPEN."""
 
     def has_permission(self, request, view):
         if settings.SCORING_API_OPEN or isinstance(request.auth, ApiKey):
@@ -85,8 +79,7 @@ class ApiAccess(permissions.BasePermission):
 
 
 class ClientRateThrottle(throttling.SimpleRateThrottle):
-    """Requests per client (API key, else signed-in user, else address), counted in the
-    configured cache: per process with local memory, shared by every worker with Redis."""
+    """Requests per client (key, user, else address), counted in the cache: per process unless Redis."""
 
     scope = "client"
 

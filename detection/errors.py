@@ -22,14 +22,11 @@ NO_MODEL_MESSAGE = "no model is active; train one with `manage.py train_model --
 MODEL_CHANGING_MESSAGE = "the active model changed while this request was scored, more than once; try again"
 
 
-# No usable model could score the request: the API answers 503, the pages say why.
 MODEL_ERRORS = (NoActiveModel, ArtifactError, VersionNotActive)
 
 
 def model_unavailable(exc: Exception, request) -> tuple[dict, dict]:
-    """The error (code and message) and the headers of an answer to one of MODEL_ERRORS. Why an
-    artifact cannot be loaded (a path, an endpoint, a bucket) goes to the log under the request's
-    id, never to the client."""
+    """The error and headers answering one of MODEL_ERRORS; the artifact's failure goes only to the log."""
     if isinstance(exc, NoActiveModel):
         return {"code": "no_active_model", "message": NO_MODEL_MESSAGE}, {}
     if isinstance(exc, VersionNotActive):

@@ -14,9 +14,8 @@ from .models import Transaction
 
 
 def labelled_rows(newer_than: datetime | None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every labelled transaction (fraud = 1, legitimate = 0), oldest first, and for each whether
-    its first decision came after ``newer_than`` (all of them when it is None): a row decided on
-    before may be among those a model learned from, whatever was decided on it since."""
+    """Every labelled transaction (fraud = 1), oldest first, and whether its first decision came
+    after ``newer_than`` (all when None): one decided before may be in a model's training data."""
     rows = (
         Transaction.objects.filter(label__isnull=False)
         .annotate(first_decision=Min("reviews__created_at"))
@@ -26,8 +25,7 @@ def labelled_rows(newer_than: datetime | None) -> tuple[pd.DataFrame, np.ndarray
     values, fresh = [], []
     for time, v, amount, label, first_decision in rows:
         values.append((time, *v, amount, 1 if label == Transaction.Label.FRAUD else 0))
-        # A label without a recorded decision (none is made so) counts as seen: it can never
-        # leak a row a model learned from into a hold-out.
+        # A label without a recorded decision counts as seen, so it cannot leak into a hold-out.
         fresh.append(newer_than is None or (first_decision is not None and first_decision > newer_than))
     frame = pd.DataFrame(np.array(values, dtype=np.float64).reshape(-1, len(COLUMNS)), columns=list(COLUMNS))
     frame[LABEL] = frame[LABEL].astype(np.int8)

@@ -48,8 +48,7 @@ class DecisionForm(forms.Form):
 
 
 class IdsField(forms.Field):
-    """Transaction ids from checkboxes. Whether each exists is checked by the service, in the
-    same database transaction that labels it."""
+    """Transaction ids from checkboxes; whether each exists is checked in the labelling transaction."""
 
     widget = forms.MultipleHiddenInput
 

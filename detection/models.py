@@ -12,12 +12,8 @@ from modelops.models import ModelVersion
 
 
 class Transaction(models.Model):
-    """One card transaction as it was scored.
-
-    V1..V28 are kept as one JSON list rather than 28 columns: nothing ever filters on a PCA
-    component, the scoring path inserts one value instead of 28, and retraining reads the list
-    straight into a feature matrix. Time and Amount, which people search and sort, are columns.
-    """
+    """One card transaction as it was scored. V1..V28 are one JSON list, as nothing filters on a
+    PCA component; Time and Amount, which people search and sort, are columns."""
 
     class Source(models.TextChoices):
         API = "api"
@@ -36,15 +32,13 @@ class Transaction(models.Model):
         blank=True,
         help_text="Client's id; a repeat from the same client returns the stored result",
     )
-    # Whose external_id it is: "key:<id>" for an API key, "user:<id>" for a signed-in user, ""
-    # for the open API. Ids are unique per client, so no client can read another's results.
+    # Ids are unique per client, so no client can read another's results.
     client = models.CharField(max_length=40, blank=True, default="", help_text="Who sent it: key:<id> or user:<id>")
     time = models.FloatField(help_text="Seconds since the first transaction of the client's data")
     amount = models.FloatField()
     v = models.JSONField(help_text="V1..V28 in order")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    # NULL = not reviewed yet, distinct from any decision.
     label = models.CharField(max_length=12, choices=Label.choices, null=True, blank=True)  # noqa: DJ001
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
@@ -53,9 +47,7 @@ class Transaction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        # The external id's and the reviewer's indexes leave out NULL, the value of every row
-        # that has no client id or no review yet: each index a new row goes into is one more page
-        # that the scoring request's commit writes (docs/BENCHMARKS.md).
+        # Partial: NULL (no client id, no review yet) is left out, so a scored row enters fewer indexes.
         constraints = [
             models.UniqueConstraint(
                 fields=["client", "external_id"],
@@ -67,12 +59,9 @@ class Transaction(models.Model):
             models.Index(
                 fields=["reviewed_by"], condition=Q(reviewed_by__isnull=False), name="transaction_reviewer_idx"
             ),
-            # Counts per review state on the queue, the queue filtered by a decision, and the
-            # retrain's labelled rows. Partial: labelled rows are few, and "label IS NULL" (the
-            # unreviewed queue) must not start from this index but from the queue's own, which
-            # the planner would otherwise take for the more selective.
+            # Partial: the unreviewed queue ("label IS NULL") must start from the queue's index,
+            # which the planner would otherwise pass over for this one.
             models.Index(fields=["label"], condition=Q(label__isnull=False), name="transaction_labelled_idx"),
-            # The queue's amount filter.
             models.Index(fields=["amount"], name="transaction_amount_idx"),
         ]
         permissions = [("review_transaction", "Can review transactions and label them")]
@@ -97,8 +86,7 @@ class PredictionQuerySet(models.QuerySet):
         return self.order_by(*self.QUEUE_ORDER)
 
     def flagged(self) -> PredictionQuerySet:
-        # "IN (true)", not "= true": Django writes the latter as a bare "WHERE is_fraud", which
-        # SQLite cannot match to an index, and counting the flagged rows would read them all.
+        # "IN (true)": Django writes "= true" as a bare "WHERE is_fraud", which SQLite cannot index.
         return self.filter(is_fraud__in=[True])
 
 
@@ -108,7 +96,7 @@ class Prediction(models.Model):
     score = models.FloatField(help_text="Fraud probability")
     threshold = models.FloatField()
     is_fraud = models.BooleanField()
-    # The model that raised an alert explains it, even after that model is retired.
+    # Stored: the model that raised an alert explains it, even after it is retired.
     contributions = models.JSONField(default=list, help_text="Top feature contributions (log-odds)")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -117,8 +105,7 @@ class Prediction(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            # The review queue (PredictionQuerySet.queue_order): flagged first, highest score
-            # first, id to break ties; selectors.queue_page reads ranges of it from a cursor.
+            # Must match PredictionQuerySet.QUEUE_ORDER.
             models.Index(fields=["-is_fraud", "-score", "-id"], name="prediction_queue_idx"),
         ]
 
@@ -132,11 +119,10 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
-    """A client's key to the scoring API. Only a hash is stored: the key is shown once, when
-    it is created, and a leaked database does not leak keys."""
+    """A client's key to the scoring API. Only a hash is stored, so a leaked database leaks no keys."""
 
     name = models.CharField(max_length=100, help_text="Who uses it, e.g. the client system's name")
-    # The key's first characters, stored in clear to find its row without scanning every hash.
+    # In clear, to find the row without scanning every hash.
     prefix = models.CharField(max_length=12, unique=True)
     hashed = models.CharField(max_length=64, help_text="sha256 of the whole key")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -157,22 +143,19 @@ class ApiKey(models.Model):
 
 
 class Review(models.Model):
-    """One analyst decision on a transaction. Decisions are only ever added: changing one's
-    mind records a new decision and the earlier one stays, so the history of who decided what,
-    and when, is complete. The transaction's ``label`` is the latest decision."""
+    """One analyst decision, only ever added; the transaction's ``label`` is the latest one."""
 
     transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="reviews")
     label = models.CharField(max_length=12, choices=Transaction.Label.choices)
     note = models.TextField(blank=True)
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    # Kept beside the foreign key: the record of who decided outlives the user's account.
+    # The record of who decided outlives the user's account.
     reviewer_name = models.CharField(max_length=150)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            # A transaction's history, newest first (transaction page, and the repeat check).
             models.Index(fields=["transaction", "-created_at", "-id"], name="review_history_idx"),
         ]
 

@@ -1,9 +1,5 @@
-"""The OpenAPI description of POST /detect-fraud, written by hand.
-
-The view reads its body with a custom parser (any content type, numbers as JSON strings, one
-object or a list) and validates it with plain loops, so there is no serializer drf-spectacular
-could describe. The serializers here exist only for the schema; nothing validates with them.
-"""
+"""The OpenAPI description of POST /detect-fraud, by hand: the view validates without serializers,
+so the ones here exist only for the schema."""
 
 from __future__ import annotations
 
@@ -21,12 +17,11 @@ from modelops.ml.schema import BOUNDS, DECIMAL_TEXT, FEATURES, MAX_NUMBER_TEXT
 
 from .parsing import EXTERNAL_ID_MAX
 
-# A decimal number as text, surrounding spaces allowed: what the original client sent, and what
-# the server reads (modelops.ml.schema.is_number_text).
+# What modelops.ml.schema.is_number_text accepts.
 NUMERIC_STRING = rf"^\s*{DECIMAL_TEXT}\s*$"
 
 
-# Printable text with at least one character that is not a space (parsing._external_id_error).
+# Printable text, not all spaces: what parsing._external_id_error accepts.
 EXTERNAL_ID_PATTERN = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
 
 
@@ -63,7 +58,7 @@ class _TransactionMeta:
     ref_name = "Transaction"
 
 
-# Built with type(): one field per feature, in the model's order, named as the dataset names them.
+# Built with type(): feature names such as "V1" are fields, in the model's order.
 TransactionSerializer = type(
     "TransactionSerializer",
     (serializers.Serializer,),
@@ -99,7 +94,6 @@ class DetectFraudRequestExtension(OpenApiSerializerExtension):
 
     def map_serializer(self, auto_schema, direction):
         transaction = auto_schema.resolve_serializer(TransactionSerializer, direction).ref
-        # Read when the schema is generated, so the limit shown is the one in force.
         limit = settings.SCORING_MAX_BATCH
         return {
             "oneOf": [
@@ -236,18 +230,16 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_requirement(self, auto_schema):
         requirements = [{name: []} for name in self.name]
-        # SCORING_API_OPEN: no key needed, which OpenAPI spells as an empty requirement.
+        # An empty requirement: no key needed.
         if getattr(settings, "SCORING_API_OPEN", False):
             requirements.append({})
         return requirements
 
 
 # --- Examples -------------------------------------------------------------------------------
-# A request example and the response example of the same name go together: tests post each
-# request example and expect the status its namesake is documented under.
+# Tests post each request example and expect the status of the response example of its name.
 
-# The legit row the original app's tests posted, V-values as JSON strings as its client sent them
-# (tests/fixtures/original_rows.json).
+# A legitimate row as compatible clients send it, V-values as strings (tests/fixtures/original_rows.json).
 ORIGINAL_LEGIT_ROW = {
     "Time": 0,
     "V1": "-1.3598071336738",
@@ -438,6 +430,5 @@ DETECT_FRAUD_SCHEMA = {
 
 
 def drop_duplicate_routes(endpoints):
-    """drf-spectacular preprocessing hook: /detect-fraud/ (the trailing-slash alias old clients may
-    use) is the same operation as /detect-fraud, so the schema lists it once."""
+    """drf-spectacular hook: lists /detect-fraud once, without its trailing-slash alias."""
     return [endpoint for endpoint in endpoints if endpoint[0] != "/detect-fraud/"]

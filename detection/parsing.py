@@ -1,8 +1,5 @@
-"""Turn a request body into validated transactions, or say exactly what is wrong with it.
-
-Shared by the JSON API and the HTML form, so both accept and refuse the same inputs. Written
-without DRF serializers, which would build a field object per value of a 10,000-row batch.
-"""
+"""Request bodies into validated transactions, or exactly what is wrong with them; shared by the
+API and the form. No DRF serializers: they would build a field object per value of a batch."""
 
 from __future__ import annotations
 
@@ -47,19 +44,17 @@ class Batch:
 
 
 def decode(body: bytes | str) -> object:
-    """JSON from a request body. NaN and Infinity literals are let through here so that the
-    validation can name the field that holds them."""
+    """JSON from a request body; NaN and Infinity pass, so that validation can name their field."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        # Strict and fast first; the standard parser then reads NaN/Infinity or gives the reason.
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"the body is not valid JSON: {exc}") from None
         except RecursionError:
             raise InvalidInput("the body is nested too deeply") from None
-    # The original client sent json.dumps(row) as the JSON body: a JSON string holding the object.
+    # Compatible clients may send the object double-encoded, as a JSON string.
     if isinstance(data, str):
         try:
             data = json.loads(data)
@@ -79,16 +74,14 @@ def _external_id_error(item: dict) -> str | None:
     text = str(external_id).strip()
     if not 0 < len(text) <= EXTERNAL_ID_MAX:
         return f"must be 1 to {EXTERNAL_ID_MAX} characters"
-    # Control characters (NUL cannot be stored in PostgreSQL text) and lone surrogates (not
-    # encodable, though JSON escapes can carry them) are refused rather than stored.
+    # NUL cannot be stored in PostgreSQL text, and lone surrogates cannot be encoded.
     if any(ch < " " or ch == "\x7f" or "\ud800" <= ch <= "\udfff" for ch in text):
         return "must be printable text (no control characters or lone surrogates)"
     return None
 
 
 class _NumberTexts(dict):
-    """Whether each distinct string of one body holds a number, found once: the fast path and the
-    item-by-item path that names the errors ask about the same strings."""
+    """Whether each distinct string of one body holds a number, worked out once for both paths."""
 
     def __call__(self, text: str) -> bool:
         verdict = self.get(text)
@@ -110,19 +103,14 @@ def _item_errors(item: object, number_text: _NumberTexts) -> dict[str, str]:
 
 
 def _fast_matrix(items: list, number_text: _NumberTexts) -> np.ndarray | None:
-    """The items' features as floats if every value is plainly valid, else None.
-
-    Vectorised: one numpy conversion and bounds check for the whole batch instead of a Python
-    call per value. Anything unusual (a missing field, text, a boolean, NaN, a value out of
-    bounds) returns None, and the item-by-item path then names each problem.
-    """
+    """The items' features as floats, checked in one numpy pass, if every value is plainly valid;
+    else None, and the item-by-item path names each problem."""
     try:
         cells = list(map(_FEATURE_VALUES, items))
     except (KeyError, TypeError):
         return None
     types = set(map(type, itertools.chain.from_iterable(cells)))
-    # float(True) is 1.0: booleans are refused, so they must not slip through the cast; numpy
-    # reads text with float(), which takes more than numbers (schema.is_number_text).
+    # float(True) is 1.0, and numpy's float() takes more text than numbers: both checked first.
     if bool in types:
         return None
     if str in types and not all(
@@ -146,8 +134,7 @@ def _external_id(item: dict) -> str | None:
 
 
 def parse(data: object) -> tuple[Batch, bool]:
-    """Validated transactions and whether the input was a list. A list with any bad item is
-    refused whole, naming each bad item's index and fields."""
+    """Validated transactions and whether the input was a list; any bad item refuses the whole list."""
     is_list = isinstance(data, list)
     if not is_list and not isinstance(data, dict):
         raise InvalidInput("the body must be a transaction (JSON object) or a list of them")

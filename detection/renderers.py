@@ -5,7 +5,7 @@ from rest_framework.renderers import BaseRenderer
 
 
 class FastJSONRenderer(BaseRenderer):
-    """DRF's JSON renderer, with orjson: a 10,000-result answer renders in a few milliseconds."""
+    """DRF's JSON renderer, with orjson for large batches."""
 
     media_type = "application/json"
     format = "json"

@@ -19,15 +19,9 @@ class ReviewError(ValueError):
 
 
 def decide(*, transaction_ids: Iterable[int], label: str, note: str = "", user) -> int:
-    """Record ``user``'s decision (``label``) on each transaction and make it the transaction's
-    current label. Returns how many decisions were recorded.
-
-    All or nothing, in one database transaction. The transactions' rows are locked first, so
-    two analysts deciding on the same transaction at once are recorded one after the other.
-    Restating the decision a transaction already has from the same user with the same note
-    (a double click, a resent form) records nothing: it would not change anything.
-    Raises ReviewError for an unknown label, an empty or too large selection, or an unknown id.
-    """
+    """Record ``user``'s decision on each transaction, all or none, and make it the current label;
+    returns how many were recorded. Restating the same user's latest decision and note (a double
+    click) records nothing. ReviewError for a bad label, selection size or id."""
     if label not in Transaction.Label.values:
         raise ReviewError(f"unknown decision {label!r}; expected one of {', '.join(Transaction.Label.values)}")
     ids = sorted(set(transaction_ids))
@@ -45,8 +39,7 @@ def decide(*, transaction_ids: Iterable[int], label: str, note: str = "", user) 
         if len(rows) != len(ids):
             missing = sorted(set(ids) - {row.pk for row in rows})
             raise ReviewError(f"no transaction with id {', '.join(map(str, missing[:10]))}")
-        # Read once the rows are locked: a decision that waited for another one is dated after
-        # it, so the latest decision in the history is the one whose label the row keeps.
+        # Read once the rows are locked, so a decision that waited is dated after the one it waited for.
         now = timezone.now()
         latest: dict[int, Review] = {}
         for review in Review.objects.filter(transaction_id__in=ids).order_by("created_at", "id"):
@@ -77,8 +70,7 @@ def _restates(previous: Review | None, *, label: str, note: str, user) -> bool:
 
 
 def counts() -> dict[str, int]:
-    """How many transactions are in each review state, in two queries that read only flagged
-    predictions and labelled transactions (both small, both indexed), never the whole table."""
+    """How many transactions are in each review state, reading only the small, indexed subsets."""
     labelled = dict(
         Transaction.objects.filter(label__isnull=False).order_by().values_list("label").annotate(n=Count("id"))
     )

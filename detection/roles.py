@@ -1,9 +1,4 @@
-"""The two roles of the review pages, as Django groups with their permissions.
-
-Analysts review and label transactions and read the model pages; model managers also activate
-and roll back model versions and start a scan of the bucket. Superusers have every permission.
-Users are put in a group in the admin (Users, or Groups).
-"""
+"""The two roles as Django groups: analysts review; model managers also activate versions and scan."""
 
 from __future__ import annotations
 
@@ -29,8 +24,7 @@ ROLES = {
 
 
 def ensure_roles(**_signal_kwargs) -> None:
-    """Create the groups and give them their permissions; adds what is missing, takes nothing
-    away (an operator may have given a group more). Runs after every migrate."""
+    """Create the groups and add their missing permissions, taking none away; runs after migrate."""
     for name, wanted in ROLES.items():
         group, _ = Group.objects.get_or_create(name=name)
         for app_label, codename in wanted:

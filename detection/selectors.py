@@ -23,20 +23,15 @@ LISTED = (
     "transaction__label",
 )
 
-# A range over all rows is read and sorted when it holds at most this share of the transactions
-# (and always when it holds fewer than SORT_AT_LEAST); above it, the queue's order is walked.
-# Counting rows read, for rows spread evenly along the queue (an estimate, not a measurement), the
-# two cost the same when the share is about the square root of (page size / transactions): 0.5 %
-# for a page of 25 among a million. docs/BENCHMARKS.md times both sides of the choice.
+# A range is read through its index and sorted when it holds at most this share of the
+# transactions (or fewer than SORT_AT_LEAST); a wider one is cheaper to filter along the queue.
 SORT_AT_MOST_SHARE = 0.01
 SORT_AT_LEAST = 1_000
 
 
 def queue_rows(*, filters: Mapping[str, Any]) -> PredictionQuerySet:
-    """The queue's predictions in queue order, with what the list shows, every filter but
-    the cursor applied. ``filters`` is a valid QueueFilter's cleaned data."""
-    # Only what the list shows: a version's metrics (its curves) and a transaction's
-    # features would be read and decoded for every row otherwise.
+    """The queue's predictions in queue order, under every filter of a valid QueueFilter but the cursor."""
+    # Only what the list shows: metrics and features would be decoded for every row otherwise.
     rows = (
         Prediction.objects.select_related("transaction")
         .only(*LISTED)
@@ -56,28 +51,14 @@ def queue_rows(*, filters: Mapping[str, Any]) -> PredictionQuerySet:
 
 
 def _ranges(rows: PredictionQuerySet, *, filters: Mapping[str, Any], flagged_only: bool) -> PredictionQuerySet:
-    """The date and amount filters, written for the plan that serves them best.
-
-    A page is the first rows in queue order that match. Either the queue's index is walked
-    in order and each row checked, which reads about (page size / share of rows in range)
-    rows: cheap for a wide range. Or a range is read through the transaction's date or
-    amount index and sorted, which reads every row in it: cheap for a narrow one. SQLite's
-    planner has no statistics to choose, so on SQLite the choice is made here: over all rows
-    each range's size is counted, up to a share of the table (_narrow), and the first narrow
-    one goes through its index. Flagged rows are few (well under 1 % of transactions): they
-    are always walked. PostgreSQL's planner has statistics: every range is offered to it
-    through its index.
-
-    Through the index, a range goes on the transaction's column with both bounds set, which
-    SQLite's planner always takes. Otherwise it goes on a column without an index (the
-    prediction's own time, the amount through "+ 0"), so that the planner cannot start
-    from it.
-    """
+    """The date and amount filters, written so that the planner walks the queue's index for a wide
+    range and sorts a narrow one read through its index. SQLite has no statistics: there the first
+    narrow range takes its index, the others go on unindexed columns, and flagged rows are walked."""
     since, until = filters.get("since"), filters.get("until")
     low, high = filters.get("amount_min"), filters.get("amount_max")
     ranges: list[tuple[dict, dict]] = []  # each as (lookups on the transaction's index, without)
     if since or until:
-        # A transaction and its prediction are stored in the same instant.
+        # A transaction and its prediction are stored in the same instant, so either date serves.
         start = _start_of(since or date(1970, 1, 1))
         end = _end_of(until) if until else timezone.now() + timedelta(days=1)
         dates = {"created_at__gte": start, "created_at__lt": end}  # the prediction's has no index
@@ -106,13 +87,8 @@ def _ranges(rows: PredictionQuerySet, *, filters: Mapping[str, Any], flagged_onl
 
 
 def queue_page(*, filters: Mapping[str, Any], after: str | None, size: int) -> tuple[list[Prediction], str | None]:
-    """One page of ``size`` rows of the queue from the cursor ``after`` on (empty for the first
-    page), and the next page's cursor (None at the end).
-
-    Keyset pagination: a page deep in the queue costs what the first one does, where OFFSET
-    would read every row before it. Flagged and other rows are read as two index ranges
-    (an OR over the whole sort key would make the database scan instead).
-    """
+    """One page of ``size`` rows from the cursor ``after`` (None: the first), and the next page's
+    cursor (None at the end). Two index ranges, as an OR over the sort key would scan."""
     rows = queue_rows(filters=filters)
     if after:
         flag, score, pk = after.split(":")
@@ -144,9 +120,7 @@ def _sort_limit() -> int:
 
 
 def _narrow(lookups: dict, limit: int) -> bool:
-    """Whether fewer than ``limit`` transactions fall in one range (``lookups`` on one indexed
-    column of Transaction). Counting stops at the limit, so it reads at most that many entries
-    of the column's index."""
+    """Whether fewer than ``limit`` transactions match ``lookups`` (on one indexed column)."""
     return Transaction.objects.filter(**lookups).order_by()[:limit].count() < limit  # unsorted: stops at the limit
 
 
@@ -155,5 +129,5 @@ def _start_of(day: date) -> datetime:
 
 
 def _end_of(day: date) -> datetime:
-    """The start of the next day; the last day a date can hold (9999-12-31) ends at its last instant."""
+    """The start of the next day; date.max ends at its last instant."""
     return _start_of(day + timedelta(days=1)) if day < date.max else timezone.make_aware(datetime.max)

@@ -16,13 +16,11 @@ from .models import Prediction, Transaction
 from .parsing import Batch, InvalidInput
 from .storage import VersionNotActive, store_scored
 
-# Passes of score_transactions before it gives up: each retry follows a concurrent request that
-# stored one of the same external ids, or an activation, which do not come one after the other.
+# Each retry follows a concurrent request storing one of the same external ids, or an activation.
 SCORING_ATTEMPTS = 3
 
 
-# Not frozen: a frozen dataclass sets each field through object.__setattr__, a slow path that
-# a batch would pay for each of its 10,000 results.
+# Not frozen: a frozen dataclass's __init__ goes through object.__setattr__, slow for a large batch.
 @dataclass(slots=True)
 class ScoreResult:
     transaction_id: int
@@ -51,8 +49,7 @@ class ScoreResult:
 
 
 class ExternalIdConflict(InvalidInput):
-    """An external_id the client sent before, now with other features: answered 409, nothing
-    stored, as either the id or the data is wrong and neither result can be the right one."""
+    """An external_id the client sent before, now with other features: 409, nothing stored."""
 
     def __init__(self, conflicts: list[tuple[int, str]], *, is_list: bool):
         reason = "was scored before with other features; send a new id for a new transaction"
@@ -69,8 +66,7 @@ class ExternalIdConflict(InvalidInput):
 
 
 def _stored_results(client: str, external_ids: list[str]) -> dict[str, tuple[ScoreResult, list[float]]]:
-    """The latest stored prediction of each of the client's already-known external ids, with the
-    features it was scored on, in one query."""
+    """The latest stored result of each of the client's known external ids, with its features."""
     found: dict[str, tuple[ScoreResult, list[float]]] = {}
     predictions = (
         Prediction.objects.filter(transaction__client=client, transaction__external_id__in=external_ids)
@@ -95,14 +91,10 @@ def _stored_results(client: str, external_ids: list[str]) -> dict[str, tuple[Sco
 
 
 def score_transactions(*, batch: Batch, source: str, client: str, is_list: bool = False) -> list[ScoreResult]:
-    """Score transactions with the active model and store each with its prediction.
-
-    All rows are stored in one transaction, or none. A transaction whose external_id the same
-    ``client`` already stored is not scored again: its stored result comes back (``repeated``),
-    also when two requests with the same id race; with other features, ExternalIdConflict.
-    Raises NoActiveModel or ArtifactError when there is no usable active model, and
-    VersionNotActive if the active version kept changing meanwhile.
-    """
+    """Score transactions with the active model and store them with their predictions, all or none.
+    An external_id this ``client`` already stored returns its stored result (``repeated``), even in
+    a race; with other features, ExternalIdConflict. Raises NoActiveModel, ArtifactError, or
+    VersionNotActive if the active version kept changing."""
     model = serving_model()
     for _ in range(SCORING_ATTEMPTS - 1):
         try:
@@ -110,8 +102,7 @@ def score_transactions(*, batch: Batch, source: str, client: str, is_list: bool 
         except IntegrityError:
             pass  # a concurrent request stored one of our external ids first: found stored next pass
         except VersionNotActive:
-            # Another version became active since this process last looked (or none is): the
-            # next pass scores with the one active now, or raises NoActiveModel.
+            # Another version became active (or none is): rescore with the one active now.
             model = active_model()
     return _score(batch, source, client, model, is_list)
 
@@ -121,8 +112,7 @@ def _score(batch: Batch, source: str, client: str, model: ActiveModel, is_list: 
     found = _stored_results(client, known) if known else {}
     stored = {external_id: result for external_id, (result, _) in found.items()}
 
-    # Rows to score: new ones, and only the first of a repeated id within this batch; a repeat
-    # must have the features its id was first scored on.
+    # Only the first of a repeated id is scored; a repeat must have its first features.
     to_score: list[int] = []
     first: dict[str, list[float]] = {external_id: row for external_id, (_, row) in found.items()}
     conflicts: list[tuple[int, str]] = []
@@ -183,13 +173,8 @@ SCORED_CSV_COLUMNS = ("transaction_id", "is_fraud", "fraud_probability", "thresh
 
 
 def score_csv(*, data: bytes, max_rows: int, client: str) -> str:
-    """Score the transactions of a CSV file (the dataset's columns; ``Class``, if present, is
-    ignored) and store them as an upload; return the file with the scoring columns appended.
-
-    The file is validated whole before anything is scored: a bad file raises InvalidInput
-    naming the problem and its line, and stores nothing. All rows are stored in one
-    transaction. Raises NoActiveModel / ArtifactError as score_transactions does.
-    """
+    """Score and store the transactions of a CSV file (``Class`` ignored); return the file with the
+    scoring columns appended. A bad file raises InvalidInput naming its line, storing nothing."""
     try:
         frame = schema.read_training_csv(data, require_fraud=False, labelled=False)
     except schema.DataValidationError as exc:

@@ -1,20 +1,6 @@
-"""Storing scored transactions and their predictions, in one transaction and a few statements
-whatever the batch size.
-
-The ORM's bulk_create prepares every field of every row in Python, which for a 10,000-row batch
-cost more than scoring it. Here each row is one tuple of already-prepared values:
-- SQLite: multi-row INSERTs, the transactions' ids coming back by RETURNING (SQLite >= 3.35),
-  run on the driver's own cursor in the writers' queue (common.sqlite.write_transaction);
-- PostgreSQL: one statement for a single transaction and its prediction; for more, COPY,
-  with the transactions' ids taken from their sequence first. Django binds
-  parameters on the client with psycopg 3, and for the 60,000 values of a multi-row INSERT
-  that made batches about three times slower (docs/BENCHMARKS.md); COPY streams the rows.
-The predictions are stored only if the model version that made them is still the active one,
-checked in the statement that stores them (VersionNotActive otherwise): scoring uses the
-version its process last saw active (modelops.model_cache.serving_model) without reading it
-on every request.
-Table and column names come from the models, so a renamed field cannot silently diverge.
-"""
+"""Storing scored transactions and predictions in one transaction, from prepared tuples rather than
+bulk_create: multi-row INSERTs on SQLite, COPY on PostgreSQL (client-side binding is slow there).
+Predictions are stored only if their version is still active, checked by the storing statement."""
 
 from __future__ import annotations
 
@@ -37,9 +23,7 @@ PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_f
 
 
 class VersionNotActive(Exception):
-    """The model version that made the scores is no longer the active one (or no longer has the
-    artifact or threshold it was loaded with): nothing was stored, score again with the active
-    version."""
+    """The scoring version is no longer active (or its artifact or threshold changed): nothing stored."""
 
 
 def store_scored(
@@ -55,9 +39,7 @@ def store_scored(
     contributions: list[list[dict]],
     now: datetime,
 ) -> list[int]:
-    """Store transactions and their predictions, made by the version with this id, artifact sha256
-    and threshold, all in one transaction; return the transactions' ids in input order. Raises
-    VersionNotActive, having stored nothing, if that version is not the active one."""
+    """Store transactions and this version's predictions in one transaction; their ids in input order."""
     db = connections[DEFAULT_DB_ALIAS]
     version = (version_id, sha256, threshold)
     stamp = db.ops.adapt_datetimefield_value(now)
@@ -94,8 +76,7 @@ def store_scored(
             raise VersionNotActive
         ids = _reserve_ids(cursor, Transaction, len(transactions))
         numbered = [(pk, *row) for pk, row in zip(ids, transactions, strict=True)]
-        # COPY goes to psycopg's own cursor: its errors are made Django's here, so that a
-        # concurrent request's external id is an IntegrityError and a lost server a 503.
+        # COPY runs on psycopg's own cursor: wrapped so its errors are Django's (IntegrityError, 503).
         with db.wrap_database_errors:
             _copy(cursor, Transaction, ("id", *TRANSACTION_FIELDS), numbered)
             _copy(cursor, Prediction, PREDICTION_FIELDS, predictions(ids))
@@ -111,15 +92,9 @@ def _table_and_columns(model, fields: tuple[str, ...]) -> tuple[str, str]:
 
 @functools.cache
 def _version_active_sql(placeholder: str) -> str:
-    """The condition that the version with the id, sha256 and threshold of three more parameters
-    is the active one.
-
-    On SQLite it is read under the write lock, which no activation can change before COMMIT. On
-    PostgreSQL, FOR KEY SHARE locks the version's row until COMMIT (its foreign key's check at
-    COMMIT would take the same lock): an activation, which locks both versions' rows FOR UPDATE
-    (modelops.services.versions.activate_version), either waits for this transaction or makes this
-    statement wait for it and then find the version no longer active.
-    """
+    """Whether the version of three more parameters (id, sha256, threshold) is active. SQLite reads
+    it under the write lock; on PostgreSQL, FOR KEY SHARE holds the row until COMMIT, so that an
+    activation (FOR UPDATE on both versions) and this statement serialize."""
     db = connections[DEFAULT_DB_ALIAS]
     quote = db.ops.quote_name
     meta = ModelVersion._meta
@@ -132,11 +107,9 @@ def _version_active_sql(placeholder: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=32)  # one per batch size seen: bounded, as a 10,000-row one is 230 KB
+@functools.lru_cache(maxsize=32)  # one per batch size seen: bounded, as a large batch's is long
 def _insert_sql(model, fields: tuple[str, ...], rows: int, *, returning: bool, if_active: bool) -> str:
-    """SQLite: the INSERT of ``rows`` rows, built once per size (a single-row request reuses
-    the same string every time); ``if_active``: only if the version of three more parameters is
-    the active one."""
+    """SQLite: the INSERT of ``rows`` rows, with ``if_active`` only if the version is active."""
     table, columns = _table_and_columns(model, fields)
     placeholder = "(" + ", ".join(["?"] * len(fields)) + ")"
     values = f"VALUES {', '.join([placeholder] * rows)}"
@@ -157,9 +130,7 @@ def _insert(
     returning: bool = False,
     version: tuple[int, str, float] | None = None,
 ) -> list[int]:
-    """SQLite: multi-row INSERTs, as many rows per statement as its bound-parameter limit allows.
-    With ``version`` (id, sha256, threshold), the rows are inserted only if it is the active
-    version."""
+    """SQLite: multi-row INSERTs within the bound-parameter limit; with ``version``, only if active."""
     extra = list(version or ())
     limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(extra)
     per_statement = max(1, limit // len(fields))
@@ -177,11 +148,8 @@ def _insert(
 
 @functools.cache
 def _one_scored_row_sql() -> str:
-    """PostgreSQL: one transaction and its prediction in a single statement, one round trip to
-    the server where reserving the id and two COPYs take five; single-transaction requests are
-    most of the traffic. The prediction is inserted only if the version is active, and then the
-    statement returns a row. The prediction's values are cast to their columns' types, as a value
-    in a SELECT list is not typed by the column it goes to."""
+    """PostgreSQL: one transaction and its prediction in one round trip; returns a row only if the
+    version is active. The casts are needed: a SELECT list is not typed by its target columns."""
     db = connections[DEFAULT_DB_ALIAS]
     transactions, transaction_columns = _table_and_columns(Transaction, TRANSACTION_FIELDS)
     predictions, prediction_columns = _table_and_columns(Prediction, PREDICTION_FIELDS)

@@ -5,7 +5,7 @@ from .api import DetectFraudView
 
 urlpatterns = [
     path("", views.score_form, name="score-form"),
-    # The original app's route, with and without the trailing slash its clients may add.
+    # With and without the trailing slash compatible clients may add.
     path("detect-fraud", DetectFraudView.as_view(), name="detect-fraud"),
     path("detect-fraud/", DetectFraudView.as_view()),
     path("score-file/", views.score_file, name="score-file"),

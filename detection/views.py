@@ -30,7 +30,6 @@ EXAMPLE = {
 }
 
 
-# Signed in and allowed to review: the Analysts and Model managers groups.
 analyst_required = requires("detection.review_transaction")
 
 
@@ -64,7 +63,7 @@ def score_file(request):
         upload = form.cleaned_data["file"]
         max_rows = settings.SCORING_UPLOAD_MAX_ROWS
         try:
-            # A dataset row is about 600 bytes as text: a larger file cannot be within the limit.
+            # Refused unread: a file this large cannot be within the row limit.
             if upload.size > max_rows * 1_000:
                 raise parsing.InvalidInput(
                     f"the file is {upload.size:,} bytes; at most {max_rows:,} rows are scored at once"
@@ -77,7 +76,7 @@ def score_file(request):
         else:
             name = upload.name.rsplit("/", 1)[-1].removesuffix(".csv")
             response = HttpResponse(scored, content_type="text/csv; charset=utf-8")
-            # Django's helper quotes the name, and encodes one that is not ASCII (RFC 6266).
+            # The helper quotes and encodes the client's file name: never format it in by hand.
             response["Content-Disposition"] = content_disposition_header(True, f"{name}-scored.csv")
             return response
     status = 400 if error or form.errors else 200

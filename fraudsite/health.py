@@ -1,5 +1,4 @@
-"""Liveness and readiness probes for load balancers and orchestrators: open to all, never
-throttled, answering JSON."""
+"""Liveness and readiness probes: open to all, never throttled, answering JSON."""
 
 from __future__ import annotations
 

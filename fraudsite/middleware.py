@@ -15,18 +15,15 @@ from django.utils.encoding import escape_uri_path
 from common.errors import database_unavailable, server_error
 
 log = logging.getLogger("fraudsite.requests")
-# A caller's own id is kept if it looks like one (letters, digits, -_.), so logs can be joined
-# across systems; anything else is replaced, never echoed.
+# A caller's id is kept if it looks like one, so logs join across systems; else never echoed.
 _CALLER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _API_PREFIXES = ("/detect-fraud", "/api/")
 _ANSWERED_BY_DJANGO = (Http404, PermissionDenied, BadRequest, SuspiciousOperation)
 
 
 class RequestLogMiddleware:
-    """Gives each request an id (the X-Request-ID it came with, or a new one), returns it in the
-    X-Request-ID header, and logs `id method path status ms model_version` once per request.
-    An unhandled error on an API path answers JSON with the id, and the traceback is logged
-    with the same id; no setting or stack trace reaches the client."""
+    """Gives each request an id (its X-Request-ID, or a new one) and logs one line per request; an
+    unhandled error on an API path answers JSON with the id, its traceback only in the log."""
 
     def __init__(self, get_response):
         self.get_response = get_response

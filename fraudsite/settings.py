@@ -1,9 +1,5 @@
-"""Settings for every environment, read from environment variables.
-
-Defaults run a self-contained demo (SQLite, the ORM task broker, local folders standing in for
-the S3 bucket). Production sets DATABASE_URL, REDIS_URL, S3_BUCKET_NAME and friends; nothing
-differs between environments except these variables.
-"""
+"""Settings for every environment, read from environment variables: the defaults run a
+self-contained demo, and production sets DATABASE_URL, REDIS_URL, S3_BUCKET_NAME and friends."""
 
 from __future__ import annotations
 
@@ -56,8 +52,7 @@ def env_float(name: str, default: float) -> float:
     return _env_number(name, default, float, "a number")
 
 
-# Production mode: a SECRET_KEY is required, DEBUG is refused, and the HTTPS settings default
-# on (behind a TLS-terminating proxy). `manage.py check --deploy` passes with it.
+# PRODUCTION requires a SECRET_KEY, refuses DEBUG and turns the HTTPS settings on by default.
 PRODUCTION = env_bool("PRODUCTION", False)
 DEBUG = env_bool("DEBUG", False)
 if PRODUCTION and DEBUG:
@@ -66,8 +61,7 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 
 def _owner_only(path: Path) -> None:
-    """Take the group's and others' permissions off ``path``, if it has any: what an earlier
-    version created open is closed on the next start."""
+    """Take group and other permissions off ``path``, closing what an earlier version left open."""
     try:
         current = stat.S_IMODE(path.stat().st_mode)
         if current & 0o077:
@@ -79,8 +73,7 @@ def _owner_only(path: Path) -> None:
 
 
 def _data_dir() -> Path:
-    """DATA_DIR, created for its owner only: it holds the database, with the sessions and the
-    password hashes, and the generated secrets."""
+    """DATA_DIR, created owner-only: it holds the database (sessions, password hashes) and secrets."""
     DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     _owner_only(DATA_DIR)
     return DATA_DIR
@@ -90,8 +83,7 @@ _owner_only(DATA_DIR)  # an existing one, even if nothing below writes to it
 
 
 def _secret(name: str) -> str:
-    """A secret from the environment; for a local run, one generated once into DATA_DIR, so no
-    secret ever lives in the repository and it survives restarts."""
+    """A secret from the environment, or for a local run one generated once into DATA_DIR."""
     key = env_str(name)
     if key:
         return key
@@ -133,7 +125,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, as it asks: it turns a sign-in refused for too many failures into the lockout page.
+    # Last, as django-axes requires.
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -159,8 +151,7 @@ TEMPLATES = [
 
 
 def _sqlite_file(name):
-    """The SQLite database ``name``, created for its owner only before SQLite creates it open to
-    all; SQLite gives its -wal and -shm files the database file's permissions."""
+    """The SQLite file, created owner-only before SQLite creates it open to all (-wal and -shm copy it)."""
     if str(name) in ("", ":memory:") or str(name).startswith("file:"):
         return name  # in memory, or a URI that SQLite opens itself
     path = Path(name)
@@ -180,24 +171,18 @@ if DATABASE_URL:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": _data_dir() / "db.sqlite3"}}
-# SQLite is set up the same however it is named: in DATA_DIR, or by a sqlite:// DATABASE_URL.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["NAME"] = _sqlite_file(DATABASES["default"]["NAME"])
-    # Keep the connection: closing the last connection to a WAL database checkpoints and removes
-    # the WAL, which would otherwise happen after every request.
+    # Keep the connection: closing a WAL database's last one checkpoints and removes the WAL.
     DATABASES["default"]["CONN_MAX_AGE"] = None
     DATABASES["default"]["OPTIONS"] = {
-        # WAL lets the web workers read while the scheduler writes; IMMEDIATE takes the write
-        # lock at BEGIN, so concurrent writers queue (busy timeout) instead of failing with
-        # "database is locked" half-way through a transaction.
+        # IMMEDIATE: writers wait for the lock at BEGIN, not fail "database is locked" mid-transaction.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        # What the URL asks for itself (?timeout=5) wins.
         **DATABASES["default"].get("OPTIONS", {}),
     }
-# SQLite: each web worker checkpoints the write-ahead log this often in a thread of its own, so
-# that requests rarely wait for a checkpoint (common.sqlite); 0: only SQLite's own.
+# SQLite: each web worker checkpoints the WAL this often off the request path; 0: only SQLite's own.
 SQLITE_CHECKPOINT_SECONDS = env_float("SQLITE_CHECKPOINT_SECONDS", 0.02)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -211,8 +196,7 @@ else:
 Q_CLUSTER = {
     "name": "fraudsite",
     "workers": env_int("Q_WORKERS", 1),
-    # timeout leaves a retrain ample time; retry must exceed it, or a slow task is handed to a
-    # second worker while the first still runs.
+    # retry must exceed timeout, or a slow task is handed to a second worker while the first runs.
     "timeout": env_int("Q_TIMEOUT", 1800),
     "retry": env_int("Q_RETRY", 2100),
     "max_attempts": env_int("Q_MAX_ATTEMPTS", 3),
@@ -227,9 +211,7 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# --- Storage: the incoming data files and the model artifacts. Both are prefixes of one S3
-# bucket when S3_BUCKET_NAME is set, local folders under DATA_DIR otherwise; all code goes
-# through the storage API, so both run the same paths.
+# --- Storage: prefixes of one S3 bucket if S3_BUCKET_NAME is set, else folders under DATA_DIR.
 S3_BUCKET_NAME = env_str("S3_BUCKET_NAME")
 
 
@@ -261,9 +243,8 @@ STORAGES = {
     "incoming": _bucket_storage(env_str("S3_INCOMING_PREFIX", "incoming")),
     "models": _bucket_storage(env_str("S3_MODELS_PREFIX", "models")),
 }
-# Model artifacts are signed with this key (HMAC-SHA256), which must never be kept in the
-# bucket: whoever can write the bucket cannot make an artifact the service will load. To rotate,
-# set the new key and list the old ones, comma-separated, until no version needs them.
+# Artifacts are signed with this key, kept out of the bucket so that write access to it cannot plant
+# a model. To rotate, set the new key and list the old ones until no version needs them.
 ARTIFACT_SIGNING_KEY = _secret("ARTIFACT_SIGNING_KEY")
 ARTIFACT_SIGNING_OLD_KEYS = [k.strip() for k in env_str("ARTIFACT_SIGNING_OLD_KEYS").split(",") if k.strip()]
 if any(len(key) < 32 for key in [ARTIFACT_SIGNING_KEY, *ARTIFACT_SIGNING_OLD_KEYS]):
@@ -274,36 +255,27 @@ STATIC_ROOT = DATA_DIR / "static"
 
 # --- Model operations.
 FRAUD_TRAINING = {
-    # Trees and depth of a new model; see modelops.ml.training.TrainConfig for the rest.
     "n_estimators": env_int("TRAIN_N_ESTIMATORS", 150),
     "max_depth": env_int("TRAIN_MAX_DEPTH", 6),
     "recall_target": env_float("TRAIN_RECALL_TARGET", 0.0) or None,
-    # XGBoost threads while training; 0 is every core.
+    # 0: every core.
     "nthread": env_int("TRAIN_THREADS", 0),
 }
 
-# A running training run stamps its heartbeat this often; one silent for STALE_AFTER_BEATS
-# beats (modelops.services.training_runs) belongs to a dead worker and no longer blocks training.
+# How often a training run stamps its heartbeat; one silent for a few beats has a dead worker.
 TRAINING_HEARTBEAT_SECONDS = env_float("TRAINING_HEARTBEAT_SECONDS", 30.0)
-# After this many runs in a row abandoned by their worker, the schedule stops starting runs
-# until one started by hand finishes (modelops.services.training_runs.crash_loop); 0 never pauses.
+# Abandoned runs in a row after which the schedule pauses until a run started by hand ends; 0: never.
 TRAINING_MAX_ABANDONED = env_int("TRAINING_MAX_ABANDONED", 3)
-# How often the scheduler looks for new data files in the incoming storage (the original: hourly).
 SCAN_INTERVAL_MINUTES = env_int("SCAN_INTERVAL_MINUTES", 60)
-# A data file larger than this is rejected unread, so one upload cannot exhaust a worker's memory.
+# A larger data file is rejected unread, so one upload cannot exhaust a worker's memory.
 MAX_DATA_FILE_BYTES = env_int("MAX_DATA_FILE_BYTES", 512 * 1024 * 1024)
-# Retraining: the newest rows kept, the metric that compares models on the shared hold-out, and
-# how much worse than the active model a candidate may be and still be activated.
 RETRAIN_MAX_ROWS = env_int("RETRAIN_MAX_ROWS", 2_000_000)
-# Functions whose labelled rows retraining appends after the data files: each takes a time and
-# returns (rows in schema.COLUMNS order, oldest first; whether each was first labelled after it).
-# Named here so modelops never imports the apps that label.
+# Labelled rows for retraining, named here so that modelops never imports the apps that label.
 RETRAIN_FEEDBACK_SOURCES = ["detection.feedback.labelled_rows"]
+# The metric comparing candidate and active model on the hold-out, and how much worse it may be.
 RETRAIN_METRIC = env_str("RETRAIN_METRIC", "auprc")
 RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
-# A warm start adds TRAIN_N_ESTIMATORS trees (and the refit's quarter) to the active model's,
-# and scoring time grows with the trees: it is tried only while the model it makes stays within
-# this many trees; past that, only the full retrain is.
+# A warm start adds trees, and each slows scoring: past this many, only a full retrain is tried.
 RETRAIN_WARM_START_MAX_TREES = env_int("RETRAIN_WARM_START_MAX_TREES", 600)
 
 # --- API.
@@ -318,33 +290,24 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "detection.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
-    # A client without a key is counted by its address: the connection's, unless proxies in
-    # front of the app add X-Forwarded-For. Only as many of its entries (from the right) as there
-    # are such proxies are believed; trusting the whole header would let a client pick a new
-    # address, and so a new allowance, on every request.
+    # X-Forwarded-For entries believed, from the right: one per proxy in front. Trusting more
+    # would let a client pick a new address, and so a new allowance, on every request.
     "NUM_PROXIES": env_int("TRUSTED_PROXIES", 0),
 }
-# API keys are required unless this keeps the API open (the local demo; clients of the
-# original app, which sent no key). Off unless set.
+# Open: no API key required (the local demo, or compatible clients that send none).
 SCORING_API_OPEN = env_bool("SCORING_API_OPEN", False)
-# Requests per client (API key, user or address); "off": no limit. The default, 1,000 a second,
-# is above what one instance serves, so it only stops a runaway client from starving others.
+# Per client (key, user or address); "off": no limit. The default only stops a runaway client.
 SCORING_RATE_LIMIT = env_str("SCORING_RATE_LIMIT", "60000/min")
 if SCORING_RATE_LIMIT.lower() == "off":
     SCORING_RATE_LIMIT = ""
-# PostgreSQL: false lets a scoring transaction's COMMIT return before its WAL reaches the disk
-# (synchronous_commit = off, for that transaction only). No wait for the disk, but a crash of the
-# database server (not of the app) can lose the last fraction of a second of acknowledged predictions;
-# the database stays consistent. Other writes (activations, keys, labels) keep waiting. On by
-# default; SQLite ignores it.
+# PostgreSQL: false lets scoring commits return before the disk has them; a database server crash
+# can then lose the last acknowledged predictions, never consistency. SQLite ignores it.
 SCORING_SYNCHRONOUS_COMMIT = env_bool("SCORING_SYNCHRONOUS_COMMIT", True)
 # A batch larger than this is refused with 400; the body size limit follows from it.
 SCORING_MAX_BATCH = env_int("SCORING_MAX_BATCH", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", SCORING_MAX_BATCH * 1_200)
-# Rows of a CSV file scored from the "Score a file" page, in one transaction.
 SCORING_UPLOAD_MAX_ROWS = env_int("SCORING_UPLOAD_MAX_ROWS", 100_000)
-# OpenAPI 3 schema at /api/schema/, Swagger UI at /api/docs/ from the app's own static files
-# (drf-spectacular-sidecar: no CDN). The hand-written parts live in detection/openapi.py.
+# OpenAPI schema at /api/schema/, Swagger UI at /api/docs/ from our own static files (no CDN).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fraud detection API",
     "VERSION": "1.0.0",
@@ -370,17 +333,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "queue"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- Sign-in: Django's standard password rules, checked wherever a password is chosen (the
-# admin's forms, changepassword, createsuperuser).
+# --- Sign-in: Django's standard password rules.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Repeated wrong passwords lock a user name out from the address that sent them (django-axes),
-# on the sign-in page and the admin's, until the cool-off has passed: per name and address
-# together, so that a guesser cannot lock a user out everywhere. Signing in forgets the failures.
+# Wrong passwords lock a name out from that address only, so a guesser cannot lock a user out.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -394,9 +354,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 
 def _client_address(request) -> str | None:
-    """The address a sign-in is counted under: the one the API's rate limit counts the client
-    under (NUM_PROXIES above), so X-Forwarded-For is believed only as far as TRUSTED_PROXIES
-    says; believing more would give a client new tries with every address it names."""
+    """The address a sign-in is counted under, the rate limit's (NUM_PROXIES): believing more of
+    X-Forwarded-For would give a client new tries with every address it names."""
     from rest_framework.throttling import BaseThrottle  # settings are read before the apps load
 
     address = BaseThrottle().get_ident(request)
@@ -426,6 +385,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # One line per request; REQUEST_LOG_LEVEL=WARNING silences it (e.g. for benchmarks).
+    # One line per request; REQUEST_LOG_LEVEL=WARNING silences it.
     "loggers": {"fraudsite.requests": {"level": env_str("REQUEST_LOG_LEVEL", "INFO")}},
 }

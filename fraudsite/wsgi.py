@@ -1,8 +1,7 @@
 import gc
 import os
 
-# One OpenMP thread per web worker: each worker scores one request at a time, and extra
-# threads per worker only fight the other workers for the cores.
+# Each worker scores one request at a time: more OpenMP threads only fight the other workers.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
 
@@ -12,6 +11,5 @@ from common import sqlite
 
 application = get_wsgi_application()
 sqlite.start()
-# What importing Django and the app made lives as long as the worker: frozen out of the
-# collector's generations, it is not traversed again by every full collection.
+# What the imports made lives as long as the worker: frozen, full collections skip it.
 gc.freeze()
