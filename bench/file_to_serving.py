@@ -75,7 +75,10 @@ def main() -> None:
         started, finished = db.execute(
             "SELECT started_at, finished_at FROM modelops_trainingrun ORDER BY id DESC"
         ).fetchone()
-        activated = db.execute("SELECT activated_at FROM modelops_modelversion WHERE status = 'active'").fetchone()[0]
+        activated = db.execute(
+            "SELECT v.activated_at FROM modelops_modelversion v JOIN modelops_deployment d ON d.version_id = v.id "
+            "WHERE d.role = 'primary'"
+        ).fetchone()[0]
         log = db.execute("SELECT log FROM modelops_trainingrun ORDER BY id DESC").fetchone()[0]
 
     out = sys.stdout.write

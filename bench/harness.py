@@ -55,7 +55,7 @@ def environment(
 
 def store(model, values, scores, contributions, *, source: str = "api") -> list[int]:
     """In process, Django set up: store scored rows as POST /detect-fraud does, made by ``model``
-    (an ActiveModel or a ModelVersion: its id, sha256 and threshold)."""
+    (a PrimaryModel or a ModelVersion: its id, sha256 and threshold)."""
     from django.utils import timezone
 
     from detection.storage import store_scored

@@ -61,20 +61,20 @@ def fill(rows: int) -> None:
 
     from bench.harness import store
     from detection.models import Transaction
-    from modelops.models import ModelVersion
+    from modelops.models import Deployment, ModelVersion
 
     have = Transaction.objects.count()
     if have >= rows:
         print(f"database holds {have:,} transactions already")
         return
-    # Scores are stored only as the active version's: the database's own if it has one, else
+    # Scores are stored only as the primary version's: the database's own if it has one, else
     # one made up here (no artifact is behind it, and the queue's pages never load it).
-    version = ModelVersion.objects.active().first()
+    version = ModelVersion.objects.primary().first()
     if version is None:
         version, _ = ModelVersion.objects.get_or_create(
             version=1, defaults={"artifact": "bench.json", "sha256": "0" * 64, "threshold": 0.3}
         )
-        ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.ACTIVE)
+        Deployment.objects.create(version=version, role=Deployment.Role.PRIMARY)
     rng = np.random.default_rng(1)
     chunk = 10_000
     started = time.perf_counter()

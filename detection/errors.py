@@ -11,25 +11,25 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import database_unavailable, error_body
 from modelops.ml.artifact import ArtifactError
-from modelops.model_cache import NoActiveModel
+from modelops.model_cache import NoPrimaryModel
 
 from .parsing import InvalidInput
 from .services import ExternalIdConflict
-from .storage import VersionNotActive
+from .storage import VersionNotPrimary
 
 log = logging.getLogger(__name__)
 NO_MODEL_MESSAGE = "no model is active; train one with `manage.py train_model --csv FILE --activate`"
 MODEL_CHANGING_MESSAGE = "the active model changed while this request was scored, more than once; try again"
 
 
-MODEL_ERRORS = (NoActiveModel, ArtifactError, VersionNotActive)
+MODEL_ERRORS = (NoPrimaryModel, ArtifactError, VersionNotPrimary)
 
 
 def model_unavailable(exc: Exception, request) -> tuple[dict, dict]:
     """The error and headers answering one of MODEL_ERRORS; the artifact's failure goes only to the log."""
-    if isinstance(exc, NoActiveModel):
+    if isinstance(exc, NoPrimaryModel):
         return {"code": "no_active_model", "message": NO_MODEL_MESSAGE}, {}
-    if isinstance(exc, VersionNotActive):
+    if isinstance(exc, VersionNotPrimary):
         return {"code": "model_changing", "message": MODEL_CHANGING_MESSAGE}, {"Retry-After": "1"}
     request_id = getattr(request, "id", None)
     log.error("id=%s the active model cannot be loaded: %s", request_id, exc)

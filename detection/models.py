@@ -82,6 +82,10 @@ class Transaction(models.Model):
 class PredictionQuerySet(models.QuerySet):
     QUEUE_ORDER = ("-is_fraud", "-score", "-id")
 
+    def primary(self) -> PredictionQuerySet:
+        """The decisions that were answered: every read for analysts, counts, labels and replays starts here."""
+        return self.filter(role=Prediction.Role.PRIMARY)
+
     def queue_order(self) -> PredictionQuerySet:
         return self.order_by(*self.QUEUE_ORDER)
 
@@ -91,8 +95,17 @@ class PredictionQuerySet(models.QuerySet):
 
 
 class Prediction(models.Model):
-    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="predictions")
+    """A version's score of a stored transaction: the primary's decided and was answered, a shadow's
+    was scored after, off the request path, and never reaches an analyst or a client."""
+
+    class Role(models.TextChoices):
+        PRIMARY = "primary"
+        SHADOW = "shadow"
+
+    # Not indexed alone: the unique (transaction, model_version) index serves lookups by transaction.
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="predictions", db_index=False)
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    role = models.CharField(max_length=7, choices=Role.choices, default=Role.PRIMARY)
     score = models.FloatField(help_text="Fraud probability")
     threshold = models.FloatField()
     is_fraud = models.BooleanField()
@@ -104,9 +117,13 @@ class Prediction(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # A shadow scores each transaction once, however often its scoring task runs.
+            models.UniqueConstraint(fields=["transaction", "model_version"], name="prediction_once_per_version"),
+        ]
         indexes = [
-            # Must match PredictionQuerySet.QUEUE_ORDER.
-            models.Index(fields=["-is_fraud", "-score", "-id"], name="prediction_queue_idx"),
+            # Must match PredictionQuerySet.QUEUE_ORDER, under primary().
+            models.Index(fields=["role", "-is_fraud", "-score", "-id"], name="prediction_queue_idx"),
         ]
 
     def __str__(self) -> str:

@@ -75,7 +75,7 @@ def counts() -> dict[str, int]:
         Transaction.objects.filter(label__isnull=False).order_by().values_list("label").annotate(n=Count("id"))
     )
     return {
-        "awaiting": Prediction.objects.flagged().filter(transaction__label__isnull=True).count(),
+        "awaiting": Prediction.objects.primary().flagged().filter(transaction__label__isnull=True).count(),
         "fraud": labelled.get(Transaction.Label.FRAUD, 0),
         "legitimate": labelled.get(Transaction.Label.LEGITIMATE, 0),
     }

@@ -33,7 +33,8 @@ def queue_rows(*, filters: Mapping[str, Any]) -> PredictionQuerySet:
     """The queue's predictions in queue order, under every filter of a valid QueueFilter but the cursor."""
     # Only what the list shows: metrics and features would be decoded for every row otherwise.
     rows = (
-        Prediction.objects.select_related("transaction")
+        Prediction.objects.primary()
+        .select_related("transaction")
         .only(*LISTED)
         .annotate(version_number=F("model_version__version"))
         .queue_order()

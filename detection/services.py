@@ -10,11 +10,11 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from modelops.ml import schema
-from modelops.model_cache import ActiveModel, active_model, serving_model
+from modelops.model_cache import PrimaryModel, primary_model, serving_model
 
 from .models import Prediction, Transaction
 from .parsing import Batch, InvalidInput
-from .storage import VersionNotActive, store_scored
+from .storage import VersionNotPrimary, store_scored
 
 # Each retry follows a concurrent request storing one of the same external ids, or an activation.
 SCORING_ATTEMPTS = 3
@@ -69,7 +69,8 @@ def _stored_results(client: str, external_ids: list[str]) -> dict[str, tuple[Sco
     """The latest stored result of each of the client's known external ids, with its features."""
     found: dict[str, tuple[ScoreResult, list[float]]] = {}
     predictions = (
-        Prediction.objects.filter(transaction__client=client, transaction__external_id__in=external_ids)
+        Prediction.objects.primary()
+        .filter(transaction__client=client, transaction__external_id__in=external_ids)
         .select_related("transaction", "model_version")
         .order_by("-created_at", "-id")
     )
@@ -93,21 +94,21 @@ def _stored_results(client: str, external_ids: list[str]) -> dict[str, tuple[Sco
 def score_transactions(*, batch: Batch, source: str, client: str, is_list: bool = False) -> list[ScoreResult]:
     """Score transactions with the active model and store them with their predictions, all or none.
     An external_id this ``client`` already stored returns its stored result (``repeated``), even in
-    a race; with other features, ExternalIdConflict. Raises NoActiveModel, ArtifactError, or
-    VersionNotActive if the active version kept changing."""
+    a race; with other features, ExternalIdConflict. Raises NoPrimaryModel, ArtifactError, or
+    VersionNotPrimary if the active version kept changing."""
     model = serving_model()
     for _ in range(SCORING_ATTEMPTS - 1):
         try:
             return _score(batch, source, client, model, is_list)
         except IntegrityError:
             pass  # a concurrent request stored one of our external ids first: found stored next pass
-        except VersionNotActive:
+        except VersionNotPrimary:
             # Another version became active (or none is): rescore with the one active now.
-            model = active_model()
+            model = primary_model()
     return _score(batch, source, client, model, is_list)
 
 
-def _score(batch: Batch, source: str, client: str, model: ActiveModel, is_list: bool) -> list[ScoreResult]:
+def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list: bool) -> list[ScoreResult]:
     known = [external_id for external_id in batch.external_ids if external_id is not None]
     found = _stored_results(client, known) if known else {}
     stored = {external_id: result for external_id, (result, _) in found.items()}

@@ -1,6 +1,6 @@
 """Storing scored transactions and predictions in one transaction, from prepared tuples rather than
 bulk_create: multi-row INSERTs on SQLite, COPY on PostgreSQL (client-side binding is slow there).
-Predictions are stored only if their version is still active, checked by the storing statement."""
+Predictions are stored only if their version is still primary, checked by the storing statement."""
 
 from __future__ import annotations
 
@@ -14,16 +14,28 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from common import sqlite
-from modelops.models import ModelVersion
+from modelops.models import Deployment, ModelVersion
 
 from .models import Prediction, Transaction
 
 TRANSACTION_FIELDS = ("external_id", "client", "time", "amount", "v", "source", "created_at")
-PREDICTION_FIELDS = ("transaction", "model_version", "score", "threshold", "is_fraud", "contributions", "created_at")
+PREDICTION_FIELDS = (
+    "transaction",
+    "model_version",
+    "role",
+    "score",
+    "threshold",
+    "is_fraud",
+    "contributions",
+    "created_at",
+)
 
 
-class VersionNotActive(Exception):
-    """The scoring version is no longer active (or its artifact or threshold changed): nothing stored."""
+PRIMARY = Prediction.Role.PRIMARY.value
+
+
+class VersionNotPrimary(Exception):
+    """The scoring version is no longer primary (or its artifact or threshold changed): nothing stored."""
 
 
 def store_scored(
@@ -50,7 +62,7 @@ def store_scored(
 
     def predictions(ids: list) -> list[tuple]:
         return [
-            (pk, version_id, score, threshold, score >= threshold, orjson.dumps(explanation).decode(), stamp)
+            (pk, version_id, PRIMARY, score, threshold, score >= threshold, orjson.dumps(explanation).decode(), stamp)
             for pk, score, explanation in zip(ids, scores.tolist(), contributions, strict=True)
         ]
 
@@ -69,11 +81,11 @@ def store_scored(
             cursor.execute(_one_scored_row_sql(), [*transactions[0], *prediction[1:], *version])
             stored = cursor.fetchone()
             if stored is None:
-                raise VersionNotActive
+                raise VersionNotPrimary
             return [stored[0]]
-        cursor.execute(f"SELECT {_version_active_sql('%s')}", version)
+        cursor.execute(f"SELECT {_still_primary_sql('%s')}", version)
         if not cursor.fetchone()[0]:
-            raise VersionNotActive
+            raise VersionNotPrimary
         ids = _reserve_ids(cursor, Transaction, len(transactions))
         numbered = [(pk, *row) for pk, row in zip(ids, transactions, strict=True)]
         # COPY runs on psycopg's own cursor: wrapped so its errors are Django's (IntegrityError, 503).
@@ -91,30 +103,32 @@ def _table_and_columns(model, fields: tuple[str, ...]) -> tuple[str, str]:
 
 
 @functools.cache
-def _version_active_sql(placeholder: str) -> str:
-    """Whether the version of three more parameters (id, sha256, threshold) is active. SQLite reads
-    it under the write lock; on PostgreSQL, FOR KEY SHARE holds the row until COMMIT, so that an
-    activation (FOR UPDATE on both versions) and this statement serialize."""
+def _still_primary_sql(placeholder: str) -> str:
+    """Whether the version of three more parameters (id, sha256, threshold) is primary. SQLite reads
+    it under the write lock; on PostgreSQL, FOR KEY SHARE holds both rows until COMMIT, so that an
+    activation (FOR UPDATE on the primary deployment and the version) and this statement serialize."""
     db = connections[DEFAULT_DB_ALIAS]
     quote = db.ops.quote_name
-    meta = ModelVersion._meta
-    status, pk, sha256, threshold = (quote(meta.get_field(f).column) for f in ("status", "id", "sha256", "threshold"))
-    active = ModelVersion.Status.ACTIVE.value  # a constant, so that the partial index on it serves the query
+    deployments, versions = quote(Deployment._meta.db_table), quote(ModelVersion._meta.db_table)
+    role, deployed = (quote(Deployment._meta.get_field(f).column) for f in ("role", "version"))
+    pk, sha256, threshold = (quote(ModelVersion._meta.get_field(f).column) for f in ("id", "sha256", "threshold"))
+    primary = Deployment.Role.PRIMARY.value
     lock = " FOR KEY SHARE" if db.vendor == "postgresql" else ""
     return (
-        f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {status} = '{active}' "
-        f"AND {pk} = {placeholder} AND {sha256} = {placeholder} AND {threshold} = {placeholder}{lock})"
+        f"EXISTS (SELECT 1 FROM {deployments} d JOIN {versions} v ON v.{pk} = d.{deployed} "
+        f"WHERE d.{role} = '{primary}' AND d.{deployed} = {placeholder} "
+        f"AND v.{sha256} = {placeholder} AND v.{threshold} = {placeholder}{lock})"
     )
 
 
 @functools.lru_cache(maxsize=32)  # one per batch size seen: bounded, as a large batch's is long
-def _insert_sql(model, fields: tuple[str, ...], rows: int, *, returning: bool, if_active: bool) -> str:
-    """SQLite: the INSERT of ``rows`` rows, with ``if_active`` only if the version is active."""
+def _insert_sql(model, fields: tuple[str, ...], rows: int, *, returning: bool, if_primary: bool) -> str:
+    """SQLite: the INSERT of ``rows`` rows, with ``if_primary`` only if the version is primary."""
     table, columns = _table_and_columns(model, fields)
     placeholder = "(" + ", ".join(["?"] * len(fields)) + ")"
     values = f"VALUES {', '.join([placeholder] * rows)}"
-    if if_active:
-        values = f"SELECT * FROM ({values}) WHERE {_version_active_sql('?')}"
+    if if_primary:
+        values = f"SELECT * FROM ({values}) WHERE {_still_primary_sql('?')}"
     sql = f"INSERT INTO {table} ({columns}) {values}"
     if returning:
         sql += f" RETURNING {connections[DEFAULT_DB_ALIAS].ops.quote_name(model._meta.pk.column)}"
@@ -130,26 +144,26 @@ def _insert(
     returning: bool = False,
     version: tuple[int, str, float] | None = None,
 ) -> list[int]:
-    """SQLite: multi-row INSERTs within the bound-parameter limit; with ``version``, only if active."""
+    """SQLite: multi-row INSERTs within the bound-parameter limit; with ``version``, only if primary."""
     extra = list(version or ())
     limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(extra)
     per_statement = max(1, limit // len(fields))
     ids: list[int] = []
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        sql = _insert_sql(model, fields, len(chunk), returning=returning, if_active=version is not None)
+        sql = _insert_sql(model, fields, len(chunk), returning=returning, if_primary=version is not None)
         cursor.execute(sql, [value for row in chunk for value in row] + extra)
         if returning:
             ids.extend(row[0] for row in cursor.fetchall())
         if version is not None and cursor.rowcount != len(chunk):
-            raise VersionNotActive
+            raise VersionNotPrimary
     return ids
 
 
 @functools.cache
 def _one_scored_row_sql() -> str:
     """PostgreSQL: one transaction and its prediction in one round trip; returns a row only if the
-    version is active. The casts are needed: a SELECT list is not typed by its target columns."""
+    version is primary. The casts are needed: a SELECT list is not typed by its target columns."""
     db = connections[DEFAULT_DB_ALIAS]
     transactions, transaction_columns = _table_and_columns(Transaction, TRANSACTION_FIELDS)
     predictions, prediction_columns = _table_and_columns(Prediction, PREDICTION_FIELDS)
@@ -161,7 +175,7 @@ def _one_scored_row_sql() -> str:
         f"WITH stored AS (INSERT INTO {transactions} ({transaction_columns}) "
         f"VALUES ({', '.join(['%s'] * len(TRANSACTION_FIELDS))}) RETURNING {pk}) "
         f"INSERT INTO {predictions} ({prediction_columns}) SELECT {pk}, {casts} FROM stored "
-        f"WHERE {_version_active_sql('%s')} RETURNING {returned}"
+        f"WHERE {_still_primary_sql('%s')} RETURNING {returned}"
     )
 
 

@@ -118,7 +118,7 @@ def _without(query, name: str) -> str:
 def transaction_page(request, pk: int):
     """One transaction: its features, score, the version that scored it, why, and its reviews."""
     item = get_object_or_404(Transaction, pk=pk)
-    prediction = item.predictions.select_related("model_version").first()
+    prediction = item.predictions.primary().select_related("model_version").first()
     contributions = prediction.contributions if prediction else []
     chart = charts.bars(
         [(c["feature"], c["contribution"]) for c in contributions],

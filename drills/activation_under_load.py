@@ -33,16 +33,16 @@ SLACK_SECONDS = 0.25
 
 ACTIVATOR = """
 import time
-from modelops.services import versions
+from modelops.services import deployments
 from modelops.models import ModelVersion
 ids = sorted(ModelVersion.objects.values_list("pk", flat=True))
 deadline = time.monotonic() + {seconds}
 switches = 0
 while time.monotonic() < deadline:
     time.sleep({every})
-    active = ModelVersion.objects.active().get().pk
+    active = ModelVersion.objects.primary().get().pk
     target = ids[0] if active == ids[1] else ids[1]
-    versions.activate_version(version_id=target, actor="bench", reason="activation under load")
+    deployments.activate_version(version_id=target, actor="bench", reason="activation under load")
     switches += 1
 print(switches)
 """

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from modelops.ml.artifact import ArtifactError
-from modelops.model_cache import NoActiveModel, active_model
+from modelops.model_cache import NoPrimaryModel, primary_model
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = inline_serializer("Unavailable", {"status": serializers.CharField(), "reason": serializers.CharField()})
@@ -53,8 +53,8 @@ class Readyz(Probe):
             log.warning("not ready: database unreachable: %s", exc)
             return _unavailable("database unreachable; the server log has the error")
         try:
-            model = active_model()
-        except NoActiveModel:
+            model = primary_model()
+        except NoPrimaryModel:
             return _unavailable("no model version is active")
         except ArtifactError as exc:
             log.warning("not ready: the active model cannot be loaded: %s", exc)

@@ -7,7 +7,7 @@ from django.urls import path
 from common.admin import ReadOnlyAdmin
 
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
-from .services import versions
+from .services import deployments
 from .tasks import enqueue_retrain, enqueue_scan
 
 
@@ -44,7 +44,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return None
         version = queryset.get()
         if request.POST.get("confirmed") != "yes":
-            active = ModelVersion.objects.active().first()
+            active = ModelVersion.objects.primary().first()
             return TemplateResponse(
                 request,
                 "admin/modelops/confirm_activation.html",
@@ -57,13 +57,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 },
             )
         try:
-            versions.activate_version(
+            deployments.activate_version(
                 version_id=version.pk,
                 actor=request.user.get_username(),
                 user=request.user,
                 reason=request.POST.get("reason", "").strip() or "from the admin",
             )
-        except versions.ActivationError as exc:
+        except deployments.ActivationError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
         self.message_user(request, f"v{version.version} is now active.", messages.SUCCESS)

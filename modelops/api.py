@@ -17,12 +17,17 @@ class ModelVersionOutput(serializers.ModelSerializer):
     data_files = serializers.SerializerMethodField()
     parent = serializers.SlugRelatedField(slug_field="version", read_only=True, allow_null=True)
     training_run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    status = serializers.CharField(
+        source="state", help_text="primary, shadow, retired, accepted, candidate or rejected"
+    )
+    role = serializers.CharField(allow_null=True, help_text="primary or shadow when deployed, else null")
 
     class Meta:
         model = ModelVersion
         fields = [
             "version",
             "status",
+            "role",
             "kind",
             "training_run",
             "created_at",
@@ -70,7 +75,7 @@ class ActiveModelView(APIView):
 
     @extend_schema(responses={200: ModelVersionOutput, **ERRORS}, summary="The active model version")
     def get(self, request):
-        version = ModelVersion.objects.active().select_related("parent").first()
+        version = ModelVersion.objects.primary().select_related("parent", "deployment").first()
         if version is None:
             return Response({"error": {"code": "no_active_model", "message": "no model version is active"}}, status=404)
         return Response(ModelVersionOutput(version).data)
@@ -81,5 +86,5 @@ class ModelVersionView(APIView):
 
     @extend_schema(responses={200: ModelVersionOutput, **ERRORS}, summary="A model version by its number")
     def get(self, request, version: int):
-        found = get_object_or_404(ModelVersion.objects.select_related("parent"), version=version)
+        found = get_object_or_404(ModelVersion.objects.select_related("parent", "deployment"), version=version)
         return Response(ModelVersionOutput(found).data)

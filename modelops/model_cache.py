@@ -1,8 +1,8 @@
-"""The active model, as each process serves it.
+"""The primary model, as each process serves it, and loaded versions for the shadows' scoring.
 
 Scoring uses serving_model() without a query; the write that stores a score checks in the same
-statement that its version is still active (detection.storage), else the request rescores with
-active_model(). Models are cached under (version id, sha256), so a stale entry is never served."""
+statement that its version is still primary (detection.storage), else the request rescores with
+primary_model(). Models are cached under (version id, sha256), so a stale entry is never served."""
 
 from __future__ import annotations
 
@@ -11,25 +11,25 @@ import time
 from dataclasses import dataclass
 
 from .ml.artifact import ArtifactError, ModelBundle
-from .models import ModelVersion
+from .models import Deployment
 from .services import integrity
 
-# Two entries: the active model and the one before it, so a rollback does not reload.
-_KEEP = 2
+# The primary, the one before it (a rollback does not reload) and a few shadows in a task worker.
+_KEEP = 5
 _cache: dict[tuple[int, str], ModelBundle] = {}
 # A failed load is not retried sooner, or every request would fetch the bad file again.
 RETRY_FAILED_LOAD_SECONDS = 30.0
 _failed: dict[tuple[int, str], tuple[float, ArtifactError]] = {}
 _lock = threading.Lock()
-_serving: ActiveModel | None = None  # what active_model() last found, for serving_model()
+_serving: PrimaryModel | None = None  # what primary_model() last found, for serving_model()
 
 
-class NoActiveModel(Exception):
+class NoPrimaryModel(Exception):
     pass
 
 
 @dataclass(frozen=True)
-class ActiveModel:
+class PrimaryModel:
     id: int
     version: int
     threshold: float
@@ -37,33 +37,40 @@ class ActiveModel:
     bundle: ModelBundle
 
 
-def _active_row() -> tuple | None:
-    return ModelVersion.objects.active().values_list("id", "version", "threshold", "sha256", "artifact").first()
+def _primary_row() -> tuple | None:
+    fields = ("version_id", "version__version", "version__threshold", "version__sha256", "version__artifact")
+    return Deployment.objects.primary().values_list(*fields).first()
 
 
-def serving_model() -> ActiveModel:
-    """The version this process last found active, unasked; who stores its score must check it still is."""
+def serving_model() -> PrimaryModel:
+    """The version this process last found primary, unasked; who stores its score must check it still is."""
     serving = _serving
-    return active_model() if serving is None else serving
+    return primary_model() if serving is None else serving
 
 
-def active_model() -> ActiveModel:
-    """The active version now, loaded; NoActiveModel if none, ArtifactError if its artifact is bad."""
+def primary_model() -> PrimaryModel:
+    """The primary version now, loaded; NoPrimaryModel if none, ArtifactError if its artifact is bad."""
     global _serving
-    _serving = None  # until a version is found active and loaded
-    row = _active_row()
+    _serving = None  # until a version is found primary and loaded
+    row = _primary_row()
     if row is None:
-        raise NoActiveModel("no model version is active")
+        raise NoPrimaryModel("no model version is active")
     pk, version, threshold, sha256, name = row
-    key = (pk, sha256)
+    bundle = loaded(version_id=pk, sha256=sha256, name=name)
+    _serving = PrimaryModel(id=pk, version=version, threshold=threshold, sha256=sha256, bundle=bundle)
+    return _serving
+
+
+def loaded(*, version_id: int, sha256: str, name: str) -> ModelBundle:
+    """A version's model from the cache, loaded and checked on a miss; ArtifactError if it is bad."""
+    key = (version_id, sha256)
     bundle = _cache.get(key)
     if bundle is None:
         with _lock:
             bundle = _cache.get(key)
             if bundle is None:
                 bundle = _load(key, name)
-    _serving = ActiveModel(id=pk, version=version, threshold=threshold, sha256=sha256, bundle=bundle)
-    return _serving
+    return bundle
 
 
 def _load(key: tuple[int, str], name: str) -> ModelBundle:

@@ -1,4 +1,5 @@
-"""Model versions, the data they learned from, training runs and the audit trail of activations."""
+"""Model versions, where they are deployed, the data they learned from, training runs and the audit
+trail of every deployment change."""
 
 from __future__ import annotations
 
@@ -56,15 +57,15 @@ class DataFile(models.Model):
 
 
 class ModelVersionQuerySet(models.QuerySet):
-    def active(self) -> ModelVersionQuerySet:
-        return self.filter(status=ModelVersion.Status.ACTIVE)
+    def primary(self) -> ModelVersionQuerySet:
+        return self.filter(deployment__role=Deployment.Role.PRIMARY)
 
 
 class ModelVersion(models.Model):
+    # The gate's verdict only; where a version serves is its Deployment.
     class Status(models.TextChoices):
         CANDIDATE = "candidate"
-        ACTIVE = "active"
-        RETIRED = "retired"
+        ACCEPTED = "accepted"
         REJECTED = "rejected"
 
     class Kind(models.TextChoices):
@@ -100,15 +101,28 @@ class ModelVersion(models.Model):
     objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            # The database, not the code, guarantees a single active model.
-            models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_model_version"),
-        ]
         ordering = ["-version"]
         permissions = [("activate_modelversion", "Can activate or roll back model versions")]
 
     def __str__(self) -> str:
-        return f"v{self.version} ({self.status})"
+        return f"v{self.version} ({self.state})"
+
+    @property
+    def role(self) -> str | None:
+        """primary, shadow or None (not deployed)."""
+        try:
+            return self.deployment.role
+        except Deployment.DoesNotExist:
+            return None
+
+    @property
+    def state(self) -> str:
+        """What a person reads: the deployment role, else retired (was primary) or the gate's verdict."""
+        if self.role:
+            return self.role
+        if self.status == self.Status.ACCEPTED and self.activated_at:
+            return "retired"
+        return self.status
 
     @property
     def f1(self) -> float | None:
@@ -119,12 +133,50 @@ class ModelVersion(models.Model):
         return self.metrics.get("auprc")
 
 
+class DeploymentQuerySet(models.QuerySet):
+    def primary(self) -> DeploymentQuerySet:
+        return self.filter(role=Deployment.Role.PRIMARY)
+
+    def shadows(self) -> DeploymentQuerySet:
+        return self.filter(role=Deployment.Role.SHADOW)
+
+
+class Deployment(models.Model):
+    """Where a version serves. The primary decides and answers; a shadow is scored on the same
+    stored traffic off the request path, and never answers or alerts."""
+
+    class Role(models.TextChoices):
+        PRIMARY = "primary"
+        SHADOW = "shadow"
+
+    version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="deployment")
+    role = models.CharField(max_length=7, choices=Role.choices)
+    since = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True)
+    # A shadow's watermark: every transaction up to this id is scored by it or was stored before it
+    # was deployed. None until the shadow scoring first runs, which starts it at ``since``.
+    scored_through = models.BigIntegerField(null=True, blank=True)
+
+    objects = DeploymentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The database, not the code, guarantees a single primary.
+            models.UniqueConstraint(fields=["role"], condition=Q(role="primary"), name="one_primary_deployment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version.version} as {self.role}"
+
+
 class ModelEvent(models.Model):
-    """Audit trail: every change of the active model, and every refusal, is a row here."""
+    """Audit trail: every change of a deployment, and every refusal, is a row here."""
 
     class Kind(models.TextChoices):
         ACTIVATE = "activate"
         ROLLBACK = "rollback"
+        SHADOW = "shadow", "Put into shadow"
+        UNSHADOW = "unshadow", "Shadowing stopped"
         REJECT = "reject"
         # An artifact failed verification when loaded; the version's status is left as it was.
         INTEGRITY = "integrity", "Integrity failure"

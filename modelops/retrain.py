@@ -19,7 +19,7 @@ from .ml import evaluation, schema, training
 from .ml.artifact import ModelBundle
 from .models import DataFile, ModelVersion, TrainingRun
 from .scan import incoming_storage, printable, read_file
-from .services import integrity, training_runs, versions
+from .services import deployments, integrity, training_runs, versions
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id"),
         key=data_time,
     )
-    active = ModelVersion.objects.active().first()
+    active = ModelVersion.objects.primary().first()
     data, new, files, contents = _load_data(files, active, note)
     if data.empty:
         note("no accepted data files and no labels: nothing to train on")
@@ -308,16 +308,18 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         )
         note(f"activating v{best.version.version}")
         try:
-            chosen = versions.activate_version(version_id=best.version.pk, actor=actor, reason=reason, replacing=active)
+            chosen = deployments.activate_version(
+                version_id=best.version.pk, actor=actor, reason=reason, replacing=active
+            )
             note(f"activated v{chosen.version}")
-        except versions.ActivationUnavailable:
+        except deployments.ActivationUnavailable:
             raise  # the bucket is down, not the candidate bad: the run fails, its data stays new
-        except versions.ActiveVersionChanged as exc:
+        except deployments.PrimaryChanged as exc:
             # Judged against a version no longer serving, and a rollback is an operator's decision.
             note(f"{exc}; the candidates are rejected, and the next run takes the data files up again")
             versions.reject_candidates_of(run_id=run.pk, actor=actor, reason=str(exc))
             return None
-        except versions.ActivationError as exc:
+        except deployments.ActivationError as exc:
             note(str(exc))
     for candidate in candidates:
         if chosen is not None and candidate.version.pk == chosen.pk:

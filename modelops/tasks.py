@@ -31,7 +31,8 @@ def retrain_models(trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = ret
     if run is None:  # the admin lists this result: say which of the two
         paused = training_runs.crash_loop() if trigger == TrainingRun.Trigger.SCHEDULE else None
         return f"skipped: {paused}" if paused else "skipped: another training run is running"
-    return f"run {run.pk}: {run.status}" + (f", v{run.result_version.version} active" if run.result_version else "")
+    made = run.result_version
+    return f"run {run.pk}: {run.status}" + (f", v{made.version} {made.state}" if made else "")
 
 
 def _awaiting_training() -> bool:

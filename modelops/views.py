@@ -13,14 +13,14 @@ from common import charts
 from common.access import requires
 
 from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
-from .services import versions
+from .services import deployments
 from .services.training_runs import crash_loop
 
 
 @requires("modelops.view_modelversion")
 def version_list(request):
     context = {
-        "versions": ModelVersion.objects.select_related("parent", "training_run"),
+        "versions": ModelVersion.objects.select_related("parent", "training_run", "deployment"),
         "events": ModelEvent.objects.select_related("from_version", "to_version")[:20],
         "can_activate": request.user.has_perm("modelops.activate_modelversion"),
     }
@@ -29,7 +29,9 @@ def version_list(request):
 
 @requires("modelops.view_modelversion")
 def version_page(request, version: int):
-    item = get_object_or_404(ModelVersion.objects.select_related("parent", "training_run"), version=version)
+    item = get_object_or_404(
+        ModelVersion.objects.select_related("parent", "training_run", "deployment"), version=version
+    )
     metrics = item.metrics or {}
     pictures = {}
     curve = metrics.get("pr_curve")
@@ -53,7 +55,7 @@ def version_page(request, version: int):
         pictures["importance"] = charts.bars(
             [pair for pair in shares[:15] if pair[1] > 0], title="Feature importance (share of gain)", signed=False
         )
-    active = ModelVersion.objects.active().first()
+    active = ModelVersion.objects.primary().first()
     context = {
         "item": item,
         "metrics": metrics,
@@ -75,16 +77,16 @@ def version_page(request, version: int):
 def activate(request, version: int):
     """GET: what would change, and a reason to give. POST: activate (or roll back to) it."""
     item = get_object_or_404(ModelVersion, version=version)
-    active = ModelVersion.objects.active().first()
+    active = ModelVersion.objects.primary().first()
     if request.method == "POST":
         try:
-            versions.activate_version(
+            deployments.activate_version(
                 version_id=item.pk,
                 actor=request.user.get_username(),
                 user=request.user,
                 reason=request.POST.get("reason", "").strip() or "from the model pages",
             )
-        except versions.ActivationError as exc:
+        except deployments.ActivationError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"v{item.version} is now active; every worker serves it from its next request.")

@@ -74,10 +74,10 @@ def trained(training_frame) -> training.TrainResult:
 @pytest.fixture
 def active_version(db, trained):
     """A recorded, active model version trained on generated data."""
-    from modelops.services import versions
+    from modelops.services import deployments, versions
 
     version = versions.record_version(result=trained)
-    return versions.activate_version(version_id=version.pk, actor="test", reason="fixture")
+    return deployments.activate_version(version_id=version.pk, actor="test", reason="fixture")
 
 
 @pytest.fixture

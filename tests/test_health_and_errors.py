@@ -81,7 +81,7 @@ def test_a_503_names_no_path_and_the_log_has_the_detail_under_the_request_id(cli
 def test_the_active_model_metadata(client, active_version):
     body = client.get("/api/models/active").json()
     assert body["version"] == active_version.version
-    assert body["status"] == "active"
+    assert (body["status"], body["role"]) == ("primary", "primary")
     assert body["features"] == list(FEATURES)
     assert body["threshold"] == active_version.threshold
     assert body["metrics"]["auprc"] == active_version.metrics["auprc"]

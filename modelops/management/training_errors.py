@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from modelops.ml.schema import DataValidationError
-from modelops.services import training_runs, versions
+from modelops.services import deployments, training_runs
 
 
 @contextmanager
@@ -27,5 +27,5 @@ def training_errors(csv: str) -> Iterator[None]:
         raise CommandError(f"{csv}: {exc}") from None
     except PermissionError:
         raise CommandError(f"{csv}: permission denied") from None
-    except (versions.ActivationError, training_runs.TrainingInProgress) as exc:
+    except (deployments.ActivationError, training_runs.TrainingInProgress) as exc:
         raise CommandError(str(exc)) from None

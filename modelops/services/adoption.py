@@ -8,7 +8,7 @@ from .. import artifact_store
 from ..ml import artifact, training
 from ..ml.artifact import ArtifactError
 from ..models import ModelEvent, ModelVersion
-from . import versions
+from . import deployments, versions
 
 # Artifacts written before versions had these columns carry them among their params.
 RECORDED_BESIDE_PARAMS = ("kind", "training_run", "data_files_sha256", "adopted_from")
@@ -66,7 +66,7 @@ def adopt_from_storage(*, actor: str, allow_unsigned: bool = False) -> tuple[Mod
             )  # stored signed, under a new name if it was not
             if not bundle.signed_by:
                 reason += f", unsigned, signed anew as {version.artifact} (--allow-unsigned)"
-        return versions.activate_version(version_id=version.pk, actor=actor, reason=reason), skipped
+        return deployments.activate_version(version_id=version.pk, actor=actor, reason=reason), skipped
     return None, skipped
 
 
@@ -99,6 +99,6 @@ def sign_unsigned_versions(*, actor: str) -> list[str]:
                     reason=f"unsigned artifact {old} signed as {version.artifact} (--allow-unsigned)",
                 )
                 done.append(f"v{version.version}: {old} signed as {version.artifact}")
-    if done and ModelVersion.objects.active().exists():
-        transaction.on_commit(versions.point_at_active)
+    if done and ModelVersion.objects.primary().exists():
+        transaction.on_commit(deployments.point_at_primary)
     return done

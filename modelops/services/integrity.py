@@ -61,7 +61,7 @@ def load_checked(
 
 def verify_active_artifact(*, actor: str) -> str:
     """Check the active artifact as a new worker would (running ones serve from memory); what was found."""
-    active = ModelVersion.objects.active().first()
+    active = ModelVersion.objects.primary().first()
     if active is None:
         return "no active version"
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..ml import schema, training
 from ..models import ModelVersion, TrainingRun
-from . import training_runs, versions
+from . import deployments, training_runs, versions
 
 
 def train_from_csv(
@@ -32,7 +32,7 @@ def train_from_csv(
         session.step(f"recorded v{version.version}")
         if activate:
             session.heartbeat.check()
-            version = versions.activate_version(
+            version = deployments.activate_version(
                 version_id=version.pk, actor=actor, reason=f"trained on {Path(path).name}"
             )
             session.step(f"activated v{version.version}")

@@ -21,7 +21,7 @@ from detection.roles import ANALYSTS, MODEL_MANAGERS
 from detection.services import score_transactions
 from modelops.ml.schema import FEATURES, LABEL
 from modelops.models import ModelVersion
-from modelops.services import versions
+from modelops.services import deployments, versions
 
 pytestmark = pytest.mark.slow
 
@@ -75,9 +75,9 @@ def world(transactional_db, trained, training_frame, django_user_model):
     from django.contrib.auth.models import Group
 
     v1 = versions.record_version(result=trained)
-    versions.activate_version(version_id=v1.pk, actor="test", reason="first")
+    deployments.activate_version(version_id=v1.pk, actor="test", reason="first")
     v2 = versions.record_version(result=trained, parent=v1)
-    versions.activate_version(version_id=v2.pk, actor="test", reason="second")
+    deployments.activate_version(version_id=v2.pk, actor="test", reason="second")
     frauds = training_frame[training_frame[LABEL] == 1].head(20)
     legit = training_frame[training_frame[LABEL] == 0].head(20)
     values = np.vstack([frauds[list(FEATURES)].to_numpy(), legit[list(FEATURES)].to_numpy()])
@@ -193,7 +193,7 @@ def test_a_model_manager_rolls_back_and_sees_the_active_version_change(page, liv
     page.fill("#reason", "v2 flags too many legitimate payments")
     page.click("#confirm")
     page.wait_for_url(f"{base}/models/1/")
-    assert page.inner_text("#status") == "active"
+    assert page.inner_text("#status") == "primary"
     assert "v2 flags too many legitimate payments" in page.inner_text("#events")
     shot(page, "06-after-rollback")
-    assert ModelVersion.objects.active().get().version == 1
+    assert ModelVersion.objects.primary().get().version == 1

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from detection import services, storage
 from detection.models import Prediction, Transaction
-from modelops.models import ModelVersion
-from modelops.services import versions
+from modelops.models import Deployment
+from modelops.services import deployments, versions
 
 from .test_api import post, row
 
@@ -22,7 +22,7 @@ from .test_api import post, row
 def test_a_newly_activated_version_scores_the_next_request(client, active_version, trained):
     assert post(client, row()).json()["model_version"] == active_version.version  # now served here
     newer = versions.record_version(result=trained)
-    versions.activate_version(version_id=newer.pk, actor="alice")
+    deployments.activate_version(version_id=newer.pk, actor="alice")
 
     answer = post(client, row()).json()
     assert answer["model_version"] == newer.version
@@ -33,7 +33,7 @@ def test_a_newly_activated_version_scores_the_next_request(client, active_versio
 
 def test_when_no_version_is_active_any_more_nothing_is_stored(client, active_version):
     assert post(client, row()).status_code == 200
-    ModelVersion.objects.filter(pk=active_version.pk).update(status=ModelVersion.Status.RETIRED)
+    Deployment.objects.filter(version=active_version).delete()
 
     response = post(client, [row(), row()])
     assert response.status_code == 503
@@ -62,12 +62,12 @@ def test_scores_of_a_version_that_is_not_the_active_one_are_refused_whole(active
     version_id, sha256, threshold = active_version.pk, active_version.sha256, active_version.threshold
     assert len(_store(version_id, sha256, threshold, rows)) == rows  # as it is, they are stored
     if change == "retired":
-        ModelVersion.objects.filter(pk=version_id).update(status=ModelVersion.Status.RETIRED)
+        Deployment.objects.filter(version_id=version_id).delete()
     elif change == "another artifact":
         sha256 = "0" * 64
     else:
         threshold += 0.01
-    with pytest.raises(storage.VersionNotActive):
+    with pytest.raises(storage.VersionNotPrimary):
         _store(version_id, sha256, threshold, rows)
     assert Transaction.objects.count() == Prediction.objects.count() == rows
 
@@ -75,8 +75,8 @@ def test_scores_of_a_version_that_is_not_the_active_one_are_refused_whole(active
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_a_refused_write_is_rolled_back_too(active_version):
     # The scoring path's own BEGIN and ROLLBACK (the tests above run inside a savepoint).
-    ModelVersion.objects.filter(pk=active_version.pk).update(status=ModelVersion.Status.RETIRED)
-    with pytest.raises(storage.VersionNotActive):
+    Deployment.objects.filter(version=active_version).delete()
+    with pytest.raises(storage.VersionNotPrimary):
         _store(active_version.pk, active_version.sha256, active_version.threshold, 3)
     assert Transaction.objects.count() == Prediction.objects.count() == 0
 
@@ -86,7 +86,7 @@ def test_a_model_that_keeps_changing_gets_503_after_a_few_tries(client, active_v
 
     def always_changed(**kwargs):
         tries.append(kwargs["version_id"])
-        raise storage.VersionNotActive
+        raise storage.VersionNotPrimary
 
     monkeypatch.setattr(services, "store_scored", always_changed)
     response = post(client, row())
@@ -111,17 +111,17 @@ def test_a_batch_with_an_external_id_stored_meanwhile_raises_djangos_integrity_e
 @pytest.mark.parametrize("rows", [1, 3], ids=["one row", "a batch"])
 @pytest.mark.django_db(transaction=True)
 def test_on_postgresql_the_check_waits_for_an_activation_in_progress_and_then_refuses(active_version, rows):
-    # The other connection locks the active version's row FOR UPDATE and retires it, as
-    # modelops.services.activate_version does, and holds its transaction open. Read at its
-    # statement's start, the check would still see the version active and store; it must wait
-    # for the activation's COMMIT and then find the version retired.
+    # The other connection locks the primary deployment's row FOR UPDATE and deletes it, as
+    # deployments.activate_version does, and holds its transaction open. Read at its statement's
+    # start, the check would still see the version primary and store; it must wait for the
+    # activation's COMMIT and then find the version no longer primary.
     locked, release = threading.Event(), threading.Event()
 
     def activation():
         try:
             with transaction.atomic():
-                list(ModelVersion.objects.select_for_update().filter(pk=active_version.pk))
-                ModelVersion.objects.filter(pk=active_version.pk).update(status=ModelVersion.Status.RETIRED)
+                list(Deployment.objects.select_for_update().filter(version=active_version))
+                Deployment.objects.filter(version=active_version).delete()
                 locked.set()
                 release.wait(10)
         finally:
@@ -133,7 +133,7 @@ def test_on_postgresql_the_check_waits_for_an_activation_in_progress_and_then_re
         try:
             _store(active_version.pk, active_version.sha256, active_version.threshold, rows)
             outcome.append("stored")
-        except storage.VersionNotActive:
+        except storage.VersionNotPrimary:
             outcome.append("refused")
         finally:
             connection.close()

@@ -199,7 +199,11 @@ class Deployment:
             connection.close()
 
     def active_version(self) -> int | None:
-        rows = self.query("SELECT version FROM modelops_modelversion WHERE status = %s", ("active",))
+        rows = self.query(
+            "SELECT v.version FROM modelops_modelversion v JOIN modelops_deployment d ON d.version_id = v.id "
+            "WHERE d.role = %s",
+            ("primary",),
+        )
         return rows[0][0] if rows else None
 
     def outputs(self) -> str:
@@ -402,8 +406,8 @@ def test_after_a_rollback_two_separate_processes_serve_the_older_version(deploym
         "shell",
         "--no-imports",
         "-c",
-        "from modelops.services import versions; "
-        f"versions.activate_version(version_id={ids[1]}, actor='test', reason='rollback')",
+        "from modelops.services import deployments; "
+        f"deployments.activate_version(version_id={ids[1]}, actor='test', reason='rollback')",
     )
     assert deployment.active_version() == 1
 

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission, User
 
 from modelops.ml import synthetic
 from modelops.models import DataFile, ModelEvent, ModelVersion
-from modelops.services import versions
+from modelops.services import deployments, versions
 
 CHANGELIST = "/admin/modelops/modelversion/"
 
@@ -26,7 +26,7 @@ def manager(staff):
 @pytest.fixture
 def two_versions(active_version, trained):
     newer = versions.record_version(result=trained)
-    versions.activate_version(version_id=newer.pk, actor="test")
+    deployments.activate_version(version_id=newer.pk, actor="test")
     return active_version, newer
 
 
@@ -36,7 +36,7 @@ def test_the_activation_asks_for_confirmation_first(client, manager, two_version
     page = client.post(CHANGELIST, {"action": "activate_version", "_selected_action": [older.pk]})
     assert page.status_code == 200
     assert b"rollback" in page.content
-    assert ModelVersion.objects.active().get() == newer
+    assert ModelVersion.objects.primary().get() == newer
 
 
 def test_a_confirmed_rollback_activates_the_older_version_with_its_reason(client, manager, two_versions):
@@ -46,7 +46,7 @@ def test_a_confirmed_rollback_activates_the_older_version_with_its_reason(client
         CHANGELIST,
         {"action": "activate_version", "_selected_action": [older.pk], "confirmed": "yes", "reason": "false alarms"},
     )
-    assert ModelVersion.objects.active().get() == older
+    assert ModelVersion.objects.primary().get() == older
     event = ModelEvent.objects.first()
     assert (event.kind, event.actor, event.reason, event.user) == (
         ModelEvent.Kind.ROLLBACK,
@@ -60,7 +60,7 @@ def test_staff_without_the_permission_cannot_activate(client, staff, two_version
     older, newer = two_versions
     client.force_login(staff)
     client.post(CHANGELIST, {"action": "activate_version", "_selected_action": [older.pk], "confirmed": "yes"})
-    assert ModelVersion.objects.active().get() == newer
+    assert ModelVersion.objects.primary().get() == newer
 
 
 def test_the_scan_button_queues_a_scan_that_the_cluster_runs(

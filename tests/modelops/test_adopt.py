@@ -18,7 +18,7 @@ def adopt() -> str:
 def test_a_fresh_database_adopts_the_artifact_from_the_bucket(db, trained):
     name, sha256 = artifact_store.store(trained.bundle)
     assert adopt().startswith(f"adopted {name} as v1")
-    version = ModelVersion.objects.active().get()
+    version = ModelVersion.objects.primary().get()
     assert version.sha256 == sha256
     assert version.threshold == trained.bundle.threshold
     assert ModelEvent.objects.get().reason.startswith("adopted from the models storage")
@@ -32,7 +32,7 @@ def test_an_artifact_written_before_versions_had_columns_is_adopted_with_them(db
     params["data_files_sha256"] = ["a" * 64, 3]
     artifact_store.store(dataclasses.replace(trained.bundle, metadata={**trained.bundle.metadata, "params": params}))
     adopt()
-    version = ModelVersion.objects.active().get()
+    version = ModelVersion.objects.primary().get()
     assert (version.kind, version.training_run, version.data_files_sha256) == ("adopted", None, ["a" * 64])
     assert version.params.keys() == trained.bundle.metadata["params"].keys()
 
@@ -58,11 +58,11 @@ def test_the_artifact_active_last_is_adopted_rather_than_a_newer_one(
     import os
     import time
 
-    from modelops.services import versions
+    from modelops.services import deployments, versions
 
     version = versions.record_version(result=trained)
     with django_capture_on_commit_callbacks(execute=True):
-        versions.activate_version(version_id=version.pk, actor="test")
+        deployments.activate_version(version_id=version.pk, actor="test")
     assert artifact_store.pointed_at() == version.artifact
     rejected = dataclasses.replace(trained.bundle, threshold=0.123)
     newer, _ = artifact_store.store(rejected)
@@ -72,7 +72,7 @@ def test_the_artifact_active_last_is_adopted_rather_than_a_newer_one(
     ModelEvent.objects.all().delete()  # a new, empty database beside the same bucket
     ModelVersion.objects.all().delete()
     assert adopt().startswith(f"adopted {version.artifact} as v1")
-    assert ModelVersion.objects.active().get().sha256 == version.sha256
+    assert ModelVersion.objects.primary().get().sha256 == version.sha256
 
     # Without a usable pointer, the newest artifact that verifies is taken, as before.
     ModelEvent.objects.all().delete()
@@ -86,15 +86,15 @@ def test_the_pointer_names_the_version_active_when_it_is_written(
 ):
     import dataclasses
 
-    from modelops.services import versions
+    from modelops.services import deployments, versions
 
     first = versions.record_version(result=trained)
     second = versions.record_version(
         result=dataclasses.replace(trained, bundle=dataclasses.replace(trained.bundle, threshold=0.2))
     )
     with django_capture_on_commit_callbacks() as written:
-        versions.activate_version(version_id=first.pk, actor="test")
-        versions.activate_version(version_id=second.pk, actor="test")
+        deployments.activate_version(version_id=first.pk, actor="test")
+        deployments.activate_version(version_id=second.pk, actor="test")
     for write in reversed(written):  # the earlier activation's process writes last
         write()
     assert artifact_store.pointed_at() == second.artifact

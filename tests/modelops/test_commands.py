@@ -32,7 +32,7 @@ def test_ctrl_c_during_training_closes_the_run_so_the_next_one_starts(db, traini
     # Left running, it refused every training until its heartbeat went stale, then counted as
     # abandoned towards the crash-loop pause.
     assert TrainingRun.objects.values_list("status", "error").get() == (TrainingRun.Status.FAILED, "interrupted")
-    assert run("train_model", "--csv", str(training_csv), "--activate", "--trees", "20").startswith("v1 (active)")
+    assert run("train_model", "--csv", str(training_csv), "--activate", "--trees", "20").startswith("v1 (primary)")
 
 
 def test_generate_data_writes_a_valid_file(tmp_path):
@@ -71,8 +71,8 @@ def test_generate_data_refuses_bad_arguments(tmp_path):
 def test_train_model_records_an_active_version_with_metrics_and_artifact(db, training_csv, client, original_rows):
     summary = run("train_model", "--csv", str(training_csv), "--activate", "--trees", "60")
     version = ModelVersion.objects.get()
-    assert summary.startswith("v1 (active)")
-    assert version.status == ModelVersion.Status.ACTIVE
+    assert summary.startswith("v1 (primary)")
+    assert (version.status, version.role) == (ModelVersion.Status.ACCEPTED, "primary")
     assert version.training_rows == 30_000
     assert version.training_frauds == 300
     assert {"f1", "auprc", "roc_auc", "confusion", "pr_curve"} <= set(version.metrics)

@@ -47,7 +47,7 @@ def test_a_tampered_active_artifact_is_refused_the_version_stays_active_and_it_i
     assert [a.status_code for a in answers] == [503] * 5
     assert answers[0].json()["error"]["code"] == "model_unavailable"
     assert "checksum" not in answers[0].json()["error"]["message"]  # the client is told no detail; the log is
-    assert ModelVersion.objects.active().get() == active_version
+    assert ModelVersion.objects.primary().get() == active_version
     # Five refusals, one audit row.
     [event] = integrity_events()
     assert (event.to_version, event.actor) == (active_version, "serving")
@@ -81,7 +81,7 @@ def test_a_worker_serving_from_memory_keeps_serving_and_the_scheduled_scan_finds
     assert f"active v{active_version.version} FAILED verification" in summary
     [event] = integrity_events()
     assert (event.to_version, event.actor) == (active_version, "scheduler")
-    assert ModelVersion.objects.active().get() == active_version
+    assert ModelVersion.objects.primary().get() == active_version
 
 
 def test_an_intact_artifact_passes_the_scheduled_check_without_an_event(active_version):
@@ -119,7 +119,7 @@ def test_retraining_stops_when_the_active_artifact_is_tampered_and_keeps_its_dat
         retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     run = TrainingRun.objects.get()
     assert run.status == TrainingRun.Status.FAILED and "checksum" in run.error
-    assert ModelVersion.objects.active().get() == active_version
+    assert ModelVersion.objects.primary().get() == active_version
     assert list(ModelVersion.objects.all()) == [active_version]
     assert DataFile.objects.get().status == DataFile.Status.NEW
     [event] = integrity_events()

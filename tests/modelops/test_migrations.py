@@ -42,3 +42,22 @@ def test_the_run_kind_and_contents_kept_in_params_become_columns():
         ]
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_active_version_becomes_the_primary_deployment():
+    old = migrate(AFTER)
+    ModelVersion = old.get_model("modelops", "ModelVersion")
+    common = {"artifact": "a.json", "sha256": "0" * 64, "threshold": 0.5}
+    for number, status in enumerate(["retired", "active", "rejected", "candidate"], start=1):
+        ModelVersion.objects.create(version=number, status=status, **common)
+    try:
+        new = migrate([("modelops", "0010_deployments")])
+        rows = new.get_model("modelops", "ModelVersion").objects.order_by("version")
+        assert [v.status for v in rows] == ["accepted", "accepted", "rejected", "candidate"]
+        deployments = new.get_model("modelops", "Deployment").objects.values_list("version__version", "role")
+        assert list(deployments) == [(2, "primary")]
+        back = migrate(AFTER).get_model("modelops", "ModelVersion").objects.order_by("version")
+        assert [v.status for v in back] == ["retired", "active", "rejected", "candidate"]
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
-from modelops.services import training_runs, versions
+from modelops.services import deployments, training_runs, versions
 
 
 @pytest.fixture
 def two_versions(active_version, trained) -> tuple[ModelVersion, ModelVersion]:
     """v1 retired, v2 active."""
     newer = versions.record_version(result=trained, parent=active_version)
-    versions.activate_version(version_id=newer.pk, actor="test", reason="newer")
+    deployments.activate_version(version_id=newer.pk, actor="test", reason="newer")
     active_version.refresh_from_db()
     newer.refresh_from_db()
     return active_version, newer
@@ -22,7 +22,7 @@ def test_the_version_list_shows_every_version_and_its_status(analyst_client, two
     page = analyst_client.get("/models/").content.decode()
     for version in two_versions:
         assert f'href="/models/{version.version}/"' in page
-    assert "retired" in page and "active" in page
+    assert "retired" in page and "primary" in page
 
 
 def test_a_version_page_draws_its_four_charts(analyst_client, active_version):
@@ -50,18 +50,18 @@ def test_an_analyst_cannot_activate(analyst_client, two_versions):
     older, newer = two_versions
     assert "Roll back" not in analyst_client.get(f"/models/{older.version}/").content.decode()
     assert analyst_client.post(f"/models/{older.version}/activate", {"reason": "x"}).status_code == 403
-    assert ModelVersion.objects.active().get() == newer
+    assert ModelVersion.objects.primary().get() == newer
 
 
 def test_a_model_manager_rolls_back_with_a_reason(manager_client, manager, two_versions):
     older, newer = two_versions
     confirm = manager_client.get(f"/models/{older.version}/activate")
     assert "Roll back to v1?" in confirm.content.decode()
-    assert ModelVersion.objects.active().get() == newer  # nothing changes before the POST
+    assert ModelVersion.objects.primary().get() == newer  # nothing changes before the POST
 
     response = manager_client.post(f"/models/{older.version}/activate", {"reason": "precision dropped"})
     assert response.url == f"/models/{older.version}/"
-    assert ModelVersion.objects.active().get() == older
+    assert ModelVersion.objects.primary().get() == older
     event = ModelEvent.objects.latest("id")
     assert (event.kind, event.from_version, event.to_version, event.user, event.reason) == (
         "rollback",
@@ -77,7 +77,7 @@ def test_a_tampered_version_is_not_activated_from_the_pages(manager_client, two_
     older, newer = two_versions
     (bucket / "models" / older.artifact).write_bytes(b'{"tampered": true}')
     manager_client.post(f"/models/{older.version}/activate", {"reason": "try"})
-    assert ModelVersion.objects.active().get() == newer
+    assert ModelVersion.objects.primary().get() == newer
     assert ModelEvent.objects.latest("id").kind == "reject"
 
 
@@ -88,7 +88,7 @@ def test_the_activation_form_is_csrf_protected(manager, two_versions):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(manager)
     assert strict.post(f"/models/{older.version}/activate", {"reason": "x"}).status_code == 403
-    assert ModelVersion.objects.active().get() == newer
+    assert ModelVersion.objects.primary().get() == newer
 
 
 def test_the_data_files_page_shows_each_rejection_reason(analyst_client):

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from modelops import artifact_store
 from modelops.ml import artifact
 from modelops.ml.schema import FEATURES
-from modelops.models import ModelEvent, ModelVersion
+from modelops.models import Deployment, ModelEvent, ModelVersion
 from modelops.services import integrity
 
 from ..ml.signed import rewrite
@@ -58,7 +58,7 @@ def test_allow_unsigned_adopts_an_old_artifact_signed_anew_but_never_a_forged_si
     old = plant(bucket, rewrite(signed, lambda d: None, key=None))
     artifact_store.point_at(forged)  # tried first
     out, err = adopt("--allow-unsigned")
-    version = ModelVersion.objects.active().get()
+    version = ModelVersion.objects.primary().get()
     assert out == f"adopted {version.artifact} as v1 and activated it\n"
     assert f"skipped {forged}: the artifact is signed with key" in err
     assert version.artifact != old  # a signed copy
@@ -71,8 +71,9 @@ def test_allow_unsigned_adopts_an_old_artifact_signed_anew_but_never_a_forged_si
 def test_a_version_recorded_before_signing_is_refused_until_an_operator_signs_it(client, db, bucket, trained, signed):
     old = plant(bucket, rewrite(signed, lambda d: None, key=None))
     version = ModelVersion.objects.create(
-        version=1, artifact=old, sha256=old.removesuffix(".json"), status="active", threshold=trained.bundle.threshold
+        version=1, artifact=old, sha256=old.removesuffix(".json"), status="accepted", threshold=trained.bundle.threshold
     )
+    Deployment.objects.create(version=version, role="primary")
     response = client.post("/detect-fraud", json.dumps(ROW), content_type="application/json")
     assert response.status_code == 503
     assert "unsigned" in ModelEvent.objects.get(kind=ModelEvent.Kind.INTEGRITY).reason
@@ -96,9 +97,10 @@ def test_a_signed_artifact_with_a_bad_split_index_answers_503_and_is_not_reloade
     from modelops import model_cache
 
     bad = plant(bucket, rewrite(signed, _bad_split, key=artifact_store.signing_key()))
-    ModelVersion.objects.create(
-        version=1, artifact=bad, sha256=bad.removesuffix(".json"), status="active", threshold=0.5
+    version = ModelVersion.objects.create(
+        version=1, artifact=bad, sha256=bad.removesuffix(".json"), status="accepted", threshold=0.5
     )
+    Deployment.objects.create(version=version, role="primary")
     for _ in range(3):
         response = client.post("/detect-fraud", json.dumps(ROW), content_type="application/json")
         assert response.status_code == 503

@@ -12,7 +12,7 @@ from detection.models import Transaction
 from modelops import artifact_store, retrain, scan, tasks
 from modelops.ml import synthetic, training
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
-from modelops.services import train_file, training_runs, versions
+from modelops.services import deployments, train_file, training_runs, versions
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def test_it_trains_both_candidates_and_activates_the_better(active_version, new_
     assert warm.training_rows == 16_000
     assert all(v.metrics["compared_with_active"] is not None for v in candidates)
 
-    active = ModelVersion.objects.active().get()
+    active = ModelVersion.objects.primary().get()
     assert active == run.result_version
     loser = candidates.exclude(pk=active.pk).get()
     assert loser.status == ModelVersion.Status.REJECTED
@@ -80,7 +80,7 @@ def test_a_candidate_worse_than_the_active_model_is_recorded_and_not_activated(a
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
     assert run.result_version is None
-    assert ModelVersion.objects.active().get() == active_version
+    assert ModelVersion.objects.primary().get() == active_version
     rejected = ModelVersion.objects.filter(status=ModelVersion.Status.REJECTED)
     assert rejected.count() == 2
     reasons = list(ModelEvent.objects.filter(kind=ModelEvent.Kind.REJECT).values_list("reason", flat=True))
@@ -92,7 +92,7 @@ def test_without_an_active_model_the_full_retrain_is_activated(new_file, setting
     settings.RETRAIN_WARM_START_MAX_TREES = 0
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.result_version.kind == "full_retrain"
-    assert ModelVersion.objects.get().status == ModelVersion.Status.ACTIVE
+    assert ModelVersion.objects.get().state == "primary"
 
 
 def test_a_second_retrain_while_one_runs_trains_nothing(active_version, new_file):
@@ -254,7 +254,7 @@ def test_a_failed_run_leaves_its_files_for_the_next_run(active_version, new_file
     assert run.status == TrainingRun.Status.FAILED and "no space left" in run.error
     new_file.refresh_from_db()
     assert new_file.status == DataFile.Status.NEW
-    assert ModelVersion.objects.active().get() == active_version
+    assert ModelVersion.objects.primary().get() == active_version
 
 
 def test_too_little_data_trains_nothing_and_waits_for_the_next_file(active_version, bucket, db):
@@ -302,11 +302,11 @@ def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain
     settings.RETRAIN_TOLERANCE = 1.0  # the best candidate is activated whatever it scores
 
     def unavailable(**kwargs):
-        raise versions.ActivationUnavailable("the bucket is down")
+        raise deployments.ActivationUnavailable("the bucket is down")
 
-    monkeypatch.setattr(versions, "activate_version", unavailable)
+    monkeypatch.setattr(deployments, "activate_version", unavailable)
 
-    with pytest.raises(versions.ActivationUnavailable):
+    with pytest.raises(deployments.ActivationUnavailable):
         retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     run = TrainingRun.objects.get()
     assert (run.status, run.error) == (TrainingRun.Status.FAILED, "the bucket is down")
@@ -316,7 +316,7 @@ def test_a_run_failing_after_recording_rejects_its_candidates_and_only_a_retrain
     assert all(f"rejected v{v.version}: the run failed" in run.log.splitlines() for v in candidates)
 
     progress: list[str] = []
-    with pytest.raises(versions.ActivationUnavailable):
+    with pytest.raises(deployments.ActivationUnavailable):
         train_file.train_from_csv(path=training_csv, activate=True, actor="command", progress=progress.append)
     run = TrainingRun.objects.latest("pk")
     assert (run.status, run.error) == (TrainingRun.Status.FAILED, "the bucket is down")
@@ -443,7 +443,7 @@ def test_the_active_versions_files_count_as_learned_even_if_never_marked_used(ac
 
 def test_a_version_adopted_into_a_new_database_knows_the_files_it_learned(active_version, new_file, db):
     assert retrain.retrain(trigger=TrainingRun.Trigger.MANUAL).result_version is not None
-    winner = ModelVersion.objects.active().get()
+    winner = ModelVersion.objects.primary().get()
     stored = artifact_store.load(winner.artifact, winner.sha256).metadata["data_files_sha256"]
     assert stored == [new_file.sha256]
     # As in a new database that adopted it: no link to its files, which a scan records as new.
@@ -531,19 +531,19 @@ def test_a_rollback_made_while_a_run_trains_is_not_overridden(active_version, tr
     # The run compares its candidates with v2; meanwhile a manager rolls back to v1, which the
     # candidates were never compared with.
     v1 = active_version
-    v2 = versions.activate_version(version_id=versions.record_version(result=trained).pk, actor="alice")
+    v2 = deployments.activate_version(version_id=versions.record_version(result=trained).pk, actor="alice")
     real_record = versions.record_version
 
     def rolled_back_meanwhile(**kwargs):
-        if ModelVersion.objects.active().get() == v2:
-            versions.activate_version(version_id=v1.pk, actor="max", reason="v2 misbehaves")
+        if ModelVersion.objects.primary().get() == v2:
+            deployments.activate_version(version_id=v1.pk, actor="max", reason="v2 misbehaves")
         return real_record(**kwargs)
 
     monkeypatch.setattr(versions, "record_version", rolled_back_meanwhile)
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED and run.result_version is None
-    assert ModelVersion.objects.active().get() == v1
-    assert f"not activated: v{v1.version} is active since it was compared" in run.log
+    assert ModelVersion.objects.primary().get() == v1
+    assert f"not activated: v{v1.version} is primary since it was compared" in run.log
     candidates = ModelVersion.objects.exclude(pk__in=[v1.pk, v2.pk])
     assert candidates.count() == 2 and {v.status for v in candidates} == {ModelVersion.Status.REJECTED}
     # The data waits for the next run, which compares with v1.

@@ -40,7 +40,7 @@ def test_an_uploaded_file_is_scanned_trained_on_stored_in_the_bucket_and_served(
 
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
-    version = ModelVersion.objects.active().get()
+    version = ModelVersion.objects.primary().get()
     assert run.result_version == version
     assert list(version.data_files.all()) == [data_file]
     data_file.refresh_from_db()
@@ -136,7 +136,7 @@ def test_a_bad_file_is_rejected_with_its_line_and_the_good_one_beside_it_is_trai
 
     run = retrain.retrain(trigger=TrainingRun.Trigger.MANUAL)
     assert run.status == TrainingRun.Status.SUCCEEDED
-    version = ModelVersion.objects.active().get()
+    version = ModelVersion.objects.primary().get()
     assert list(version.data_files.all()) == [good]
     assert version.training_rows + version.metrics["rows"] == 20_000
     assert FIRST in run.log and "bad.csv" not in run.log

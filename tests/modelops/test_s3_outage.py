@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 
 from modelops import model_cache, retrain, scan, tasks
 from modelops.models import DataFile, ModelEvent, ModelVersion, TrainingRun
-from modelops.services import versions
+from modelops.services import deployments, versions
 
 # The s3 fixture (conftest) runs here against the restartable server below, which overrides its
 # s3_server in this module.
@@ -147,7 +147,7 @@ def test_an_upload_that_fails_leaves_no_version_the_data_new_and_the_model_servi
     run = TrainingRun.objects.get()
     assert run.status == TrainingRun.Status.FAILED
     assert DataFile.objects.get().status == DataFile.Status.NEW
-    assert ModelVersion.objects.active().get() == serving
+    assert ModelVersion.objects.primary().get() == serving
     # The candidate stored before the outage was recorded; the run's failure rejected it.
     others = ModelVersion.objects.exclude(pk=serving.pk)
     assert [v.status for v in others] == [ModelVersion.Status.REJECTED]
@@ -176,11 +176,11 @@ def test_an_activation_that_cannot_reach_the_bucket_fails_the_run_and_keeps_the_
     # Both candidates are stored and recorded; the bucket goes before the activation reads one.
     stop_after(outage, monkeypatch, versions, "record_version", calls=2)
 
-    with pytest.raises(versions.ActivationUnavailable, match="cannot be read"):
+    with pytest.raises(deployments.ActivationUnavailable, match="cannot be read"):
         retrain.retrain(trigger=TrainingRun.Trigger.SCHEDULE)
     assert TrainingRun.objects.get().status == TrainingRun.Status.FAILED
     assert DataFile.objects.get().status == DataFile.Status.NEW
-    assert ModelVersion.objects.active().get() == serving
+    assert ModelVersion.objects.primary().get() == serving
     assert set(ModelVersion.objects.exclude(pk=serving.pk).values_list("status", flat=True)) == {
         ModelVersion.Status.REJECTED
     }

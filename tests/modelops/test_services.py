@@ -10,15 +10,14 @@ from django.db import IntegrityError, connection, transaction
 from modelops import model_cache
 from modelops.ml import treewalk
 from modelops.ml.artifact import ArtifactError
-from modelops.models import ModelEvent, ModelVersion
-from modelops.services import training_runs, versions
+from modelops.models import Deployment, ModelEvent, ModelVersion
+from modelops.services import deployments, training_runs, versions
 
 
-def test_the_database_allows_one_active_version_only(active_version, trained):
+def test_the_database_allows_one_primary_version_only(active_version, trained):
     other = versions.record_version(result=trained)
-    other.status = ModelVersion.Status.ACTIVE
     with pytest.raises(IntegrityError), transaction.atomic():
-        other.save()
+        Deployment.objects.create(version=other, role=Deployment.Role.PRIMARY)
 
 
 def test_version_numbers_increase(db, trained):
@@ -31,11 +30,11 @@ def test_version_numbers_increase(db, trained):
 
 def test_activating_an_older_version_is_a_rollback_with_its_audit_event(active_version, trained):
     newer = versions.record_version(result=trained)
-    versions.activate_version(version_id=newer.pk, actor="alice", reason="new model")
-    versions.activate_version(version_id=active_version.pk, actor="bob", reason="too many alerts")
+    deployments.activate_version(version_id=newer.pk, actor="alice", reason="new model")
+    deployments.activate_version(version_id=active_version.pk, actor="bob", reason="too many alerts")
     active_version.refresh_from_db()
     newer.refresh_from_db()
-    assert (active_version.status, newer.status) == (ModelVersion.Status.ACTIVE, ModelVersion.Status.RETIRED)
+    assert (active_version.state, newer.state) == ("primary", "retired")
     last = ModelEvent.objects.first()
     assert (last.kind, last.from_version, last.to_version, last.actor, last.reason) == (
         ModelEvent.Kind.ROLLBACK,
@@ -50,23 +49,23 @@ def test_a_tampered_artifact_is_never_activated(active_version, trained):
     candidate = versions.record_version(result=trained)
     candidate.sha256 = "0" * 64  # the stored file no longer matches the recorded checksum
     candidate.save()
-    with pytest.raises(versions.ActivationError, match="checksum"):
-        versions.activate_version(version_id=candidate.pk, actor="alice")
-    assert ModelVersion.objects.active().get() == active_version
+    with pytest.raises(deployments.ActivationError, match="checksum"):
+        deployments.activate_version(version_id=candidate.pk, actor="alice")
+    assert ModelVersion.objects.primary().get() == active_version
     refusal = ModelEvent.objects.filter(kind=ModelEvent.Kind.REJECT).get()
     assert refusal.to_version == candidate
     assert "checksum" in refusal.reason
 
 
 def test_the_cache_serves_a_newly_activated_version_on_the_next_call(active_version, trained):
-    assert model_cache.active_model().version == active_version.version
+    assert model_cache.primary_model().version == active_version.version
     newer = versions.record_version(result=trained)
-    versions.activate_version(version_id=newer.pk, actor="alice")
-    assert model_cache.active_model().version == newer.version
+    deployments.activate_version(version_id=newer.pk, actor="alice")
+    assert model_cache.primary_model().version == newer.version
 
 
 def test_the_served_model_is_laid_out_for_the_walk_when_it_is_loaded(active_version):
-    bundle = model_cache.active_model().bundle
+    bundle = model_cache.primary_model().bundle
     assert "walker" in bundle.__dict__  # built while loading, not by the first request
     assert isinstance(bundle.walker, treewalk.TreeTable)
 
@@ -76,12 +75,12 @@ def test_a_corrupted_active_artifact_is_refused_when_loaded(active_version):
     storage.delete(active_version.artifact)
     storage.save(active_version.artifact, ContentFile(b'{"format": "fraud-model/1"}'))
     with pytest.raises(ArtifactError, match="checksum"):
-        model_cache.active_model()
+        model_cache.primary_model()
 
 
 def test_without_an_active_version_the_cache_says_so(db):
-    with pytest.raises(model_cache.NoActiveModel):
-        model_cache.active_model()
+    with pytest.raises(model_cache.NoPrimaryModel):
+        model_cache.primary_model()
 
 
 def test_training_uses_the_configured_number_of_threads(settings):
@@ -114,7 +113,7 @@ def test_two_activations_at_once_take_turns(active_version, trained, monkeypatch
 
     def activate(pk):
         try:
-            versions.activate_version(version_id=pk, actor=threading.current_thread().name)
+            deployments.activate_version(version_id=pk, actor=threading.current_thread().name)
         except Exception as exc:  # what the thread met is the test's result
             errors.append(exc)
         finally:
@@ -130,5 +129,5 @@ def test_two_activations_at_once_take_turns(active_version, trained, monkeypatch
     first.join(30)
     second.join(30)
     assert errors == []
-    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE) == v3
+    assert ModelVersion.objects.primary().get() == v3
     assert ModelEvent.objects.get(to_version=v3).from_version == v2

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         if allow_unsigned:
             for line in adoption.sign_unsigned_versions(actor="command"):
                 self.stdout.write(line)
-        active = ModelVersion.objects.active().first()
+        active = ModelVersion.objects.primary().first()
         if active is not None:
             self.stdout.write(f"model v{active.version} is active; nothing to adopt")
             return

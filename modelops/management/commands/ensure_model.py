@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--rows", type=int, default=284_807, help="Rows of generated data when no --csv")
 
     def handle(self, *args, csv, rows, **options):
-        active = ModelVersion.objects.active().first()
+        active = ModelVersion.objects.primary().first()
         if active is not None:
             self.stdout.write(f"model v{active.version} is active")
             return

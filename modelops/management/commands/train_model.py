@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from modelops.management.training_errors import training_errors
@@ -21,10 +22,23 @@ class Command(BaseCommand):
             ),
         )
 
-    def handle(self, *args, csv, activate, trees, **options):
+        parser.add_argument(
+            "--backend",
+            choices=("local", "dask"),
+            default="",
+            help="Train in this process (local) or on a Dask cluster (dask); default TRAINING_BACKEND",
+        )
+
+    def handle(self, *args, csv, activate, trees, backend, **options):
         overrides = {"n_estimators": trees} if trees else {}
+        if (backend or settings.TRAINING_BACKEND) == "dask":
+            from modelops import dask_backend  # only a run on a cluster imports dask
+
+            train = dask_backend.train_from_path
+        else:
+            train = train_file.train_from_csv
         with training_errors(csv):
-            version = train_file.train_from_csv(
+            version = train(
                 path=csv,
                 activate=activate,
                 actor="command",
@@ -33,7 +47,7 @@ class Command(BaseCommand):
             )
         m = version.metrics
         self.stdout.write(
-            f"v{version.version} ({version.status}): {version.training_rows} rows, {version.training_frauds} frauds; "
+            f"v{version.version} ({version.state}): {version.training_rows} rows, {version.training_frauds} frauds; "
             f"hold-out F1 {m['f1']:.4f}, precision {m['precision']:.4f}, recall {m['recall']:.4f}, "
             f"AUPRC {m['auprc']:.4f}, threshold {version.threshold:.4f}, strategy {version.params['strategy']}"
         )
