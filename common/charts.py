@@ -70,7 +70,13 @@ def pr_curve(recall: Sequence[float], precision: Sequence[float], *, at: tuple[f
     return _svg("Precision-recall curve on the hold-out", body)
 
 
-def histogram(edges: Sequence[float], series: dict[str, Sequence[int]], colours: dict[str, str]) -> SafeString:
+def histogram(
+    edges: Sequence[float],
+    series: dict[str, Sequence[int]],
+    colours: dict[str, str],
+    *,
+    title: str = "Score distribution on the hold-out",
+) -> SafeString:
     """Counts per score bin, one bar per series, on a log scale so that the rare frauds show."""
     x0, y0 = LEFT, HEIGHT - BOTTOM
     span_x, span_y = WIDTH - RIGHT - LEFT, HEIGHT - BOTTOM - TOP
@@ -97,7 +103,7 @@ def histogram(edges: Sequence[float], series: dict[str, Sequence[int]], colours:
     for s, name in enumerate(series):
         body.append(f'<rect x="{x0 + 10 + s * 110}" y="8" width="10" height="10" fill="{colours[name]}"/>')
         body.append(_text(x0 + 24 + s * 110, 17, name, anchor="start"))
-    return _svg("Score distribution on the hold-out", body)
+    return _svg(title, body)
 
 
 def confusion_matrix(*, tn: int, fp: int, fn: int, tp: int) -> SafeString:
@@ -150,3 +156,32 @@ def bars(items: Sequence[tuple[str, float]], *, title: str, signed: bool) -> Saf
             f'fill="{colour}"><title>{escape(label)}: {value:+.4g}</title></rect>'
         )
     return _svg(title, body, width=width, height=height)
+
+
+def daily_counts(
+    days: Sequence[str], series: dict[str, Sequence[int]], colours: dict[str, str], *, title: str
+) -> SafeString:
+    """Counts per day, one bar per series, on a linear scale; at most the last 60 days."""
+    days, series = list(days)[-60:], {name: list(counts)[-60:] for name, counts in series.items()}
+    x0, y0 = LEFT, HEIGHT - BOTTOM
+    span_x, span_y = WIDTH - RIGHT - LEFT, HEIGHT - BOTTOM - TOP
+    top = max((c for counts in series.values() for c in counts), default=0) or 1
+    slot = span_x / max(len(days), 1)
+    bar = slot / (len(series) + 1)
+    body = _axes("day (UTC)", "alerts")
+    for i in range(0, len(days), max(1, len(days) // 4)):
+        body.append(_text(x0 + (i + 0.5) * slot, y0 + 14, days[i][5:]))
+    for fraction in (0.5, 1.0):
+        body.append(_text(x0 - 6, y0 - fraction * span_y + 4, f"{top * fraction:,.0f}", anchor="end"))
+    for s, (name, counts) in enumerate(series.items()):
+        for i, count in enumerate(counts):
+            h = count / top * span_y
+            body.append(
+                f'<rect class="bar" x="{x0 + i * slot + (s + 0.5) * bar:.1f}" y="{y0 - h:.1f}" width="{bar:.1f}" '
+                f'height="{h:.1f}" fill="{colours[name]}">'
+                f"<title>{escape(name)} {escape(days[i])}: {count:,}</title></rect>"
+            )
+    for s, name in enumerate(series):
+        body.append(f'<rect x="{x0 + 10 + s * 150}" y="8" width="10" height="10" fill="{colours[name]}"/>')
+        body.append(_text(x0 + 24 + s * 150, 17, name, anchor="start"))
+    return _svg(title, body)

@@ -178,3 +178,61 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} by {self.reviewer_name} on {self.transaction_id}"
+
+
+class Backtest(models.Model):
+    """One version scored on the stored transactions of a window, as a task; the stored decisions
+    are never touched. Resumable: each chunk commits its scores with ``done_through`` and the
+    comparison's state."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="backtests")
+    since = models.DateTimeField()
+    until = models.DateTimeField(help_text="Exclusive")
+    threshold = models.FloatField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The window's id range, found when the run starts, and how far it got.
+    first_id = models.BigIntegerField(null=True, blank=True)
+    last_id = models.BigIntegerField(null=True, blank=True)
+    done_through = models.BigIntegerField(null=True, blank=True)
+    rows_total = models.IntegerField(default=0)
+    rows_done = models.IntegerField(default=0)
+    state = models.JSONField(default=dict, blank=True, help_text="The comparison so far")
+    figures = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} of v{self.version.version} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        return (
+            self.rows_done / self.rows_total if self.rows_total else (1.0 if self.status == self.Status.DONE else 0.0)
+        )
+
+
+class BacktestScore(models.Model):
+    backtest = models.ForeignKey(Backtest, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="+", db_index=False)
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            # Also the index the CSV export and the resumed run read by.
+            models.UniqueConstraint(fields=["backtest", "transaction"], name="backtest_score_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score:.4f} for {self.transaction_id} in backtest {self.backtest_id}"

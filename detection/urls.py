@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import challenger_views, views
 from .api import DetectFraudView
 
 urlpatterns = [
@@ -13,4 +13,10 @@ urlpatterns = [
     path("review/decide", views.decide_many, name="decide-many"),
     path("review/<int:pk>/", views.transaction_page, name="transaction"),
     path("review/<int:pk>/decide", views.decide, name="decide"),
+    path("models/<int:version>/shadow/", challenger_views.shadow_page, name="shadow"),
+    path("models/<int:version>/backtests/new", challenger_views.start_backtest, name="backtest-start"),
+    path("backtests/<int:pk>/", challenger_views.backtest_page, name="backtest"),
+    path("backtests/<int:pk>/resume", challenger_views.resume_backtest, name="backtest-resume"),
+    path("backtests/<int:pk>.csv", challenger_views.backtest_csv, name="backtest-csv"),
+    path("backtests/compare/", challenger_views.compare_backtests, name="backtest-compare"),
 ]

@@ -278,6 +278,21 @@ RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
 # A warm start adds trees, and each slows scoring: past this many, only a full retrain is tried.
 RETRAIN_WARM_START_MAX_TREES = env_int("RETRAIN_WARM_START_MAX_TREES", 600)
 
+# --- Shadows and backtests.
+SHADOW_CHUNK_ROWS = env_int("SHADOW_CHUNK_ROWS", 5_000)
+# Only transactions stored longer ago than this are scored: a later commit may hold a lower id.
+SHADOW_SETTLE_SECONDS = env_float("SHADOW_SETTLE_SECONDS", 5.0)
+# One scheduled run (every minute) stops after this long; the next goes on from its watermark.
+SHADOW_MAX_SECONDS = env_float("SHADOW_MAX_SECONDS", 50.0)
+SHADOW_LAG_COUNT_UP_TO = env_int("SHADOW_LAG_COUNT_UP_TO", 100_000)
+# The shadow page compares the latest this many transactions the shadow scored.
+SHADOW_PAGE_ROWS = env_int("SHADOW_PAGE_ROWS", 200_000)
+# Promote a shadow that beats the primary on RETRAIN_METRIC by more than RETRAIN_TOLERANCE, once
+# both scored at least SHADOW_MIN_LABELLED labelled transactions.
+SHADOW_AUTO_PROMOTE = env_bool("SHADOW_AUTO_PROMOTE", False)
+SHADOW_MIN_LABELLED = env_int("SHADOW_MIN_LABELLED", 200)
+BACKTEST_CHUNK_ROWS = env_int("BACKTEST_CHUNK_ROWS", 20_000)
+
 # --- API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -15,6 +15,12 @@ def declared() -> dict[str, dict]:
             "minutes": settings.SCAN_INTERVAL_MINUTES,
             "repeats": -1,
         },
+        "score-shadows": {
+            "func": "detection.tasks.score_shadows",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
     }
 
 

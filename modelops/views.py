@@ -1,6 +1,6 @@
-"""HTML pages of model operations: versions, their evaluation, activation and rollback, data
-files and training runs. Reading needs the view permissions (the Analysts group has them);
-activating or rolling back needs ``modelops.activate_modelversion`` (Model managers)."""
+"""HTML pages of model operations: versions, their evaluation, activation, rollback and shadowing,
+data files and training runs. Reading needs the view permissions (the Analysts group has them);
+activating, rolling back or shadowing needs ``modelops.activate_modelversion`` (Model managers)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from common import charts
 from common.access import requires
@@ -56,6 +57,7 @@ def version_page(request, version: int):
             [pair for pair in shares[:15] if pair[1] > 0], title="Feature importance (share of gain)", signed=False
         )
     active = ModelVersion.objects.primary().first()
+    manager = request.user.has_perm("modelops.activate_modelversion")
     context = {
         "item": item,
         "metrics": metrics,
@@ -67,8 +69,11 @@ def version_page(request, version: int):
             "from_version", "to_version"
         ),
         "active": active,
-        "can_activate": request.user.has_perm("modelops.activate_modelversion")
-        and item.pk != getattr(active, "pk", None),
+        "can_activate": manager and item.pk != getattr(active, "pk", None),
+        "can_shadow": manager and item.role is None,
+        "was_shadow": ModelEvent.objects.filter(kind=ModelEvent.Kind.SHADOW, to_version=item).exists(),
+        "can_backtest": manager,
+        "backtests": item.backtests.all()[:20],
     }
     return render(request, "modelops/version.html", context)
 
@@ -93,6 +98,44 @@ def activate(request, version: int):
         return redirect("model-version", version=item.version)
     rollback = active is not None and item.version < active.version
     return render(request, "modelops/activate.html", {"item": item, "active": active, "rollback": rollback})
+
+
+@requires("modelops.activate_modelversion")
+def start_shadow(request, version: int):
+    """GET: what shadowing means, and a reason to give. POST: put the version into shadow."""
+    item = get_object_or_404(ModelVersion, version=version)
+    if request.method == "POST":
+        try:
+            deployments.deploy_shadow(
+                version_id=item.pk,
+                actor=request.user.get_username(),
+                user=request.user,
+                reason=request.POST.get("reason", "").strip() or "from the model pages",
+            )
+        except (deployments.ShadowError, deployments.ActivationUnavailable) as exc:
+            messages.error(request, str(exc))
+            return redirect("model-version", version=item.version)
+        messages.success(request, f"v{item.version} is in shadow: it scores the traffic stored from now on.")
+        return redirect("shadow", version=item.version)
+    return render(request, "modelops/start_shadow.html", {"item": item, "primary": deployments.primary_version()})
+
+
+@require_POST
+@requires("modelops.activate_modelversion")
+def stop_shadow(request, version: int):
+    item = get_object_or_404(ModelVersion, version=version)
+    try:
+        deployments.stop_shadow(
+            version_id=item.pk,
+            actor=request.user.get_username(),
+            user=request.user,
+            reason=request.POST.get("reason", "").strip() or "from the model pages",
+        )
+    except deployments.ShadowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"v{item.version} is no longer in shadow; the scores it made are kept.")
+    return redirect("model-version", version=item.version)
 
 
 @requires("modelops.view_datafile")

@@ -13,23 +13,21 @@ def sync() -> str:
     return out.getvalue().strip()
 
 
-def test_sync_creates_the_scan_schedule_once(db):
-    assert sync() == "created scan-incoming"
+def test_sync_creates_the_schedules_once(db):
+    assert sync() == "created scan-incoming; created score-shadows"
     assert sync() == "schedules are up to date"
-    schedule = Schedule.objects.get()
-    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
-        "modelops.tasks.scan_incoming",
-        Schedule.MINUTES,
-        60,
-        -1,
-    )
+    found = Schedule.objects.order_by("name").values_list("func", "schedule_type", "minutes", "repeats")
+    assert list(found) == [
+        ("modelops.tasks.scan_incoming", Schedule.MINUTES, 60, -1),
+        ("detection.tasks.score_shadows", Schedule.MINUTES, 1, -1),
+    ]
 
 
 def test_sync_follows_a_changed_interval(db, settings):
     sync()
     settings.SCAN_INTERVAL_MINUTES = 5
     assert sync() == "updated scan-incoming: minutes"
-    assert Schedule.objects.get().minutes == 5
+    assert Schedule.objects.get(name="scan-incoming").minutes == 5
 
 
 def test_the_cluster_never_hands_a_running_task_to_a_second_worker():

@@ -1,0 +1,44 @@
+"""django-q2 tasks of detection: thin shells that call a service. Safe to run twice."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django_q.tasks import async_task
+
+from modelops.models import Deployment
+from modelops.services import deployments
+
+from . import backtests, shadow_promotion, shadow_scoring
+
+
+def score_shadows() -> str:
+    """Scheduled every minute: catch every shadow up, then (if asked) promote a winning one."""
+    done = shadow_scoring.score_shadows()
+    lines = [f"v{number}: {count} scored" for number, count in done.items()] or ["no shadows"]
+    if settings.SHADOW_AUTO_PROMOTE:
+        for deployment in Deployment.objects.shadows().select_related("version"):
+            try:
+                decided = shadow_promotion.consider(deployment)
+            except deployments.ActivationError as exc:
+                decided = False, f"v{deployment.version.version} not promoted: {exc}"
+            if decided:
+                promoted, why = decided
+                lines.append(why)
+                if promoted:
+                    break  # one a run: the others are judged against the new primary's decisions next time
+    return "; ".join(lines)
+
+
+def run_backtest(backtest_id: int) -> str:
+    backtest = backtests.run(backtest_id)
+    return f"backtest {backtest.pk}: {backtest.status}, {backtest.rows_done} of {backtest.rows_total} transactions"
+
+
+def enqueue_backtest(backtest_id: int) -> None:
+    """Queue a backtest once the current transaction commits."""
+    transaction.on_commit(
+        lambda: async_task(
+            "detection.tasks.run_backtest", backtest_id, task_name=f"backtest-{backtest_id}", group="backtest"
+        )
+    )
