@@ -277,6 +277,10 @@ RETRAIN_METRIC = env_str("RETRAIN_METRIC", "auprc")
 RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
 # A warm start adds trees, and each slows scoring: past this many, only a full retrain is tried.
 RETRAIN_WARM_START_MAX_TREES = env_int("RETRAIN_WARM_START_MAX_TREES", 600)
+# What a retrain does with the best candidate that passes: make it primary, or put it into shadow.
+RETRAIN_PROMOTION = env_str("RETRAIN_PROMOTION", "activate")
+if RETRAIN_PROMOTION not in ("activate", "shadow"):
+    raise ImproperlyConfigured(f"RETRAIN_PROMOTION must be activate or shadow, not {RETRAIN_PROMOTION!r}")
 
 # --- Shadows and backtests.
 SHADOW_CHUNK_ROWS = env_int("SHADOW_CHUNK_ROWS", 5_000)

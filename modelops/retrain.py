@@ -230,6 +230,14 @@ def _warm_start(
     return Candidate(ModelVersion.Kind.WARM_START, result, _score(result.bundle, holdout))
 
 
+def _into_shadow(version: ModelVersion, *, actor: str, reason: str, note: Callable[[str], None]) -> ModelVersion:
+    """RETRAIN_PROMOTION=shadow: the best candidate is scored beside the primary until a person (or
+    SHADOW_AUTO_PROMOTE) promotes it. ActivationUnavailable fails the run, as it does for an activation."""
+    deployments.deploy_shadow(version_id=version.pk, actor=actor, reason=f"{reason} (RETRAIN_PROMOTION=shadow)")
+    note(f"v{version.version} put into shadow beside the primary (RETRAIN_PROMOTION=shadow)")
+    return version
+
+
 def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> ModelVersion | None:
     files = sorted(
         DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id"),
@@ -306,6 +314,12 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         reason = f"retrain run {run.pk}: {metric} {best.metrics[metric]:.4f}" + (
             f" vs active v{active.version} {baseline:.4f}" if baseline is not None else ""
         )
+    if good_enough and settings.RETRAIN_PROMOTION == "shadow" and active is not None:  # else none decides
+        try:
+            chosen = _into_shadow(best.version, actor=actor, reason=reason, note=note)
+        except deployments.ShadowError as exc:
+            note(str(exc))
+    elif good_enough:
         note(f"activating v{best.version.version}")
         try:
             chosen = deployments.activate_version(
