@@ -277,6 +277,8 @@ RETRAIN_METRIC = env_str("RETRAIN_METRIC", "auprc")
 RETRAIN_TOLERANCE = env_float("RETRAIN_TOLERANCE", 0.01)
 # A warm start adds trees, and each slows scoring: past this many, only a full retrain is tried.
 RETRAIN_WARM_START_MAX_TREES = env_int("RETRAIN_WARM_START_MAX_TREES", 600)
+# Retraining learns from the files whose names' time lies within this many days of the newest; 0: all.
+RETRAIN_WINDOW_DAYS = env_int("RETRAIN_WINDOW_DAYS", 0)
 # What a retrain does with the best candidate that passes: make it primary, or put it into shadow.
 RETRAIN_PROMOTION = env_str("RETRAIN_PROMOTION", "activate")
 if RETRAIN_PROMOTION not in ("activate", "shadow"):

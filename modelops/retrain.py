@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
@@ -47,6 +47,21 @@ def data_time(data_file: DataFile) -> datetime:
         except ValueError:
             pass
     return data_file.first_seen
+
+
+def _within_window(files: list[DataFile], note: Callable[[str], None]) -> list[DataFile]:
+    """The files (in time order) within RETRAIN_WINDOW_DAYS of the newest one's time, so a run learns
+    from the newest data only; a new file older than that is rejected, saying so. 0 keeps them all."""
+    days = settings.RETRAIN_WINDOW_DAYS
+    if days <= 0 or not files:
+        return files
+    start = data_time(files[-1]) - timedelta(days=days)
+    kept = [f for f in files if data_time(f) >= start]
+    why = f"its time is over {days} days before the newest file's (RETRAIN_WINDOW_DAYS)"
+    for data_file in files[: len(files) - len(kept)]:
+        data_file.reject_if_new(why)
+        _skipped(data_file, why, note)
+    return kept
 
 
 def _load_data(
@@ -243,6 +258,7 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
         DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id"),
         key=data_time,
     )
+    files = _within_window(files, note)
     active = ModelVersion.objects.primary().first()
     data, new, files, contents = _load_data(files, active, note)
     if data.empty:
