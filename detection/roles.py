@@ -14,6 +14,7 @@ _ANALYST_PERMISSIONS = [
     ("detection", "view_review"),
     ("modelops", "view_modelversion"),
     ("modelops", "view_modelevent"),
+    ("modelops", "view_deployment"),
     ("modelops", "view_datafile"),
     ("modelops", "view_trainingrun"),
 ]

@@ -6,7 +6,7 @@ from django.urls import path
 
 from common.admin import ReadOnlyAdmin
 
-from .models import DataFile, ModelEvent, ModelVersion, TrainingRun
+from .models import DataFile, Deployment, ModelEvent, ModelVersion, TrainingRun
 from .services import deployments
 from .tasks import enqueue_retrain, enqueue_scan
 
@@ -15,7 +15,7 @@ from .tasks import enqueue_retrain, enqueue_scan
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = [
         "version",
-        "status",
+        "state",
         "f1",
         "auprc",
         "threshold",
@@ -25,10 +25,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_at",
         "activated_at",
     ]
-    list_filter = ["status", "created_at"]
+    list_filter = ["status", "deployment__role", "created_at"]
+    list_select_related = ["deployment", "parent"]
     search_fields = ["version", "sha256"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields] + ["data_files"]
-    actions = ["activate_version"]
+    actions = ["activate_version", "put_into_shadow", "stop_shadowing"]
 
     def has_add_permission(self, request):
         return False
@@ -37,40 +38,95 @@ class ModelVersionAdmin(admin.ModelAdmin):
         # Versions are never deleted: predictions and events refer to them.
         return False
 
-    @admin.action(description="Activate (or roll back to) the selected version", permissions=["activate"])
+    @admin.action(description="Activate (or roll back to, or promote) the selected version", permissions=["activate"])
     def activate_version(self, request, queryset):
+        active = ModelVersion.objects.primary().first()
+        return self._confirmed(
+            request,
+            queryset,
+            action="activate_version",
+            verb="Activate",
+            explanation=(
+                (f"The primary is v{active.version}." if active else "No version is primary.")
+                + " Every web worker serves the version you activate from its next request on."
+            ),
+            compared=[active],
+            change=deployments.activate_version,
+            errors=deployments.ActivationError,
+            done="is now primary",
+        )
+
+    @admin.action(description="Put the selected version into shadow", permissions=["activate"])
+    def put_into_shadow(self, request, queryset):
+        return self._confirmed(
+            request,
+            queryset,
+            action="put_into_shadow",
+            verb="Put into shadow",
+            explanation=(
+                "A shadow scores the traffic stored from now on, after it was answered; it never answers or alerts."
+            ),
+            compared=[ModelVersion.objects.primary().first()],
+            change=deployments.deploy_shadow,
+            errors=(deployments.ShadowError, deployments.ActivationUnavailable),
+            done="is in shadow",
+        )
+
+    @admin.action(description="Stop shadowing the selected version", permissions=["activate"])
+    def stop_shadowing(self, request, queryset):
+        return self._confirmed(
+            request,
+            queryset,
+            action="stop_shadowing",
+            verb="Stop shadowing",
+            explanation="The scores it made in shadow are kept.",
+            compared=[],
+            change=deployments.stop_shadow,
+            errors=deployments.ShadowError,
+            done="is no longer in shadow",
+        )
+
+    def _confirmed(self, request, queryset, *, action, verb, explanation, compared, change, errors, done):
+        """One version, a confirmation page with a reason first, then the deployment change."""
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to activate.", messages.WARNING)
+            self.message_user(request, "Select exactly one version.", messages.WARNING)
             return None
         version = queryset.get()
         if request.POST.get("confirmed") != "yes":
-            active = ModelVersion.objects.primary().first()
             return TemplateResponse(
                 request,
-                "admin/modelops/confirm_activation.html",
+                "admin/modelops/confirm_deployment.html",
                 {
                     **self.admin_site.each_context(request),
                     "version": version,
-                    "active": active,
-                    "compared": [v for v in (version, active) if v is not None],
+                    "action": action,
+                    "verb": verb,
+                    "explanation": explanation,
+                    "compared": [v for v in (version, *compared) if v is not None],
                     "opts": self.model._meta,
                 },
             )
         try:
-            deployments.activate_version(
+            change(
                 version_id=version.pk,
                 actor=request.user.get_username(),
                 user=request.user,
                 reason=request.POST.get("reason", "").strip() or "from the admin",
             )
-        except deployments.ActivationError as exc:
+        except errors as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return None
-        self.message_user(request, f"v{version.version} is now active.", messages.SUCCESS)
+        self.message_user(request, f"v{version.version} {done}.", messages.SUCCESS)
         return None
 
     def has_activate_permission(self, request):
         return request.user.has_perm("modelops.activate_modelversion")
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyAdmin):
+    list_display = ["version", "role", "since", "scored_through", "reason"]
+    list_filter = ["role"]
 
 
 @admin.register(ModelEvent)

@@ -138,3 +138,24 @@ def test_a_retrain_asked_for_in_the_admin_is_audited_under_who_asked(
     tasks.retrain_models(*task["args"])  # what the cluster runs
     decided = ModelEvent.objects.exclude(to_version=active_version)
     assert decided.exists() and set(decided.values_list("actor", flat=True)) == {"ana"}
+
+
+def test_a_manager_puts_a_version_into_shadow_and_stops_it_in_the_admin(client, manager, active_version, trained):
+    other = versions.record_version(result=trained)
+    client.force_login(manager)
+    page = client.post(CHANGELIST, {"action": "put_into_shadow", "_selected_action": [other.pk]})
+    assert b"never answers or alerts" in page.content and other.role is None
+    client.post(
+        CHANGELIST,
+        {"action": "put_into_shadow", "_selected_action": [other.pk], "confirmed": "yes", "reason": "try it"},
+    )
+    assert ModelVersion.objects.get(pk=other.pk).role == "shadow"
+    manager.user_permissions.add(Permission.objects.get(codename="view_deployment"))
+    assert b"shadow" in client.get("/admin/modelops/deployment/").content
+    client.post(
+        CHANGELIST,
+        {"action": "stop_shadowing", "_selected_action": [other.pk], "confirmed": "yes", "reason": "enough"},
+    )
+    assert ModelVersion.objects.get(pk=other.pk).role is None
+    kinds = list(ModelEvent.objects.filter(actor="ana").order_by("id").values_list("kind", "reason"))
+    assert kinds == [("shadow", "try it"), ("unshadow", "enough")]
