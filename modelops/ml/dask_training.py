@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import resource
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,9 +41,8 @@ SAMPLE_BYTES = HEAD_BYTES
 # A collective operation waiting longer than this on a peer fails the fit: a worker that died mid-training
 # closes its sockets at once, but one that hangs would otherwise hold the others for ever.
 COLLECTIVE_TIMEOUT_SECONDS = 600
-# Orders rows across files: file rank * this + Time (Time is at most 1e9 by the schema's bounds).
-_RANK_STRIDE = 2e9
-_KEY, _NEW, _DRAW = "_key", "_new", "_draw"
+# Rows are ordered by (_rank, _key): the file's place in time order, then Time (labels: their order).
+_RANK, _KEY, _NEW, _DRAW = "_rank", "_key", "_new", "_draw"
 # pandas' C parser: "Error tokenizing data. C error: Expected 31 fields in line 6, saw 33"
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
@@ -95,6 +95,16 @@ def open_cluster(
         distributed.Client(cluster) as client,
     ):
         yield client
+
+
+def _peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux: the worker process's largest resident set so far.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def workers_peak_memory(client: distributed.Client) -> dict[str, float]:
+    """Each worker's peak resident memory so far, in MiB."""
+    return {worker: round(mib) for worker, mib in client.run(_peak_rss_mib).items()}
 
 
 def describe(client: distributed.Client) -> dict:
@@ -284,21 +294,23 @@ def _tidy(part: pd.DataFrame, rank: int, new: bool) -> pd.DataFrame:
     part = part[~part.isna().all(axis=1)]  # the trailing empty lines validation allowed
     out = pd.DataFrame({name: part[name].to_numpy(dtype=np.float32) for name in FEATURES}, index=part.index)
     out[LABEL] = part[LABEL].to_numpy(dtype=np.int8)
-    out[_KEY] = rank * _RANK_STRIDE + part["Time"].to_numpy(dtype=np.float64)
+    out[_RANK] = np.int32(rank)
+    out[_KEY] = part["Time"].to_numpy(dtype=np.float64)
     out[_NEW] = new
     return _with_draw(out)
 
 
 def _with_draw(out: pd.DataFrame) -> pd.DataFrame:
     # A uniform number per row from its content: the same rows draw the same on any worker, any run.
-    hashed = pd.util.hash_pandas_object(out[[_KEY, "V1", "Amount"]], index=False).to_numpy()
+    hashed = pd.util.hash_pandas_object(out[[_RANK, _KEY, "V1", "Amount"]], index=False).to_numpy()
     out[_DRAW] = (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     return out
 
 
 def _meta() -> pd.DataFrame:
     columns = {name: pd.Series(dtype=np.float32) for name in FEATURES}
-    columns.update({LABEL: pd.Series(dtype=np.int8), _KEY: pd.Series(dtype=np.float64)})
+    columns.update({LABEL: pd.Series(dtype=np.int8), _RANK: pd.Series(dtype=np.int32)})
+    columns[_KEY] = pd.Series(dtype=np.float64)
     columns.update({_NEW: pd.Series(dtype=bool), _DRAW: pd.Series(dtype=np.float64)})
     return pd.DataFrame(columns)
 
@@ -320,7 +332,8 @@ def load(
     if extra is not None and len(extra):
         out = pd.DataFrame({name: extra[name].to_numpy(dtype=np.float32) for name in FEATURES})
         out[LABEL] = extra[LABEL].to_numpy(dtype=np.int8)
-        out[_KEY] = len(sources) * _RANK_STRIDE + np.arange(len(extra), dtype=np.float64)
+        out[_RANK] = np.int32(len(sources))
+        out[_KEY] = np.arange(len(extra), dtype=np.float64)
         out[_NEW] = np.asarray(extra_new, dtype=bool) if extra_new is not None else True
         frames.append(dd.from_pandas(_with_draw(out), npartitions=1))
     return client.persist(dd.concat(frames) if len(frames) > 1 else frames[0])
@@ -337,11 +350,27 @@ def _both_classes(count: tuple[int, int], needed: int) -> bool:
     return frauds >= needed and rows - frauds >= needed
 
 
+def _cut(frame: dd.DataFrame, fraction: float) -> tuple[int, float]:
+    """(rank, key) after which about ``fraction`` of the rows lie: whole files counted from the newest,
+    then a quantile of Time (computed on the cluster) within the file the cut falls in. One quantile
+    over every file's Time would mix files whose Times each start at 0."""
+    sizes = frame.groupby(_RANK)[LABEL].size().compute().sort_index()
+    target, after = fraction * int(sizes.sum()), 0
+    for rank in reversed(sizes.index.tolist()):
+        rows = int(sizes[rank])
+        if after + rows >= target:
+            within = frame[frame[_RANK] == rank][_KEY]
+            return rank, float(within.quantile(1 - (target - after) / rows).compute())
+        after += rows
+    return int(sizes.index[0]), -np.inf
+
+
 def newest_split(frame: dd.DataFrame, fraction: float) -> tuple[dd.DataFrame, dd.DataFrame, str]:
     """(older rows, about the newest ``fraction``, method), as training.holdout_split: "time" by the rows'
-    order (a quantile of it, computed on the cluster), else "random" when a part would lack MIN_PER_CLASS."""
-    cut = float(frame[_KEY].quantile(1 - fraction).compute())
-    head, tail = frame[frame[_KEY] <= cut], frame[frame[_KEY] > cut]
+    order, else "random" when a part would lack MIN_PER_CLASS."""
+    rank, key = _cut(frame, fraction)
+    newer = (frame[_RANK] > rank) | ((frame[_RANK] == rank) & (frame[_KEY] > key))
+    head, tail = frame[~newer], frame[newer]
     if all(_both_classes(c, MIN_PER_CLASS) for c in counts(head, tail)):
         return head, tail, "time"
     # No distributed stratified split: a draw per row keeps each class's share up to chance.

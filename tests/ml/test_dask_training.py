@@ -99,6 +99,21 @@ def test_the_split_holds_out_the_newest_rows(client, frame, tmp_path):
     assert len(train) + len(validation) + len(holdout) == len(frame)
 
 
+def test_across_files_the_holdout_is_the_newest_files_rows_not_a_mix_of_each_files_latest(client, tmp_path):
+    # Each file's Time starts at 0: the newest fifth of three equal files is the last file's later 60 %.
+    sources = []
+    for index in range(3):
+        synthetic.write_csv(synthetic.generate(rows=5_000, fraud_rate=0.02, seed=index), tmp_path / f"{index}.csv")
+        sources.append(Source(str(tmp_path / f"{index}.csv")))
+    rows = dask_training.load(client, sources, {})
+    older, newest, method = dask_training.newest_split(rows, 0.2)
+    older, newest = older.compute(), newest.compute()
+    assert method == "time"
+    assert set(newest["_rank"]) == {2}
+    assert abs(len(newest) - 3_000) < 100
+    assert newest["Time"].min() >= older.loc[older["_rank"] == 2, "Time"].max()
+
+
 @pytest.fixture(scope="module")
 def good_lines():
     import io
