@@ -5,7 +5,7 @@ On the deployment of drills/db_restart.py with two trained versions, a separate 
 the active version every few seconds while client threads post; each answer is then checked
 against the audit trail (ModelEvent) and the stored predictions.
 
-    .venv/bin/python drills/activation_under_load.py [--seconds 60] [--clients 8] [--every 3]
+    .venv/bin/python drills/activation_under_load.py [--seconds 60] [--clients 8] [--every 3] [--promote]
 """
 
 from __future__ import annotations
@@ -31,17 +31,26 @@ from drills.db_restart import deployment, stored_versions  # noqa: E402
 # each switch:
 SLACK_SECONDS = 0.25
 
+# With promote, the other version is first put into shadow and scored beside the primary, then
+# promoted: the shadow scoring's writes run against the requests' too.
 ACTIVATOR = """
 import time
+from detection import shadow_scoring
 from modelops.services import deployments
 from modelops.models import ModelVersion
 ids = sorted(ModelVersion.objects.values_list("pk", flat=True))
 deadline = time.monotonic() + {seconds}
 switches = 0
 while time.monotonic() < deadline:
-    time.sleep({every})
     active = ModelVersion.objects.primary().get().pk
     target = ids[0] if active == ids[1] else ids[1]
+    if {promote}:
+        deployments.deploy_shadow(version_id=target, actor="bench", reason="shadow under load")
+        time.sleep({every} / 2)
+        shadow_scoring.score_shadows(max_seconds={every})
+        time.sleep({every} / 2)
+    else:
+        time.sleep({every})
     deployments.activate_version(version_id=target, actor="bench", reason="activation under load")
     switches += 1
 print(switches)
@@ -49,11 +58,11 @@ print(switches)
 
 
 def run_beside_activator(
-    env: dict, threads: list[threading.Thread], stop: threading.Event, *, seconds: float, every: float
+    env: dict, threads: list[threading.Thread], stop: threading.Event, *, seconds: float, every: float, promote: bool
 ) -> str:
     """Run the client threads while the activator switches versions; stop them when it is done.
     Returns the activator's output."""
-    activator = start_activator(env, seconds=seconds, every=every)
+    activator = start_activator(env, seconds=seconds, every=every, promote=promote)
     for thread in threads:
         thread.start()
     stdout, stderr = activator.communicate(timeout=seconds + 120)
@@ -65,12 +74,13 @@ def run_beside_activator(
     return stdout
 
 
-def start_activator(env: dict, *, seconds: float, every: float) -> subprocess.Popen:
-    """A process of its own that activates and rolls back versions every ``every`` seconds."""
+def start_activator(env: dict, *, seconds: float, every: float, promote: bool) -> subprocess.Popen:
+    """A process of its own that activates (or shadows and promotes) versions every ``every`` seconds."""
+    code = ACTIVATOR.format(seconds=seconds, every=every, promote=promote)
     return subprocess.Popen(
-        [*MANAGE, "shell", "--no-imports", "-c", ACTIVATOR.format(seconds=seconds, every=every)],
+        [*MANAGE, "shell", "--no-imports", "-c", code],
         cwd=ROOT,
-        env=env,
+        env={**env, "SHADOW_SETTLE_SECONDS": "0.5"},  # the shadow is scored within the cycle
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -82,6 +92,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--every", type=float, default=3)
+    parser.add_argument("--promote", action="store_true", help="shadow each version first, then promote it")
     args = parser.parse_args()
 
     with deployment(versions=2) as (postgres, port, env):
@@ -93,7 +104,7 @@ def main() -> None:
             return sent, time.time(), status, body  # (sent, answered, status, body), epoch s
 
         threads, answers = client_threads(args.clients, request, stop)
-        stdout = run_beside_activator(env, threads, stop, seconds=args.seconds, every=args.every)
+        stdout = run_beside_activator(env, threads, stop, seconds=args.seconds, every=args.every, promote=args.promote)
 
         with postgres.connect() as connection:
             events = connection.execute(
@@ -101,6 +112,10 @@ def main() -> None:
                 "JOIN modelops_modelversion v ON v.id = e.to_version_id "
                 "WHERE e.kind IN ('activate', 'rollback') ORDER BY e.created_at, e.id"
             ).fetchall()
+            shadowed = connection.execute(
+                "SELECT count(*), count(DISTINCT (transaction_id, model_version_id)) FROM detection_prediction "
+                "WHERE role = 'shadow'"
+            ).fetchone()
         stored = stored_versions(postgres)
 
     statuses = collections.Counter(status for _, _, status, _ in answers)
@@ -138,6 +153,7 @@ def main() -> None:
         f"{wrong_version}; acknowledged but not stored: {not_stored}; "
         f"stored with another version than answered: {stored_differently}"
     )
+    print(f"shadow predictions: {shadowed[0]}, of distinct (transaction, version): {shadowed[1]}")
 
 
 if __name__ == "__main__":

@@ -110,12 +110,12 @@ def stored_external_ids(postgres: Postgres) -> set[str]:
 
 
 def stored_versions(postgres: Postgres) -> dict[int, int]:
-    """Transaction id -> the version its stored prediction names."""
+    """Transaction id -> the version its stored (primary) prediction names."""
     with postgres.connect() as connection:
         return dict(
             connection.execute(
                 "SELECT p.transaction_id, v.version FROM detection_prediction p "
-                "JOIN modelops_modelversion v ON v.id = p.model_version_id"
+                "JOIN modelops_modelversion v ON v.id = p.model_version_id WHERE p.role = 'primary'"
             ).fetchall()
         )
 
