@@ -284,6 +284,17 @@ RETRAIN_PROMOTION = env_str("RETRAIN_PROMOTION", "activate")
 if RETRAIN_PROMOTION not in ("activate", "shadow"):
     raise ImproperlyConfigured(f"RETRAIN_PROMOTION must be activate or shadow, not {RETRAIN_PROMOTION!r}")
 
+# --- Training backend. "local": the task process reads the files and trains (RETRAIN_MAX_ROWS bounds
+# it); "dask": XGBoost's Dask integration on a cluster whose workers read the bucket themselves.
+TRAINING_BACKEND = env_str("TRAINING_BACKEND", "local")
+if TRAINING_BACKEND not in ("local", "dask"):
+    raise ImproperlyConfigured(f"TRAINING_BACKEND must be local or dask, not {TRAINING_BACKEND!r}")
+# An existing cluster's scheduler (tcp://host:8786); unset, each run starts a LocalCluster of this size.
+DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS")
+DASK_LOCAL_WORKERS = env_int("DASK_LOCAL_WORKERS", 2)
+DASK_LOCAL_THREADS = env_int("DASK_LOCAL_THREADS", 1)
+DASK_WORKER_MEMORY = env_str("DASK_WORKER_MEMORY", "auto")
+
 # --- Shadows and backtests.
 SHADOW_CHUNK_ROWS = env_int("SHADOW_CHUNK_ROWS", 5_000)
 # Only transactions stored longer ago than this are scored: a later commit may hold a lower id.

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import pandas as pd
 from django.conf import settings
@@ -32,6 +33,16 @@ class Candidate:
     result: training.TrainResult
     metrics: dict  # on the shared hold-out
     version: ModelVersion | None = None
+
+
+class Trained(NamedTuple):
+    """What a backend trained, for the judgement both share."""
+
+    candidates: list[Candidate]
+    baseline: float | None  # the active model's RETRAIN_METRIC on the shared hold-out
+    method: str  # how the hold-out was chosen
+    files: list[DataFile]  # the files read
+    contents: set[str]  # their contents' sha256
 
 
 # creditcard_YYYYmmdd_HHMMSS.csv, as the export names its files.
@@ -194,10 +205,13 @@ def _score(bundle: ModelBundle, holdout: pd.DataFrame) -> dict:
     return evaluation.evaluate(holdout[schema.LABEL].to_numpy(), scores, bundle.threshold)
 
 
-def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDULER) -> TrainingRun | None:
+def retrain(
+    *, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDULER, backend: str = ""
+) -> TrainingRun | None:
     """Train candidates on all accepted data and activate the best unless it trails the active model
     by more than RETRAIN_TOLERANCE on RETRAIN_METRIC; the run, or None if another is running or
-    scheduled training is paused. Files become used only when the run succeeds."""
+    scheduled training is paused. Files become used only when the run succeeds. ``backend``: "local"
+    or "dask", else TRAINING_BACKEND."""
     try:
         run = training_runs.start_run(trigger=trigger)
     except training_runs.TrainingInProgress:
@@ -211,7 +225,7 @@ def retrain(*, trigger: str = TrainingRun.Trigger.SCHEDULE, actor: str = SCHEDUL
         log.info("run %s: %s", run.pk, printable(message))  # a key may hold a newline
 
     with training_runs.run_session(run, actor=actor, echo=echo, note_failure=True) as session:
-        session.version = _retrain(run, actor, session.step)
+        session.version = _retrain(run, actor, session.step, backend or settings.TRAINING_BACKEND)
     run.refresh_from_db()
     return run
 
@@ -253,13 +267,25 @@ def _into_shadow(version: ModelVersion, *, actor: str, reason: str, note: Callab
     return version
 
 
-def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> ModelVersion | None:
+def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None], backend: str) -> ModelVersion | None:
     files = sorted(
         DataFile.objects.filter(status__in=[DataFile.Status.NEW, DataFile.Status.USED]).order_by("first_seen", "id"),
         key=data_time,
     )
     files = _within_window(files, note)
     active = ModelVersion.objects.primary().first()
+    if backend == "dask":
+        from . import dask_backend  # only a run on a cluster imports dask
+
+        trained = dask_backend.train_candidates(files, active, actor=actor, note=note)
+    else:
+        trained = _train_candidates(files, active, actor, note)
+    return _judge(run, actor, active, trained, note) if trained is not None else None
+
+
+def _train_candidates(
+    files: list[DataFile], active: ModelVersion | None, actor: str, note: Callable[[str], None]
+) -> Trained | None:
     data, new, files, contents = _load_data(files, active, note)
     if data.empty:
         note("no accepted data files and no labels: nothing to train on")
@@ -301,8 +327,18 @@ def _retrain(run: TrainingRun, actor: str, note: Callable[[str], None]) -> Model
             return None
         note(f"full retrain skipped: {exc}")
 
-    metric, tolerance = settings.RETRAIN_METRIC, settings.RETRAIN_TOLERANCE
+    metric = settings.RETRAIN_METRIC
     baseline = _score(active_bundle, holdout)[metric] if active_bundle is not None else None
+    return Trained(candidates, baseline, method, files, contents)
+
+
+def _judge(
+    run: TrainingRun, actor: str, active: ModelVersion | None, trained: Trained, note: Callable[[str], None]
+) -> ModelVersion | None:
+    """Record every candidate, activate the best unless it trails the active model by more than
+    RETRAIN_TOLERANCE, reject the others, and mark the files read as used."""
+    candidates, baseline, method, files, contents = trained
+    metric, tolerance = settings.RETRAIN_METRIC, settings.RETRAIN_TOLERANCE
     for candidate in candidates:
         # In the artifact too: a database that adopts it knows which files it learned.
         candidate.result.bundle.metadata["data_files_sha256"] = sorted(contents)
