@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import RobustScaler
 
+from . import reference
 from .artifact import ModelBundle
 from .evaluation import evaluate, tune_threshold
 from .schema import FEATURES, LABEL, DataValidationError
@@ -295,7 +297,8 @@ def train(
             f"{time.perf_counter() - step:.1f}s"
         )
     bundle = ModelBundle(booster=booster, scaling=scaling, threshold=threshold)
-    metrics = evaluate(y_hold, bundle.predict_proba(parts.holdout[list(FEATURES)].to_numpy()), threshold)
+    holdout_scores = bundle.predict_proba(parts.holdout[list(FEATURES)].to_numpy())
+    metrics = evaluate(y_hold, holdout_scores, threshold)
     metrics["validation_auprc"] = val_auprc
     metrics["split"] = parts.method
     params = {
@@ -308,13 +311,19 @@ def train(
             for i, name in enumerate(FEATURES)
         },
     }
+    seconds = round(time.perf_counter() - started, 2)
+    # As the Dask backend records its cluster: which backend trained, on how many threads, how long.
+    params["training_backend"] = {"backend": "local", "threads": config.nthread or os.cpu_count(), "seconds": seconds}
     bundle.metadata = {
         "metrics": metrics,
         "params": params,
         "library_versions": library_versions(),
         "training_rows": len(frame),
         "training_frauds": int(frame[LABEL].sum()),
-        "training_seconds": round(time.perf_counter() - started, 2),
+        # What monitoring compares live windows with: the rows fitted on, as stored (unscaled).
+        "reference": reference.build(parts.train[list(FEATURES)].to_numpy(), holdout_scores, threshold=threshold),
+        "training_seconds": seconds,
+        "training_backend": params["training_backend"],
     }
     progress(
         f"chose {strategy}; hold-out F1 {metrics['f1']:.4f}, precision {metrics['precision']:.4f}, "

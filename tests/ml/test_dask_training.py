@@ -77,7 +77,8 @@ def schema_auprc(labels, scores) -> float:
 
 
 def test_the_version_records_the_backend_cluster_size_and_time(comparison):
-    _, on_cluster, _, lines = comparison
+    local, on_cluster, _, lines = comparison
+    assert local.params["training_backend"]["backend"] == "local"
     backend = on_cluster.params["training_backend"]
     assert (backend["backend"], backend["workers"], backend["threads"]) == ("dask", 2, 2)
     assert backend["seconds"] > 0
