@@ -29,6 +29,7 @@ from sklearn.metrics import average_precision_score
 from xgboost import dask as dxgb
 from xgboost.collective import Config as CollectiveConfig
 
+from . import reference
 from .artifact import ModelBundle
 from .evaluation import evaluate, tune_threshold
 from .schema import FEATURES, HEAD_BYTES, LABEL, DataValidationError, check_header, validate_frame
@@ -41,6 +42,9 @@ SAMPLE_BYTES = HEAD_BYTES
 # A collective operation waiting longer than this on a peer fails the fit: a worker that died mid-training
 # closes its sockets at once, but one that hangs would otherwise hold the others for ever.
 COLLECTIVE_TIMEOUT_SECONDS = 600
+# The monitoring reference's bins come from a sample of the training rows of about this many: the
+# bins of a quantile split need no more, and the caller's memory stays bounded.
+REFERENCE_SAMPLE_ROWS = 100_000
 # Rows are ordered by (_rank, _key): the file's place in time order, then Time (labels: their order).
 _RANK, _KEY, _NEW, _DRAW = "_rank", "_key", "_new", "_draw"
 # pandas' C parser: "Error tokenizing data. C error: Expected 31 fields in line 6, saw 33"
@@ -499,6 +503,15 @@ def split(frame: dd.DataFrame, config: TrainConfig, *, holdout: dd.DataFrame | N
     return Parts(train, validation, holdout, "time" if set(methods) == {"time"} else "random", sizes)
 
 
+def _reference(train: dd.DataFrame, rows: int, holdout_scores: np.ndarray, threshold: float) -> dict:
+    """reference.build's monitoring reference, its feature bins from a sample of the training rows
+    (drawn on the workers) rather than all of them; its "rows" still counts them all."""
+    share = min(1.0, REFERENCE_SAMPLE_ROWS / max(1, rows))
+    sample = train[train[_DRAW] < share][list(FEATURES)].compute().to_numpy(dtype=np.float64)
+    built = reference.build(sample, holdout_scores, threshold=threshold)
+    return {**built, "rows": rows, "sampled_rows": len(sample)}
+
+
 def train(
     client: distributed.Client,
     frame: dd.DataFrame,
@@ -558,7 +571,8 @@ def train(
             f"{time.perf_counter() - step:.1f}s"
         )
     bundle = ModelBundle(booster=booster, scaling=scaling, threshold=threshold)
-    metrics = evaluate_on(client, bundle, parts.holdout)
+    holdout_scores, y_hold = scores(client, bundle, parts.holdout)
+    metrics = evaluate(y_hold, holdout_scores, threshold)
     metrics["validation_auprc"] = val_auprc
     metrics["split"] = parts.method
     seconds = round(time.perf_counter() - started, 2)
@@ -580,6 +594,7 @@ def train(
         "library_versions": {**library_versions(), "dask": dask.__version__, "distributed": distributed.__version__},
         "training_rows": rows,
         "training_frauds": frauds,
+        "reference": _reference(parts.train, train_rows, holdout_scores, threshold),
         "training_seconds": seconds,
         "training_backend": params["training_backend"],
     }

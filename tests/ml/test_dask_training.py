@@ -85,6 +85,11 @@ def test_the_version_records_the_backend_cluster_size_and_time(comparison):
     assert on_cluster.bundle.metadata["training_backend"] == backend
     assert on_cluster.params["strategy"] == "scale_pos_weight" and on_cluster.params["refit"] is True
     assert any("smote skipped: it has no distributed form" in line for line in lines)
+    # The monitoring reference, as a local version's: bins of every feature and of the hold-out scores.
+    ref = on_cluster.bundle.metadata["reference"]
+    assert set(ref["features"]) == set(schema.FEATURES)
+    assert ref["sampled_rows"] == ref["rows"] > 0  # few rows: the sample is all of them
+    assert len(ref["score"]["shares"]) == len(ref["score"]["edges"]) + 1
 
 
 def test_the_split_holds_out_the_newest_rows(client, frame, tmp_path):
