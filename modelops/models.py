@@ -95,6 +95,8 @@ class ModelVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", help_text="Warm-started from"
     )
     library_versions = models.JSONField(default=dict, blank=True)
+    # Quantile bins of the training rows and hold-out scores (ml/reference.py); empty for older versions.
+    reference = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 
@@ -181,6 +183,8 @@ class ModelEvent(models.Model):
         # An artifact failed verification when loaded; the version's status is left as it was.
         INTEGRITY = "integrity", "Integrity failure"
         SIGN = "sign", "Artifact signed"
+        # Live traffic moved away from the training reference, or the alert rate from the expected.
+        DRIFT = "drift"
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     from_version = models.ForeignKey(

@@ -9,6 +9,8 @@ import numpy as np
 from .schema import FEATURES
 
 BINS = 10
+# Time counts seconds from the start of a client's data: it only grows, so it would always drift.
+MONITORED = tuple(name for name in FEATURES if name != "Time")
 # A bin empty on one side would make PSI infinite; this share stands in for it.
 FLOOR = 1e-4
 
@@ -59,3 +61,30 @@ def psi(expected: list[float], counts: np.ndarray | list[int]) -> float | None:
     actual = np.maximum(counts / total, FLOOR)
     wanted = np.maximum(np.asarray(expected, dtype=np.float64), FLOOR)
     return float(np.sum((actual - wanted) * np.log(actual / wanted)))
+
+
+def checked(found) -> dict:
+    """``found`` if it is a well-formed reference (it may come from an artifact in the bucket), else {}."""
+
+    def part(item) -> bool:
+        if not isinstance(item, dict):
+            return False
+        edges, shares_ = item.get("edges"), item.get("shares")
+        return (
+            isinstance(edges, list)
+            and isinstance(shares_, list)
+            and len(shares_) == len(edges) + 1 <= BINS + 1
+            and all(isinstance(v, int | float) and np.isfinite(v) for v in [*edges, *shares_])
+            and edges == sorted(edges)
+        )
+
+    if not isinstance(found, dict) or not isinstance(found.get("features"), dict):
+        return {}
+    if set(found["features"]) != set(FEATURES) or not all(part(v) for v in found["features"].values()):
+        return {}
+    if not part(found.get("score")):
+        return {}
+    rate = found.get("alert_rate")
+    if rate is not None and not (isinstance(rate, int | float) and 0 <= rate <= 1):
+        return {}
+    return found

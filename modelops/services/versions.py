@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from .. import artifact_store
-from ..ml import training
+from ..ml import reference, training
 from ..models import DataFile, ModelEvent, ModelVersion, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def record_version(
                     training_frauds=result.frauds,
                     parent=parent,
                     library_versions=result.bundle.metadata.get("library_versions", {}),
+                    reference=reference.checked(result.bundle.metadata.get("reference")),
                 )
                 version.data_files.set(data_files)
             return version

@@ -53,3 +53,13 @@ def test_the_reference_covers_every_feature_and_the_hold_out_scores():
     assert all(sum(f["shares"]) == pytest.approx(1.0) for f in built["features"].values())
     assert built["alert_rate"] == pytest.approx((scores >= 0.9).mean())
     assert len(built["score"]["shares"]) == len(built["score"]["edges"]) + 1
+
+
+def test_a_malformed_reference_from_an_artifact_is_dropped():
+    rng = np.random.default_rng(4)
+    good = reference.build(rng.normal(size=(500, len(FEATURES))), rng.uniform(size=100), threshold=0.5)
+    assert reference.checked(good) is good
+    bad_edges = {**good, "score": {"edges": [0.5, 0.1], "shares": [0.2, 0.3, 0.5]}}
+    too_long = {**good, "score": {"edges": list(range(50)), "shares": [0.0] * 51}}
+    for bad in (None, [], {**good, "features": {}}, bad_edges, too_long, {**good, "alert_rate": 3}):
+        assert reference.checked(bad) == {}
