@@ -185,3 +185,41 @@ def daily_counts(
         body.append(f'<rect x="{x0 + 10 + s * 150}" y="8" width="10" height="10" fill="{colours[name]}"/>')
         body.append(_text(x0 + 24 + s * 150, 17, name, anchor="start"))
     return _svg(title, body)
+
+
+SERIES_COLOURS = (LINE_COLOUR, "#8e44ad", FRAUD_COLOUR, LEGIT_COLOUR, "#b7950b")
+
+
+def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str, y_label: str) -> SafeString:
+    """One line per series over the same x labels (time windows); a None is a gap."""
+    x0, y0 = LEFT, HEIGHT - BOTTOM
+    span_x, span_y = WIDTH - RIGHT - LEFT, HEIGHT - BOTTOM - TOP
+    known = [v for values in series.values() for v in values if v is not None]
+    top = max(known, default=0.0) or 1.0
+    step = span_x / max(len(labels) - 1, 1)
+    body = _axes("window", y_label)
+    for i in range(0, len(labels), max(1, len(labels) // 4)):
+        body.append(_text(x0 + i * step, y0 + 14, labels[i]))
+    for fraction in (0.5, 1.0):
+        body.append(_text(x0 - 6, y0 - fraction * span_y + 4, f"{top * fraction:.3g}", anchor="end"))
+    for s, (name, values) in enumerate(series.items()):
+        colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
+        points, segments = [], []
+        for i, value in enumerate(values):
+            if value is None:
+                segments.append(points)
+                points = []
+                continue
+            points.append(f"{x0 + i * step:.1f},{y0 - value / top * span_y:.1f}")
+        segments.append(points)
+        for segment in segments:
+            if len(segment) == 1:
+                x, y = segment[0].split(",")
+                body.append(f'<circle cx="{x}" cy="{y}" r="2" fill="{colour}"/>')
+            elif segment:
+                body.append(
+                    f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(segment)}"/>'
+                )
+        body.append(f'<rect x="{x0 + 10 + s * 110}" y="8" width="10" height="10" fill="{colour}"/>')
+        body.append(_text(x0 + 24 + s * 110, 17, name, anchor="start"))
+    return _svg(title, body)

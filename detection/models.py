@@ -236,3 +236,50 @@ class BacktestScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score:.4f} for {self.transaction_id} in backtest {self.backtest_id}"
+
+
+class MonitorWindow(models.Model):
+    """One closed window of a deployed version's traffic, summarised: recomputed when late labels
+    arrive for its transactions."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="monitor_windows")
+    role = models.CharField(max_length=7, choices=Prediction.Role.choices)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    transactions = models.IntegerField(default=0)
+    alerts = models.IntegerField(default=0)
+    score_quantiles = models.JSONField(default=dict, blank=True, help_text="p50, p90, p99")
+    # None without a reference to compare with.
+    score_psi = models.FloatField(null=True, blank=True)
+    feature_psi = models.JSONField(default=dict, blank=True)
+    top_feature = models.CharField(max_length=10, blank=True)
+    top_feature_psi = models.FloatField(null=True, blank=True)
+    decided_alerts = models.IntegerField(default=0, help_text="Alerts with a label")
+    confirmed_alerts = models.IntegerField(default=0)
+    confirmed_amount = models.FloatField(default=0.0)
+    missed_frauds = models.IntegerField(default=0, help_text="Confirmed frauds below the threshold")
+    missed_amount = models.FloatField(default=0.0)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-start"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "role", "start"], name="monitor_window_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version.version} {self.role} from {self.start:%Y-%m-%d %H:%M}"
+
+    @property
+    def alert_rate(self) -> float | None:
+        return self.alerts / self.transactions if self.transactions else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.confirmed_alerts / self.decided_alerts if self.decided_alerts else None
+
+    @property
+    def drift(self) -> float | None:
+        """The larger of the score's and the worst feature's PSI."""
+        known = [v for v in (self.score_psi, self.top_feature_psi) if v is not None]
+        return max(known) if known else None

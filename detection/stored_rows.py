@@ -56,9 +56,10 @@ def read_after(
     since: datetime | None = None,
     until: datetime | None = None,
     settled_before: datetime | None = None,
+    scored_by: tuple[int, str] | None = None,
 ) -> Chunk:
     """Up to ``size`` transactions with ids above ``after`` (and at most ``through``), stored in
-    [since, until) when given."""
+    [since, until) when given; with the primary's score, or that of ``scored_by`` (version id, role)."""
     where, params = ["t.id > %s"], [after]
     ops = connection.ops
     if through is not None:
@@ -71,9 +72,9 @@ def read_after(
         where.append("t.created_at < %s")
         params.append(ops.adapt_datetimefield_value(until))
     settled = ops.adapt_datetimefield_value(settled_before) if settled_before else None
-    sql = _select_sql().format(where=" AND ".join(where))
+    sql = _select_sql(scored_by is not None).format(where=" AND ".join(where))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [settled, *params, size])
+        cursor.execute(sql, [settled, *(scored_by or ()), *params, size])
         rows = cursor.fetchall()
     count = len(rows)
     values = np.empty((count, len(FEATURES)), dtype=np.float64)
@@ -96,14 +97,15 @@ def read_after(
 
 
 @functools.cache
-def _select_sql() -> str:
+def _select_sql(scored_by: bool) -> str:
     quote = connection.ops.quote_name
     transactions, predictions = quote(Transaction._meta.db_table), quote(Prediction._meta.db_table)
     primary = Prediction.Role.PRIMARY.value
+    scorer = "p.model_version_id = %s AND p.role = %s" if scored_by else f"p.role = '{primary}'"
     return (
         f"SELECT t.id, {_day_sql()}, t.time, t.v, t.amount, t.label, p.score, p.is_fraud, "
         f"COALESCE(t.created_at < %s, TRUE) FROM {transactions} t "
-        f"LEFT JOIN {predictions} p ON p.transaction_id = t.id AND p.role = '{primary}' "
+        f"LEFT JOIN {predictions} p ON p.transaction_id = t.id AND {scorer} "
         "WHERE {where} ORDER BY t.id LIMIT %s"
     )
 

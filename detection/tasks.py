@@ -9,7 +9,7 @@ from django_q.tasks import async_task
 from modelops.models import Deployment
 from modelops.services import deployments
 
-from . import backtests, shadow_promotion, shadow_scoring
+from . import backtests, monitoring, shadow_promotion, shadow_scoring
 
 
 def score_shadows() -> str:
@@ -42,3 +42,10 @@ def enqueue_backtest(backtest_id: int) -> None:
             "detection.tasks.run_backtest", backtest_id, task_name=f"backtest-{backtest_id}", group="backtest"
         )
     )
+
+
+def monitor_windows() -> str:
+    """Scheduled: summarise closed windows of every deployed version, recompute relabelled ones, drift."""
+    done = monitoring.monitor()
+    drift = f"; drift: {' | '.join(done['drift'])}" if done["drift"] else ""
+    return f"{done['new']} windows summarised, {done['recomputed']} recomputed{drift}"

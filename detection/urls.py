@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import challenger_views, views
+from . import challenger_views, monitoring_views, views
 from .api import DetectFraudView
 
 urlpatterns = [
@@ -19,4 +19,6 @@ urlpatterns = [
     path("backtests/<int:pk>/resume", challenger_views.resume_backtest, name="backtest-resume"),
     path("backtests/<int:pk>.csv", challenger_views.backtest_csv, name="backtest-csv"),
     path("backtests/compare/", challenger_views.compare_backtests, name="backtest-compare"),
+    path("monitoring/", monitoring_views.overview, name="monitoring"),
+    path("monitoring/<int:version>/", monitoring_views.version_page, name="monitoring-version"),
 ]

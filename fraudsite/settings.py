@@ -310,6 +310,21 @@ SHADOW_AUTO_PROMOTE = env_bool("SHADOW_AUTO_PROMOTE", False)
 SHADOW_MIN_LABELLED = env_int("SHADOW_MIN_LABELLED", 200)
 BACKTEST_CHUNK_ROWS = env_int("BACKTEST_CHUNK_ROWS", 20_000)
 
+# --- Monitoring of deployed versions.
+MONITOR_WINDOW_MINUTES = env_int("MONITOR_WINDOW_MINUTES", 60)
+# PSI past this in MONITOR_ALERT_WINDOWS windows in a row records a drift event; so does an alert
+# rate MONITOR_ALERT_RATE_FACTOR times off the hold-out's, in windows of enough transactions.
+MONITOR_PSI_ALERT = env_float("MONITOR_PSI_ALERT", 0.2)
+MONITOR_ALERT_WINDOWS = env_int("MONITOR_ALERT_WINDOWS", 3)
+MONITOR_ALERT_RATE_FACTOR = env_float("MONITOR_ALERT_RATE_FACTOR", 3.0)
+MONITOR_MIN_TRANSACTIONS = env_int("MONITOR_MIN_TRANSACTIONS", 100)
+# "alert": record the event only; "retrain": also queue a retrain if accepted data waits.
+MONITOR_DRIFT_ACTION = env_str("MONITOR_DRIFT_ACTION", "alert")
+if MONITOR_DRIFT_ACTION not in ("alert", "retrain"):
+    raise ImproperlyConfigured(f"MONITOR_DRIFT_ACTION must be alert or retrain, not {MONITOR_DRIFT_ACTION!r}")
+# Windows this recent are recomputed when their transactions get labels.
+MONITOR_RELABEL_DAYS = env_int("MONITOR_RELABEL_DAYS", 30)
+
 # --- API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

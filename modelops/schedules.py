@@ -15,6 +15,13 @@ def declared() -> dict[str, dict]:
             "minutes": settings.SCAN_INTERVAL_MINUTES,
             "repeats": -1,
         },
+        "monitor-windows": {
+            "func": "detection.tasks.monitor_windows",
+            "schedule_type": Schedule.MINUTES,
+            # Often enough that a window is summarised soon after it closes, and late labels soon after.
+            "minutes": max(1, min(settings.MONITOR_WINDOW_MINUTES, 5)),
+            "repeats": -1,
+        },
         "score-shadows": {
             "func": "detection.tasks.score_shadows",
             "schedule_type": Schedule.MINUTES,

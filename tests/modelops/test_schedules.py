@@ -14,10 +14,11 @@ def sync() -> str:
 
 
 def test_sync_creates_the_schedules_once(db):
-    assert sync() == "created scan-incoming; created score-shadows"
+    assert sync() == "created scan-incoming; created monitor-windows; created score-shadows"
     assert sync() == "schedules are up to date"
     found = Schedule.objects.order_by("name").values_list("func", "schedule_type", "minutes", "repeats")
     assert list(found) == [
+        ("detection.tasks.monitor_windows", Schedule.MINUTES, 5, -1),
         ("modelops.tasks.scan_incoming", Schedule.MINUTES, 60, -1),
         ("detection.tasks.score_shadows", Schedule.MINUTES, 1, -1),
     ]
