@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 
@@ -134,7 +135,13 @@ def _insert_scores(rows: list[tuple]) -> None:
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s)", rows)
+            # Multi-row INSERTs within the bound-parameter limit: executemany runs one statement per
+            # row, and each statement also rewrites the AUTOINCREMENT counter in sqlite_sequence.
+            per_statement = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 3
+            for start in range(0, len(rows), per_statement):
+                part = rows[start : start + per_statement]
+                values = ", ".join(["(%s, %s, %s)"] * len(part))
+                cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", [v for row in part for v in row])
 
 
 def csv_lines(backtest: Backtest, *, chunk: int = 10_000) -> Iterator[str]:
