@@ -74,8 +74,8 @@ class TransactionAdmin(admin.ModelAdmin):
 class ReviewAdmin(ReadOnlyAdmin):
     """The decisions' audit trail: read-only, never deleted."""
 
-    list_display = ["created_at", "transaction", "label", "reviewer_name", "note"]
-    list_filter = ["label", "created_at"]
+    list_display = ["created_at", "transaction", "label", "source", "reviewer_name", "reported_at", "note"]
+    list_filter = ["label", "source", "created_at"]
     search_fields = ["reviewer_name", "note", "transaction__external_id"]
     list_select_related = ["transaction"]
 

@@ -11,10 +11,10 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import parsing
-from .auth import client_of
+from . import labels, parsing
+from .auth import LabelAccess, client_of
 from .models import Transaction
-from .openapi import DETECT_FRAUD_SCHEMA
+from .openapi import DETECT_FRAUD_SCHEMA, LABELS_SCHEMA
 from .renderers import FastJSONRenderer
 from .services import score_transactions
 
@@ -73,3 +73,19 @@ class DetectFraudView(APIView):
         explain = request.query_params.get("explain", "").lower() in ("1", "true", "yes")
         body = [r.as_json(explain=explain) for r in results]
         return Response(body if is_list else body[0])
+
+
+class LabelsView(APIView):
+    """POST /api/labels: labels from other systems, such as chargebacks, all or none."""
+
+    parser_classes = [LenientJSONParser]
+    renderer_classes = [FastJSONRenderer]
+    content_negotiation_class = FixedNegotiation
+    permission_classes = [LabelAccess]
+
+    @extend_schema(**LABELS_SCHEMA)
+    def post(self, request):
+        found, is_list = labels.parse(request.data, max_items=settings.SCORING_MAX_BATCH)
+        key = request.auth
+        who = f"key {key.prefix} ({key.name})" if key is not None else request.user.get_username()
+        return Response(labels.apply(found, is_list=is_list, recorded_by=who))

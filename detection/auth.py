@@ -20,11 +20,13 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(*, name: str, created_by=None) -> tuple[ApiKey, str]:
+def create_key(*, name: str, created_by=None, can_label: bool = False) -> tuple[ApiKey, str]:
     """A new key: (its row, the key itself). The key is not stored and cannot be shown again."""
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey.objects.create(name=name, prefix=prefix, hashed=_digest(key), created_by=created_by)
+    row = ApiKey.objects.create(
+        name=name, prefix=prefix, hashed=_digest(key), created_by=created_by, can_label=can_label
+    )
     return row, key
 
 
@@ -75,6 +77,21 @@ class ApiAccess(permissions.BasePermission):
         permission = getattr(view, "session_permission", "detection.review_transaction")
         if not request.user.has_perm(permission):
             raise exceptions.PermissionDenied(f"the signed-in user lacks the permission {permission!r}")
+        return True
+
+
+class LabelAccess(permissions.BasePermission):
+    """A key made to send labels, or a signed-in analyst; never open, as labels change what the model learns."""
+
+    def has_permission(self, request, view):
+        if isinstance(request.auth, ApiKey):
+            if not request.auth.can_label:
+                raise exceptions.PermissionDenied("this API key may not send labels: create one with --label")
+            return True
+        if not (request.user and request.user.is_authenticated):
+            raise exceptions.NotAuthenticated("an API key with the label permission is required")
+        if not request.user.has_perm("detection.review_transaction"):
+            raise exceptions.PermissionDenied("the signed-in user lacks the permission 'detection.review_transaction'")
         return True
 
 

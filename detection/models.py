@@ -145,6 +145,8 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Labels change what the model learns: only a key made for it may send them (POST /api/labels).
+    can_label = models.BooleanField(default=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -160,7 +162,10 @@ class ApiKey(models.Model):
 
 
 class Review(models.Model):
-    """One analyst decision, only ever added; the transaction's ``label`` is the latest one."""
+    """One decision, an analyst's or another system's (a chargeback feed), only ever added; the
+    transaction's ``label`` is the latest one, an analyst's later decision winning over a report."""
+
+    ANALYST = "analyst"
 
     transaction = models.ForeignKey(Transaction, on_delete=models.CASCADE, related_name="reviews")
     label = models.CharField(max_length=12, choices=Transaction.Label.choices)
@@ -169,6 +174,8 @@ class Review(models.Model):
     # The record of who decided outlives the user's account.
     reviewer_name = models.CharField(max_length=150)
     created_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=40, default=ANALYST, help_text="analyst, or the reporting system's source")
+    reported_at = models.DateTimeField(null=True, blank=True, help_text="When the source reported it")
 
     class Meta:
         ordering = ["-created_at", "-id"]

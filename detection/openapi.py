@@ -432,3 +432,68 @@ DETECT_FRAUD_SCHEMA = {
 def drop_duplicate_routes(endpoints):
     """drf-spectacular hook: lists /detect-fraud once, without its trailing-slash alias."""
     return [endpoint for endpoint in endpoints if endpoint[0] != "/detect-fraud/"]
+
+
+class LabelSerializer(serializers.Serializer):
+    transaction_id = serializers.IntegerField(required=False, help_text="The id /detect-fraud answered; or external_id")
+    external_id = serializers.CharField(
+        required=False, max_length=100, help_text="The client's id of the transaction, unique across clients"
+    )
+    label = serializers.ChoiceField(choices=["fraud", "legitimate"])
+    source = serializers.RegexField(r"^[a-z0-9][a-z0-9_.-]{0,39}$", help_text="Who reports it, e.g. chargeback")
+    reported_at = serializers.DateTimeField(required=False, help_text="When the source reported it; default now")
+
+
+class LabelsResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    recorded = serializers.IntegerField()
+    repeated = serializers.IntegerField(help_text="Labels the same source had already given: not recorded again")
+
+
+LABELS_SCHEMA = {
+    "operation_id": "post_labels",
+    "summary": "Send labels from another system (chargebacks)",
+    "description": (
+        "One label or a list of them, recorded all or none as decisions beside the analysts'. The same "
+        "label from the same source twice is recorded once. A transaction takes the label unless an "
+        "analyst decided it after the report. Needs an API key created with `manage.py api_key create "
+        "NAME --label` (or a signed-in analyst), even when the scoring API is open."
+    ),
+    "tags": ["labels"],
+    "request": {"application/json": LabelSerializer(many=True)},
+    "responses": {
+        200: OpenApiResponse(response=LabelsResultSerializer, description="Recorded."),
+        400: _error("A bad field or an unknown id, named per item (code invalid_input); nothing is recorded."),
+        401: _error("No valid API key."),
+        403: _error("A key without the label permission, or a user without the review permission."),
+        429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),
+    },
+    "examples": [
+        OpenApiExample(
+            "Two chargebacks",
+            value=[
+                {
+                    "transaction_id": 1042,
+                    "label": "fraud",
+                    "source": "chargeback",
+                    "reported_at": "2026-12-01T10:30:00Z",
+                },
+                {"external_id": "ord-77", "label": "fraud", "source": "chargeback"},
+            ],
+            request_only=True,
+        ),
+        OpenApiExample("Recorded", value={"received": 2, "recorded": 2, "repeated": 0}, response_only=True),
+        OpenApiExample(
+            "Unknown id",
+            value={
+                "error": {
+                    "code": "invalid_input",
+                    "message": "item 0: transaction_id no transaction with this id",
+                    "items": [{"index": 0, "fields": {"transaction_id": "no transaction with this id"}}],
+                }
+            },
+            response_only=True,
+            status_codes=["400"],
+        ),
+    ],
+}

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import challenger_views, monitoring_views, views
-from .api import DetectFraudView
+from .api import DetectFraudView, LabelsView
 
 urlpatterns = [
     path("", views.score_form, name="score-form"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("detect-fraud", DetectFraudView.as_view(), name="detect-fraud"),
     path("detect-fraud/", DetectFraudView.as_view()),
     path("score-file/", views.score_file, name="score-file"),
+    path("api/labels", LabelsView.as_view(), name="labels"),
     path("review/", views.queue, name="queue"),
     path("review/decide", views.decide_many, name="decide-many"),
     path("review/<int:pk>/", views.transaction_page, name="transaction"),

@@ -11,13 +11,14 @@ class Command(BaseCommand):
         actions = parser.add_subparsers(dest="action", required=True)
         create = actions.add_parser("create", help="Create a key; it is printed once and never stored")
         create.add_argument("name", help="Who uses it")
+        create.add_argument("--label", action="store_true", help="It may send labels (POST /api/labels)")
         actions.add_parser("list", help="List keys (prefixes only)")
         revoke = actions.add_parser("revoke", help="Revoke a key by its prefix; it stops working at once")
         revoke.add_argument("prefix")
 
     def handle(self, *args, action, **options):
         if action == "create":
-            row, key = create_key(name=options["name"])
+            row, key = create_key(name=options["name"], can_label=options["label"])
             self.stderr.write(f"API key {row.prefix} for {row.name}; store it now, it cannot be shown again:")
             self.stdout.write(key)
         elif action == "list":
