@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from django.db import IntegrityError
 from django.utils import timezone
 
+from common import metrics
 from modelops.ml import schema
 from modelops.model_cache import PrimaryModel, primary_model, serving_model
 
@@ -149,6 +150,7 @@ def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list:
             contributions=contributions,
             now=timezone.now(),
         )
+        metrics.count_decisions(model.version, int((scores >= model.threshold).sum()), len(ids))
         for index, pk, external_id, score, explanation in zip(
             to_score, ids, external_ids, scores.tolist(), contributions, strict=True
         ):

@@ -12,6 +12,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.encoding import escape_uri_path
 
+from common import metrics
 from common.errors import database_unavailable, server_error
 
 log = logging.getLogger("fraudsite.requests")
@@ -34,6 +35,7 @@ class RequestLogMiddleware:
         request.id = supplied if _CALLER_ID.fullmatch(supplied) else uuid.uuid4().hex  # "$" would let "\n" end it
         response = self.get_response(request)
         response["X-Request-ID"] = request.id
+        metrics.observe_request(request, response, time.perf_counter() - started)
         if not log.isEnabledFor(logging.INFO):
             return response  # the path's escaping is not paid for on every request when the log is off
         log.info(

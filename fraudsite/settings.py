@@ -324,6 +324,9 @@ if MONITOR_DRIFT_ACTION not in ("alert", "retrain"):
     raise ImproperlyConfigured(f"MONITOR_DRIFT_ACTION must be alert or retrain, not {MONITOR_DRIFT_ACTION!r}")
 # Windows this recent are recomputed when their transactions get labels.
 MONITOR_RELABEL_DAYS = env_int("MONITOR_RELABEL_DAYS", 30)
+# GET /metrics: with a token, it must come as a bearer token; without, only the loopback may scrape.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 
 # --- API.
 REST_FRAMEWORK = {

@@ -10,6 +10,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from common import metrics
+
 from .ml.artifact import ArtifactError, ModelBundle
 from .models import Deployment
 from .services import integrity
@@ -85,6 +87,7 @@ def _load(key: tuple[int, str], name: str) -> ModelBundle:
         )
     except ArtifactError as exc:
         _failed[key] = (time.monotonic(), exc)
+        metrics.ARTIFACT_FAILURES.inc()
         raise
     _failed.pop(key, None)
     while len(_cache) >= _KEEP:

@@ -9,6 +9,10 @@ WORKERS="${WEB_CONCURRENCY:-2}"
 # The local demo's API takes requests without a key, as the original app did. In production
 # leave this unset and give each client a key: manage.py api_key create NAME
 export SCORING_API_OPEN="${SCORING_API_OPEN:-true}"
+# Each worker keeps its metrics in files here, which /metrics sums; emptied at each start, as a
+# previous run's files would be counted again.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-${DATA_DIR:-var}/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
 # The task cluster runs in a process group of its own: a signal sent to this script's group
 # (Ctrl-C, or kill/timeout/a supervisor signalling the group) would otherwise reach all of its
@@ -26,7 +30,7 @@ echo "  Review queue: http://127.0.0.1:${PORT}/review/   Models: http://127.0.0.
 echo "  API:   POST http://127.0.0.1:${PORT}/detect-fraud  (a curl example is in the README)"
 echo "  Admin: http://127.0.0.1:${PORT}/admin/  (the same sign-in)"
 echo "  API keys: $( [ "$SCORING_API_OPEN" = true ] && echo "not required in this demo (SCORING_API_OPEN=true)" || echo "required: manage.py api_key create NAME")"
-echo "  Docs: http://127.0.0.1:${PORT}/api/docs/   Health: /healthz, /readyz"
+echo "  Docs: http://127.0.0.1:${PORT}/api/docs/   Health: /healthz, /readyz   Metrics: /metrics   Monitoring: /monitoring/"
 echo "  New labelled data: drop a CSV into ${DATA_DIR:-var}/bucket/incoming/ (or the S3 bucket's incoming/)"
 echo "  Stop with Ctrl-C."
 echo
@@ -35,6 +39,7 @@ echo
 # No control socket: gunicorn would put it in the home folder, outside DATA_DIR, at a path that
 # every gunicorn of the user shares; the demo has no use for it.
 "$BIN/gunicorn" fraudsite.wsgi \
+  --config scripts/gunicorn_conf.py \
   --bind "127.0.0.1:${PORT}" \
   --no-control-socket \
   --workers "$WORKERS" \
