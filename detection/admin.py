@@ -4,7 +4,7 @@ from common.admin import ReadOnlyAdmin
 
 from . import reviews
 from .auth import create_key, revoke_key
-from .models import ApiKey, Prediction, Review, Transaction
+from .models import ApiKey, LabelFile, Prediction, Review, Transaction
 
 
 class PredictionInline(admin.TabularInline):
@@ -68,6 +68,13 @@ class TransactionAdmin(admin.ModelAdmin):
 
     def has_review_permission(self, request):
         return request.user.has_perm("detection.review_transaction")
+
+
+@admin.register(LabelFile)
+class LabelFileAdmin(ReadOnlyAdmin):
+    list_display = ["processed_at", "key", "status", "rows", "recorded", "repeated", "error"]
+    list_filter = ["status"]
+    search_fields = ["key", "error"]
 
 
 @admin.register(Review)

@@ -290,3 +290,27 @@ class MonitorWindow(models.Model):
         """The larger of the score's and the worst feature's PSI."""
         known = [v for v in (self.score_psi, self.top_feature_psi) if v is not None]
         return max(known) if known else None
+
+
+class LabelFile(models.Model):
+    """A CSV of labels from the bucket's labels/ prefix (a chargeback feed), handled once per content."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied"
+        REJECTED = "rejected"
+
+    key = models.CharField(max_length=500)
+    etag = models.CharField(max_length=200, help_text="ETag on S3, sha256 on local folders")
+    status = models.CharField(max_length=8, choices=Status.choices)
+    rows = models.IntegerField(default=0)
+    recorded = models.IntegerField(default=0)
+    repeated = models.IntegerField(default=0, help_text="Labels the feed had given before")
+    error = models.TextField(blank=True, help_text="Exact reason and line of a refused file")
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-processed_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["key", "etag"], name="labelfile_once_per_content")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

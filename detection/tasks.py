@@ -9,7 +9,7 @@ from django_q.tasks import async_task
 from modelops.models import Deployment
 from modelops.services import deployments
 
-from . import backtests, monitoring, shadow_promotion, shadow_scoring
+from . import backtests, label_feed, monitoring, shadow_promotion, shadow_scoring
 
 
 def score_shadows() -> str:
@@ -49,3 +49,11 @@ def monitor_windows() -> str:
     done = monitoring.monitor()
     drift = f"; drift: {' | '.join(done['drift'])}" if done["drift"] else ""
     return f"{done['new']} windows summarised, {done['recomputed']} recomputed{drift}"
+
+
+def scan_labels() -> str:
+    """Scheduled with the bucket scan: apply new label files of the labels/ prefix."""
+    result = label_feed.scan_labels()
+    if result.error:
+        raise RuntimeError(result.error)  # failed, so the admin lists it; the next scan retries
+    return result.summary()

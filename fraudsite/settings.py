@@ -242,6 +242,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     "incoming": _bucket_storage(env_str("S3_INCOMING_PREFIX", "incoming")),
     "models": _bucket_storage(env_str("S3_MODELS_PREFIX", "models")),
+    # CSVs of external_id,label,reported_at from other systems (chargeback feeds).
+    "labels": _bucket_storage(env_str("S3_LABELS_PREFIX", "labels")),
 }
 # Artifacts are signed with this key, kept out of the bucket so that write access to it cannot plant
 # a model. To rotate, set the new key and list the old ones until no version needs them.

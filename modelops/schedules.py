@@ -15,6 +15,12 @@ def declared() -> dict[str, dict]:
             "minutes": settings.SCAN_INTERVAL_MINUTES,
             "repeats": -1,
         },
+        "scan-labels": {
+            "func": "detection.tasks.scan_labels",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.SCAN_INTERVAL_MINUTES,
+            "repeats": -1,
+        },
         "monitor-windows": {
             "func": "detection.tasks.monitor_windows",
             "schedule_type": Schedule.MINUTES,

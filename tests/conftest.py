@@ -17,9 +17,9 @@ SMALL_CONFIG = training.TrainConfig(n_estimators=60)
 
 @pytest.fixture(autouse=True)
 def bucket(settings, tmp_path):
-    """Local folders for the incoming files and the model artifacts, fresh for each test."""
+    """Local folders for the incoming files, the model artifacts and label files, fresh for each test."""
     root = tmp_path / "bucket"
-    for alias in ("incoming", "models"):
+    for alias in ("incoming", "models", "labels"):
         settings.STORAGES = {
             **settings.STORAGES,
             alias: {

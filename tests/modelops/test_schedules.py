@@ -14,12 +14,13 @@ def sync() -> str:
 
 
 def test_sync_creates_the_schedules_once(db):
-    assert sync() == "created scan-incoming; created monitor-windows; created score-shadows"
+    assert sync() == "created scan-incoming; created scan-labels; created monitor-windows; created score-shadows"
     assert sync() == "schedules are up to date"
     found = Schedule.objects.order_by("name").values_list("func", "schedule_type", "minutes", "repeats")
     assert list(found) == [
         ("detection.tasks.monitor_windows", Schedule.MINUTES, 5, -1),
         ("modelops.tasks.scan_incoming", Schedule.MINUTES, 60, -1),
+        ("detection.tasks.scan_labels", Schedule.MINUTES, 60, -1),
         ("detection.tasks.score_shadows", Schedule.MINUTES, 1, -1),
     ]
 
@@ -27,7 +28,7 @@ def test_sync_creates_the_schedules_once(db):
 def test_sync_follows_a_changed_interval(db, settings):
     sync()
     settings.SCAN_INTERVAL_MINUTES = 5
-    assert sync() == "updated scan-incoming: minutes"
+    assert sync() == "updated scan-incoming: minutes; updated scan-labels: minutes"
     assert Schedule.objects.get(name="scan-incoming").minutes == 5
 
 
