@@ -26,7 +26,6 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_model $(if $(CSV),--csv $(CSV))
 	$(BIN)/python manage.py ensure_demo_user
-	$(BIN)/python manage.py sync_schedules
 	VENV=$(VENV) scripts/serve.sh
 
 test: $(VENV)/.installed-dev

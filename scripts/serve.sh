@@ -9,6 +9,14 @@ WORKERS="${WEB_CONCURRENCY:-2}"
 # The local demo's API takes requests without a key, as the original app did. In production
 # leave this unset and give each client a key: manage.py api_key create NAME
 export SCORING_API_OPEN="${SCORING_API_OPEN:-true}"
+# The demo replays generated traffic (drifting after five minutes) and summarises it in windows of
+# a minute, so the queue, the monitoring charts and a drift event appear within minutes.
+DEMO_TRAFFIC="${DEMO_TRAFFIC:-1}"
+if [ "$DEMO_TRAFFIC" != 0 ]; then
+  export MONITOR_WINDOW_MINUTES="${MONITOR_WINDOW_MINUTES:-1}"
+fi
+# Written here, after the settings above, so the cluster's schedules match them.
+"$BIN/python" manage.py sync_schedules
 # Each worker keeps its metrics in files here, which /metrics sums; emptied at each start, as a
 # previous run's files would be counted again.
 export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-${DATA_DIR:-var}/prometheus}"
@@ -20,7 +28,12 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 # ends this script, the cluster's main process alone is asked to stop, its own graceful path.
 setsid "$BIN/python" manage.py qcluster &
 cluster=$!
-trap 'kill -TERM "$cluster" 2>/dev/null || true; wait "$cluster" 2>/dev/null || true' EXIT
+traffic=""
+if [ "$DEMO_TRAFFIC" != 0 ]; then
+  "$BIN/python" manage.py demo_traffic --url "http://127.0.0.1:${PORT}/detect-fraud" >/dev/null &
+  traffic=$!
+fi
+trap 'kill -TERM "$cluster" $traffic 2>/dev/null || true; wait "$cluster" 2>/dev/null || true' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
@@ -32,6 +45,7 @@ echo "  Admin: http://127.0.0.1:${PORT}/admin/  (the same sign-in)"
 echo "  API keys: $( [ "$SCORING_API_OPEN" = true ] && echo "not required in this demo (SCORING_API_OPEN=true)" || echo "required: manage.py api_key create NAME")"
 echo "  Docs: http://127.0.0.1:${PORT}/api/docs/   Health: /healthz, /readyz   Metrics: /metrics   Monitoring: /monitoring/"
 echo "  New labelled data: drop a CSV into ${DATA_DIR:-var}/bucket/incoming/ (or the S3 bucket's incoming/)"
+echo "  Demo traffic: $( [ "$DEMO_TRAFFIC" != 0 ] && echo "a few generated transactions a second, drifting after 5 minutes (DEMO_TRAFFIC=0: none)" || echo off)"
 echo "  Stop with Ctrl-C."
 echo
 

@@ -325,3 +325,17 @@ def test_a_long_digit_run_gets_400_and_each_distinct_string_is_checked_once(clie
     assert response.json()["error"]["items"] == [{"index": 0, "fields": {"V1": "must be a number"}}]
     assert sorted(checked, key=len) == ["0.5", "1" * 16_000 + "x"]
     assert not Transaction.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_traffic_posts_ordinary_then_drifted_transactions(live_server, active_version):
+    from django.core.management import call_command
+
+    from detection.models import Transaction
+
+    call_command("demo_traffic", url=f"{live_server.url}/detect-fraud", rate=40, drift_after=1.0, seconds=2.5)
+    amounts = list(Transaction.objects.order_by("id").values_list("v", flat=True))
+    assert len(amounts) > 30
+    first, last = amounts[: len(amounts) // 3], amounts[-len(amounts) // 3 :]
+    spread = [abs(sum(v[i] for v in last) / len(last) - sum(v[i] for v in first) / len(first)) for i in range(28)]
+    assert max(spread) > 1.0  # features moved by standard deviations once it drifted

@@ -38,7 +38,13 @@ def test_metrics_add_up_every_worker_of_the_served_app(deployment):
     deployment.manage("migrate", "--noinput")
     deployment.manage("ensure_model", "--rows", "20000")
     port = e2e.free_ports(1)[0]
-    env = {**deployment.env, "PORT": str(port), "WEB_CONCURRENCY": "2", "VENV": str(Path(sys.executable).parents[1])}
+    env = {
+        **deployment.env,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "VENV": str(Path(sys.executable).parents[1]),
+        "DEMO_TRAFFIC": "0",  # only this test's requests are counted
+    }
     log = (deployment.data_dir / "serve.log").open("w")
     served = subprocess.Popen(
         ["bash", "scripts/serve.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
