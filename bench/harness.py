@@ -74,9 +74,10 @@ def store(model, values, scores, contributions, *, source: str = "api") -> list[
     )
 
 
-def manage(env: dict, *args: str, timeout: float | None = None) -> None:
-    """Run a manage.py command; its output is shown only if it fails."""
-    done = subprocess.run([*MANAGE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+def manage(env: dict, *args: str, timeout: float | None = None, root: Path = ROOT) -> None:
+    """Run a manage.py command (of the tree at ``root``); its output is shown only if it fails."""
+    command = [sys.executable, str(Path(root) / "manage.py"), *args]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
@@ -97,10 +98,12 @@ def gunicorn(
     threads: int = 1,
     log: Path | None = None,
     ready_timeout: float = 60,
+    root: Path = ROOT,
 ):
-    """gunicorn serving ``app`` (the app's WSGI module unless told) on a free port of 127.0.0.1,
-    its output in ``log`` (discarded without one); yields (process, port) once it is ready, and
-    stops it afterwards."""
+    """gunicorn serving ``app`` (the app's WSGI module unless told) of the tree at ``root`` (this
+    one unless told: another checkout to compare with) on a free port of 127.0.0.1, its output in
+    ``log`` (discarded without one); yields (process, port) once it is ready, and stops it
+    afterwards."""
     port = free_port()
     output = log.open("wb") if log else subprocess.DEVNULL
     server = subprocess.Popen(
@@ -108,7 +111,7 @@ def gunicorn(
             *(sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--no-control-socket"),
             *("--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads)),
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT,
