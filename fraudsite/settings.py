@@ -348,6 +348,8 @@ REST_FRAMEWORK = {
 }
 # Open: no API key required (the local demo, or compatible clients that send none).
 SCORING_API_OPEN = env_bool("SCORING_API_OPEN", False)
+# How long a process trusts a key it checked: a revoked key is refused within this time everywhere.
+API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 1.0)
 # Per client (key, user or address); "off": no limit. The default only stops a runaway client.
 SCORING_RATE_LIMIT = env_str("SCORING_RATE_LIMIT", "60000/min")
 if SCORING_RATE_LIMIT.lower() == "off":

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 
 from detection.auth import create_key, revoke_key
-from detection.models import Transaction
+from detection.models import ApiKey, Transaction
 from modelops.ml.schema import FEATURES
 
 ROW = {**{name: 0.0 for name in FEATURES}, "Time": 10, "Amount": 5}
@@ -161,3 +161,19 @@ def test_the_admin_revokes_keys_at_once(client, active_version, closed_api):
     client.post("/admin/detection/apikey/", {"action": "revoke", "_selected_action": [row.pk]})
     client.logout()
     assert post(client, Authorization=f"Bearer {key}").status_code == 401
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_time(
+    client, active_version, closed_api, settings
+):
+    import time
+
+    from django.utils import timezone
+
+    settings.API_KEY_CACHE_SECONDS = 0.3
+    row, key = create_key(name="acquirer")
+    assert post(client, Authorization=f"Bearer {key}").status_code == 200
+    ApiKey.objects.filter(pk=row.pk).update(revoked_at=timezone.now())  # as another worker's revoke does
+    time.sleep(0.35)
+    response = post(client, Authorization=f"Bearer {key}")
+    assert response.status_code == 401 and response.json()["error"]["message"] == "the API key was revoked"
