@@ -147,8 +147,9 @@ def monitor(*, now: datetime | None = None) -> dict:
         version, role = deployment.version, deployment.role
         latest = MonitorWindow.objects.filter(version=version, role=role).order_by("-start").first()
         start = latest.end if latest else floor_to_window(deployment.since)
+        until = closed_until if role == Deployment.Role.PRIMARY else _scored_until(deployment, closed_until)
         for _ in range(WINDOWS_PER_RUN):
-            if start + width > closed_until:
+            if start + width > until:
                 break
             summarise(version, role, start, start + width)
             done["new"] += 1
@@ -158,6 +159,12 @@ def monitor(*, now: datetime | None = None) -> dict:
         if found:
             done["drift"].append(found)
     return done
+
+
+def _scored_until(deployment: Deployment, closed_until: datetime) -> datetime:
+    """A shadow scores a little behind the traffic: only windows it has wholly scored are closed for it."""
+    scored = Transaction.objects.filter(pk=deployment.scored_through or 0).values_list("created_at", flat=True).first()
+    return min(closed_until, floor_to_window(scored)) if scored else deployment.since
 
 
 def _recompute_relabelled(version: ModelVersion, role: str) -> int:

@@ -137,3 +137,25 @@ def test_the_pages_draw_the_windows(deployed_since_start, training_frame, analys
     assert page.count("<svg") == 6
     overview = analyst_client.get("/monitoring/").content.decode()
     assert f"v{deployed_since_start.version}</a>" in overview and "No window closed yet" not in overview
+
+
+def test_a_shadows_window_waits_until_the_shadow_scored_all_of_it(
+    deployed_since_start, training_frame, trained, settings
+):
+    from detection import shadow_scoring
+    from modelops.models import Deployment
+    from modelops.services import deployments, versions
+
+    settings.SHADOW_SETTLE_SECONDS = 0
+    shadow = versions.record_version(result=trained)
+    deployments.deploy_shadow(version_id=shadow.pk, actor="test")
+    Deployment.objects.filter(version=shadow).update(since=START)
+    store(training_frame.iloc[:200], START)
+    store(training_frame.iloc[200:400], START + HOUR)
+    now = START + 2 * HOUR + timedelta(minutes=1)
+    monitoring.monitor(now=now)
+    assert not MonitorWindow.objects.filter(role="shadow").exists()  # nothing scored by it yet
+    shadow_scoring.score_shadows(max_seconds=30)
+    monitoring.monitor(now=now)
+    # The second hour holds the watermark: only the first is known whole.
+    assert list(MonitorWindow.objects.filter(role="shadow").values_list("start", "transactions")) == [(START, 200)]
