@@ -218,7 +218,9 @@ def apply_drift_policy(version: ModelVersion, role: str) -> str | None:
 
 def _drifted(windows: list[MonitorWindow], version: ModelVersion) -> str | None:
     limit = settings.MONITOR_PSI_ALERT
-    if all(w.drift is not None and w.drift > limit for w in windows):
+    enough = settings.MONITOR_MIN_TRANSACTIONS
+    # PSI of a few rows is mostly noise: a window needs enough transactions to count.
+    if all(w.drift is not None and w.drift > limit and w.transactions >= enough for w in windows):
         newest = windows[0]
         what = f"score PSI {newest.score_psi:.3f}" if newest.score_psi is not None else "score PSI n/a"
         if newest.top_feature:
@@ -227,7 +229,7 @@ def _drifted(windows: list[MonitorWindow], version: ModelVersion) -> str | None:
     expected = (version.reference or {}).get("alert_rate")
     factor = settings.MONITOR_ALERT_RATE_FACTOR
     if expected and all(
-        w.transactions >= settings.MONITOR_MIN_TRANSACTIONS
+        w.transactions >= enough
         and w.alert_rate is not None
         and not expected / factor <= w.alert_rate <= expected * factor
         for w in windows

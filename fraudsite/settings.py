@@ -315,11 +315,11 @@ BACKTEST_CHUNK_ROWS = env_int("BACKTEST_CHUNK_ROWS", 20_000)
 # --- Monitoring of deployed versions.
 MONITOR_WINDOW_MINUTES = env_int("MONITOR_WINDOW_MINUTES", 60)
 # PSI past this in MONITOR_ALERT_WINDOWS windows in a row records a drift event; so does an alert
-# rate MONITOR_ALERT_RATE_FACTOR times off the hold-out's, in windows of enough transactions.
+# rate MONITOR_ALERT_RATE_FACTOR times off the hold-out's. Only windows of MONITOR_MIN_TRANSACTIONS count.
 MONITOR_PSI_ALERT = env_float("MONITOR_PSI_ALERT", 0.2)
 MONITOR_ALERT_WINDOWS = env_int("MONITOR_ALERT_WINDOWS", 3)
 MONITOR_ALERT_RATE_FACTOR = env_float("MONITOR_ALERT_RATE_FACTOR", 3.0)
-MONITOR_MIN_TRANSACTIONS = env_int("MONITOR_MIN_TRANSACTIONS", 100)
+MONITOR_MIN_TRANSACTIONS = env_int("MONITOR_MIN_TRANSACTIONS", 200)
 # "alert": record the event only; "retrain": also queue a retrain if accepted data waits.
 MONITOR_DRIFT_ACTION = env_str("MONITOR_DRIFT_ACTION", "alert")
 if MONITOR_DRIFT_ACTION not in ("alert", "retrain"):

@@ -45,7 +45,7 @@ echo "  Admin: http://127.0.0.1:${PORT}/admin/  (the same sign-in)"
 echo "  API keys: $( [ "$SCORING_API_OPEN" = true ] && echo "not required in this demo (SCORING_API_OPEN=true)" || echo "required: manage.py api_key create NAME")"
 echo "  Docs: http://127.0.0.1:${PORT}/api/docs/   Health: /healthz, /readyz   Metrics: /metrics   Monitoring: /monitoring/"
 echo "  New labelled data: drop a CSV into ${DATA_DIR:-var}/bucket/incoming/ (or the S3 bucket's incoming/)"
-echo "  Demo traffic: $( [ "$DEMO_TRAFFIC" != 0 ] && echo "a few generated transactions a second, drifting after 5 minutes (DEMO_TRAFFIC=0: none)" || echo off)"
+echo "  Demo traffic: $( [ "$DEMO_TRAFFIC" != 0 ] && echo "about eight generated transactions a second, drifting after 5 minutes (DEMO_TRAFFIC=0: none)" || echo off)"
 echo "  Stop with Ctrl-C."
 echo
 

@@ -159,3 +159,12 @@ def test_a_shadows_window_waits_until_the_shadow_scored_all_of_it(
     monitoring.monitor(now=now)
     # The second hour holds the watermark: only the first is known whole.
     assert list(MonitorWindow.objects.filter(role="shadow").values_list("start", "transactions")) == [(START, 200)]
+
+
+def test_windows_too_small_to_measure_never_count_as_drift(deployed_since_start):
+    for hour in range(3):
+        drifted = synthetic.generate(rows=50, fraud_rate=0.02, seed=60 + hour, drift=4.0)
+        store(drifted, START + hour * HOUR)
+    monitoring.monitor(now=START + 3 * HOUR + timedelta(minutes=1))
+    assert all(w.drift > 0.2 for w in MonitorWindow.objects.all())
+    assert not ModelEvent.objects.filter(kind=ModelEvent.Kind.DRIFT).exists()
