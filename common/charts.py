@@ -199,7 +199,9 @@ def lines(labels: Sequence[str], series: dict[str, Sequence[float | None]], *, t
     step = span_x / max(len(labels) - 1, 1)
     body = _axes("window", y_label)
     for i in range(0, len(labels), max(1, len(labels) // 4)):
-        body.append(_text(x0 + i * step, y0 + 14, labels[i]))
+        # The first and last labels are anchored inwards, or they would run off the drawing.
+        anchor = "start" if i == 0 else "end" if i == len(labels) - 1 else "middle"
+        body.append(_text(x0 + i * step, y0 + 14, labels[i], anchor=anchor))
     for fraction in (0.5, 1.0):
         body.append(_text(x0 - 6, y0 - fraction * span_y + 4, f"{top * fraction:.3g}", anchor="end"))
     for s, (name, values) in enumerate(series.items()):

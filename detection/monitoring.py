@@ -204,7 +204,10 @@ def apply_drift_policy(version: ModelVersion, role: str) -> str | None:
     streak_start = last[-1].start
     if ModelEvent.objects.filter(kind=ModelEvent.Kind.DRIFT, to_version=version, created_at__gte=streak_start).exists():
         return None
-    reason = f"{role} v{version.version}: {why} in the last {count} windows of {window_minutes()} minutes"
+    minutes = window_minutes()
+    reason = (
+        f"{role} v{version.version}: {why} in the last {count} windows of {minutes} minute{'s' if minutes != 1 else ''}"
+    )
     queued = settings.MONITOR_DRIFT_ACTION == "retrain" and DataFile.objects.filter(status=DataFile.Status.NEW).exists()
     if queued:
         enqueue_retrain(trigger=TrainingRun.Trigger.SCHEDULE, actor="monitoring")
