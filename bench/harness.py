@@ -74,6 +74,61 @@ def store(model, values, scores, contributions, *, source: str = "api") -> list[
     )
 
 
+def setup_django(env: dict) -> None:
+    """Set up Django in this process on the environment ``env`` (see environment())."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def extra_versions(count: int, *, rows: int = 100_000) -> list:
+    """In process, Django set up: ``count`` recorded versions that are not deployed, the newest
+    first, each trained (as retraining would, the app's training settings, a seed of its own) on
+    ``rows`` generated rows if the database holds too few."""
+    from django.conf import settings
+
+    from modelops.ml import synthetic, training
+    from modelops.models import Deployment, ModelVersion
+    from modelops.services import versions
+
+    free = list(ModelVersion.objects.exclude(pk__in=Deployment.objects.values("version")).order_by("-version"))
+    for seed in range(len(free), count):
+        frame = synthetic.generate(rows=rows, seed=100 + seed)
+        config = training.TrainConfig(**{**settings.FRAUD_TRAINING, "seed": seed})
+        free.append(versions.record_version(result=training.train(frame, config)))
+    return free[:count]
+
+
+def fill(rows: int, *, chunk: int = 10_000, seed: int = 1) -> int:
+    """In process, Django set up: store generated transactions, scored by the primary version as
+    POST /detect-fraud stores them (random scores and made-up contributions), until the database
+    holds ``rows``; how many it holds. The values are drawn as the model's features are, so a
+    model scores them as it would real traffic, a chunk at a time."""
+    import numpy as np
+
+    from detection.models import Transaction
+    from modelops.ml import synthetic
+    from modelops.ml.schema import FEATURES
+    from modelops.models import ModelVersion
+
+    have = Transaction.objects.count()
+    if have >= rows:
+        return have
+    version = ModelVersion.objects.primary().get()
+    rng = np.random.default_rng(seed)
+    frame = synthetic.generate(rows=chunk, seed=seed)[list(FEATURES)].to_numpy()
+    contributions = [[{"feature": f"V{k}", "value": 0.0, "contribution": 0.1} for k in (14, 10, 17, 4, 12)]] * chunk
+    started = time.perf_counter()
+    for start in range(have, rows, chunk):
+        n = min(chunk, rows - start)
+        values = frame[rng.permutation(chunk)[:n]]
+        store(version, values, rng.beta(0.3, 12, size=n), contributions[:n], source="batch")
+        if (start + n) % 100_000 == 0 or start + n == rows:
+            print(f"  {start + n:,} transactions stored ({time.perf_counter() - started:.0f} s)", flush=True)
+    return rows
+
+
 def manage(env: dict, *args: str, timeout: float | None = None, root: Path = ROOT) -> None:
     """Run a manage.py command (of the tree at ``root``); its output is shown only if it fails."""
     command = [sys.executable, str(Path(root) / "manage.py"), *args]
