@@ -168,3 +168,21 @@ def test_windows_too_small_to_measure_never_count_as_drift(deployed_since_start)
     monitoring.monitor(now=START + 3 * HOUR + timedelta(minutes=1))
     assert all(w.drift > 0.2 for w in MonitorWindow.objects.all())
     assert not ModelEvent.objects.filter(kind=ModelEvent.Kind.DRIFT).exists()
+
+
+def test_an_alert_rate_off_by_chance_alone_is_not_drift(deployed_since_start, settings):
+    # An expected rate of 0.12 %: 400 transactions expect half an alert, so none or two are chance.
+    ModelVersion.objects.filter(pk=deployed_since_start.pk).update(
+        reference={**deployed_since_start.reference, "alert_rate": 0.0012}
+    )
+    version = ModelVersion.objects.get(pk=deployed_since_start.pk)
+    windows = [
+        MonitorWindow(version=version, role="primary", start=START, end=START, transactions=400, alerts=alerts)
+        for alerts in (0, 2, 0)
+    ]
+    assert monitoring._drifted(windows, version) is None
+    windows = [
+        MonitorWindow(version=version, role="primary", start=START, end=START, transactions=400, alerts=alerts)
+        for alerts in (9, 11, 8)
+    ]
+    assert monitoring._drifted(windows, version).startswith("alert rate 0.0225 against 0.0012")
