@@ -396,18 +396,32 @@ def learned_rows(frame: dd.DataFrame) -> dd.DataFrame:
 # --- Training and scoring.
 
 
+def _scaled(part: pd.DataFrame, scaling: dict, *, label: bool = False) -> pd.DataFrame:
+    """A partition's features as the bundle prepares them (Time and Amount scaled), and its label."""
+    out = part[list(FEATURES)].copy()
+    for name in ("Time", "Amount"):
+        params = scaling[name]
+        out[name] = ((out[name] - np.float32(params["center"])) / np.float32(params["scale"])).astype(np.float32)
+    if label:
+        out[LABEL] = part[LABEL].astype(np.float32)
+    return out
+
+
 def _prepared(frame: dd.DataFrame, scaling: dict):
-    """The features as the bundle prepares them (Time and Amount scaled), a dask array without names,
-    so the booster is the same as a local one (features f0..f29)."""
+    """The prepared features as a dask array without names, so the booster is the same as a local one
+    (features f0..f29)."""
+    return frame.map_partitions(_scaled, scaling, meta=frame._meta[list(FEATURES)]).to_dask_array(lengths=True)
 
-    def scale(part: pd.DataFrame) -> pd.DataFrame:
-        out = part[list(FEATURES)].copy()
-        for name in ("Time", "Amount"):
-            params = scaling[name]
-            out[name] = ((out[name] - np.float32(params["center"])) / np.float32(params["scale"])).astype(np.float32)
-        return out
 
-    return frame.map_partitions(scale, meta=frame._meta[list(FEATURES)]).to_dask_array(lengths=True)
+def _fit_arrays(client: distributed.Client, frame: dd.DataFrame, scaling: dict) -> tuple:
+    """(features, labels) for a fit, each partition's from one persisted block of both. XGBoost zips
+    each partition's features with its labels on one worker, and an array distributed has moved
+    between workers can arrive misaligned, which XGBoost refuses ("Input pointer misalignment"): with
+    one block behind both, both are cut where the block is, and the features never move."""
+    meta = frame._meta[list(FEATURES)].assign(**{LABEL: np.float32(0)})
+    both = client.persist(frame.map_partitions(_scaled, scaling, label=True, meta=meta).to_dask_array(lengths=True))
+    features = both[:, : len(FEATURES)].map_blocks(np.ascontiguousarray, dtype=np.float32)
+    return features, both[:, len(FEATURES)].map_blocks(np.ascontiguousarray, dtype=np.float32)
 
 
 def scores(client: distributed.Client, bundle: ModelBundle, frame: dd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -443,8 +457,8 @@ def _short(exc: BaseException) -> str:
 def _fit(
     client: distributed.Client,
     config: TrainConfig,
-    x: object,
-    y: object,
+    frame: dd.DataFrame,
+    scaling: dict,
     weight: float,
     init: xgb.Booster | None,
 ) -> xgb.Booster:
@@ -462,7 +476,7 @@ def _fit(
     )
     classifier.client = client
     try:
-        classifier.fit(x, y, xgb_model=init, verbose=False)
+        classifier.fit(*_fit_arrays(client, frame, scaling), xgb_model=init, verbose=False)
     except DataValidationError:
         raise
     except Exception as exc:
@@ -540,8 +554,8 @@ def train(
     booster = _fit(
         client,
         config,
-        _prepared(parts.train, scaling),
-        parts.train[LABEL].to_dask_array(lengths=True),
+        parts.train,
+        scaling,
         weight,
         init.booster if init is not None else None,
     )
@@ -560,8 +574,8 @@ def train(
         booster = _fit(
             client,
             replace(config, n_estimators=grown),
-            _prepared(pool, scaling),
-            pool[LABEL].to_dask_array(lengths=True),
+            pool,
+            scaling,
             weight,
             init.booster if init is not None else None,
         )
