@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from modelops import retrain
 from modelops.models import Deployment, ModelVersion
 from modelops.services import deployments
 
 from . import stored_rows
 from .comparison import Comparison
 
-SCHEDULER = "scheduler"
 CHUNK = 10_000
 
 
@@ -44,7 +44,7 @@ def consider(deployment: Deployment) -> tuple[bool, str] | None:
     primary = ModelVersion.objects.primary().first()
     deployments.activate_version(
         version_id=version.pk,
-        actor=SCHEDULER,
+        actor=retrain.SCHEDULER,
         reason=f"auto-promotion (SHADOW_AUTO_PROMOTE): {summary}, ahead by more than {tolerance}",
         replacing=primary,
     )

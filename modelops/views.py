@@ -78,6 +78,16 @@ def version_page(request, version: int):
     return render(request, "modelops/version.html", context)
 
 
+def _change(request, change, item: ModelVersion):
+    """A deployment change asked for on these pages, audited under the signed-in user with their reason."""
+    return change(
+        version_id=item.pk,
+        actor=request.user.get_username(),
+        user=request.user,
+        reason=request.POST.get("reason", "").strip() or "from the model pages",
+    )
+
+
 @requires("modelops.activate_modelversion")
 def activate(request, version: int):
     """GET: what would change, and a reason to give. POST: activate (or roll back to) it."""
@@ -85,12 +95,7 @@ def activate(request, version: int):
     active = ModelVersion.objects.primary().first()
     if request.method == "POST":
         try:
-            deployments.activate_version(
-                version_id=item.pk,
-                actor=request.user.get_username(),
-                user=request.user,
-                reason=request.POST.get("reason", "").strip() or "from the model pages",
-            )
+            _change(request, deployments.activate_version, item)
         except deployments.ActivationError as exc:
             messages.error(request, str(exc))
         else:
@@ -106,12 +111,7 @@ def start_shadow(request, version: int):
     item = get_object_or_404(ModelVersion, version=version)
     if request.method == "POST":
         try:
-            deployments.deploy_shadow(
-                version_id=item.pk,
-                actor=request.user.get_username(),
-                user=request.user,
-                reason=request.POST.get("reason", "").strip() or "from the model pages",
-            )
+            _change(request, deployments.deploy_shadow, item)
         except (deployments.ShadowError, deployments.ActivationUnavailable) as exc:
             messages.error(request, str(exc))
             return redirect("model-version", version=item.version)
@@ -125,12 +125,7 @@ def start_shadow(request, version: int):
 def stop_shadow(request, version: int):
     item = get_object_or_404(ModelVersion, version=version)
     try:
-        deployments.stop_shadow(
-            version_id=item.pk,
-            actor=request.user.get_username(),
-            user=request.user,
-            reason=request.POST.get("reason", "").strip() or "from the model pages",
-        )
+        _change(request, deployments.stop_shadow, item)
     except deployments.ShadowError as exc:
         messages.error(request, str(exc))
     else:
