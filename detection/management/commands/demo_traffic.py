@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000/detect-fraud")
-        # Enough for a minute's window to measure drift: a feature's PSI over 500 rows is about 0.02 by chance.
+        # Enough rows for a minute's window to count (MONITOR_MIN_TRANSACTIONS), and for PSI to show drift, not chance.
         parser.add_argument("--rate", type=float, default=8.0, help="Transactions per second")
         parser.add_argument("--drift-after", type=float, default=300.0, help="Seconds of ordinary traffic first")
         parser.add_argument("--drift", type=float, default=4.0, help="Standard deviations the features then shift by")
