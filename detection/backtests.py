@@ -13,7 +13,6 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min
 from django.utils import timezone
 
 from common import sqlite
@@ -70,10 +69,7 @@ def run(backtest_id: int, *, progress: Callable[[Backtest], None] = lambda backt
 
 def _run(backtest: Backtest, progress: Callable[[Backtest], None]) -> None:
     if backtest.first_id is None:
-        # "id + 0" keeps PostgreSQL on the created_at index (see monitoring.summarise).
-        bounds = Transaction.objects.filter(created_at__gte=backtest.since, created_at__lt=backtest.until).aggregate(
-            first=Min(F("id") + 0), last=Max(F("id") + 0), rows=Count("id")
-        )
+        bounds = stored_rows.window_ids(backtest.since, backtest.until)
         backtest.first_id, backtest.last_id = bounds["first"] or 0, bounds["last"] or 0
         backtest.rows_total = bounds["rows"]
         backtest.done_through = backtest.first_id - 1 if bounds["first"] else 0

@@ -10,6 +10,7 @@ from datetime import datetime
 import numpy as np
 import orjson
 from django.db import connection
+from django.db.models import Count, F, Max, Min
 
 from modelops.ml.schema import FEATURES
 
@@ -17,6 +18,15 @@ from . import comparison
 from .models import Prediction, Transaction
 
 LABELS = {Transaction.Label.FRAUD.value: comparison.FRAUD, Transaction.Label.LEGITIMATE.value: comparison.LEGITIMATE}
+
+
+def window_ids(since: datetime, until: datetime) -> dict:
+    """The first and last id (None if none) and the count of the transactions stored in [since, until)."""
+    # "id + 0": PostgreSQL would answer MIN(id) by walking the primary key from one end, filtering
+    # on created_at (830 ms half way down a million rows); so it reads the created_at index (26 ms).
+    return Transaction.objects.filter(created_at__gte=since, created_at__lt=until).aggregate(
+        first=Min(F("id") + 0), last=Max(F("id") + 0), rows=Count("id")
+    )
 
 
 @dataclass
