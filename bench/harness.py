@@ -154,16 +154,18 @@ def gunicorn(
     log: Path | None = None,
     ready_timeout: float = 60,
     root: Path = ROOT,
+    as_deployed: bool = False,
 ):
     """gunicorn serving ``app`` (the app's WSGI module unless told) of the tree at ``root`` (this
     one unless told: another checkout to compare with) on a free port of 127.0.0.1, its output in
     ``log`` (discarded without one); yields (process, port) once it is ready, and stops it
-    afterwards."""
+    afterwards. ``as_deployed``: with `make run`'s settings (scripts/gunicorn_conf.py)."""
     port = free_port()
     output = log.open("wb") if log else subprocess.DEVNULL
+    config = ("--config", str(root / "scripts" / "gunicorn_conf.py")) if as_deployed else ()
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--no-control-socket"),
+            *(sys.executable, "-m", "gunicorn", app, *config, "--bind", f"127.0.0.1:{port}", "--no-control-socket"),
             *("--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads)),
         ],
         cwd=root,
@@ -187,7 +189,7 @@ def gunicorn(
 
 def _wait_ready(server: subprocess.Popen, port: int, *, timeout: float, log: Path | None) -> None:
     """Wait until GET /readyz answers 200: the database answers and a worker has loaded the
-    active model. Raises, with the log if there is one, if gunicorn exits or ``timeout`` passes."""
+    active model. Raises, with the log if there is one, if the server exits or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while True:
         try:

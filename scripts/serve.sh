@@ -4,8 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${VENV:-.venv}/bin"
-PORT="${PORT:-8000}"
-WORKERS="${WEB_CONCURRENCY:-2}"
+export PORT="${PORT:-8000}"
 # The local demo's API takes requests without a key, as the original app did. In production
 # leave this unset and give each client a key: manage.py api_key create NAME
 export SCORING_API_OPEN="${SCORING_API_OPEN:-true}"
@@ -49,13 +48,5 @@ echo "  Demo traffic: $( [ "$DEMO_TRAFFIC" != 0 ] && echo "about eight generated
 echo "  Stop with Ctrl-C."
 echo
 
-# Sync workers, one per core: scoring is CPU-bound and releases nothing to overlap with.
-# No control socket: gunicorn would put it in the home folder, outside DATA_DIR, at a path that
-# every gunicorn of the user shares; the demo has no use for it.
-"$BIN/gunicorn" fraudsite.wsgi \
-  --config scripts/gunicorn_conf.py \
-  --bind "127.0.0.1:${PORT}" \
-  --no-control-socket \
-  --workers "$WORKERS" \
-  --access-logfile "${ACCESS_LOG:--}" \
-  --graceful-timeout 10
+# Settings (workers, access log, timeouts) are in scripts/gunicorn_conf.py.
+"$BIN/gunicorn" fraudsite.wsgi --config scripts/gunicorn_conf.py
