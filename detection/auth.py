@@ -1,4 +1,4 @@
-"""API keys of the scoring API, and the DRF authentication, permission and throttle using them."""
+"""API keys of the scoring API, and the DRF authentication and permissions using them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 from django.conf import settings
 from django.utils import timezone
-from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework import authentication, exceptions, permissions
 
 from .models import ApiKey
 
@@ -105,15 +105,3 @@ class LabelAccess(permissions.BasePermission):
         if not request.user.has_perm("detection.review_transaction"):
             raise exceptions.PermissionDenied("the signed-in user lacks the permission 'detection.review_transaction'")
         return True
-
-
-class ClientRateThrottle(throttling.SimpleRateThrottle):
-    """Requests per client (key, user, else address), counted in the cache: per process unless Redis."""
-
-    scope = "client"
-
-    def get_rate(self):
-        return settings.SCORING_RATE_LIMIT or None
-
-    def get_cache_key(self, request, view):
-        return f"throttle_{self.scope}_{client_of(request) or f'ip:{self.get_ident(request)}'}"

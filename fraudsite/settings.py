@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import stat
 import warnings
 from datetime import timedelta
@@ -337,7 +338,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["detection.auth.ApiAccess"],
-    "DEFAULT_THROTTLE_CLASSES": ["detection.auth.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["detection.rate_limit.ClientRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["detection.renderers.FastJSONRenderer"],
     "EXCEPTION_HANDLER": "detection.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -354,6 +355,10 @@ API_KEY_CACHE_SECONDS = env_float("API_KEY_CACHE_SECONDS", 1.0)
 SCORING_RATE_LIMIT = env_str("SCORING_RATE_LIMIT", "60000/min")
 if SCORING_RATE_LIMIT.lower() == "off":
     SCORING_RATE_LIMIT = ""
+elif not re.fullmatch(r"[0-9]+/[smhd][a-z]*", SCORING_RATE_LIMIT):
+    raise ImproperlyConfigured(
+        f"SCORING_RATE_LIMIT must be requests/period, such as 600/min, or off, not {SCORING_RATE_LIMIT!r}"
+    )
 # PostgreSQL: false lets scoring commits return before the disk has them; a database server crash
 # can then lose the last acknowledged predictions, never consistency. SQLite ignores it.
 SCORING_SYNCHRONOUS_COMMIT = env_bool("SCORING_SYNCHRONOUS_COMMIT", True)
