@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -314,3 +316,80 @@ class LabelFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+class BatchJob(models.Model):
+    """A batch scored off the request path (POST /api/batches): its validated input is stored as
+    chunks, which a task scores in order, each chunk's transactions committed together with the
+    watermark ``chunks_done``, so a run killed half-way resumes where it stopped."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Format(models.TextChoices):
+        JSON = "json", "JSON"
+        CSV = "csv", "CSV"
+
+    # Unguessable: the id is all a client needs to ask for a job, and another client's is a 404.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client = models.CharField(max_length=40, blank=True, default="", help_text="Who sent it: key:<id> or user:<id>")
+    input_format = models.CharField(max_length=4, choices=Format.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    rows_total = models.IntegerField()
+    chunk_rows = models.IntegerField(help_text="Rows per chunk; the last may hold fewer")
+    chunks_total = models.IntegerField()
+    chunks_done = models.IntegerField(default=0, help_text="Chunks scored: each is stored with its move")
+    rows_scored = models.IntegerField(default=0)
+    attempts = models.IntegerField(default=0, help_text="Runs started since a chunk was last scored")
+    error = models.TextField(blank=True, help_text="Why it failed, or why the last run stopped")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # A run's start and every chunk move it; the sweep requeues a job it has not moved for a while.
+    progress_at = models.DateTimeField(default=timezone.now)
+    requeued_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Partial: the sweep reads unfinished jobs only, a few among every job ever run.
+            models.Index(
+                fields=["progress_at"],
+                condition=Q(status__in=["queued", "running"]),
+                name="batchjob_unfinished_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.status}, {self.rows_scored} of {self.rows_total})"
+
+
+class BatchChunk(models.Model):
+    """A slice of a job's input in row order; once scored, its answers in place of its features."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunks", db_index=False)
+    number = models.IntegerField()
+    first_row = models.IntegerField(help_text="The job's row number of its first row, from 0")
+    rows = models.IntegerField()
+    # float64 in schema order (exact, and a quarter of the JSON's size); emptied once scored, as
+    # the stored transactions then hold the features.
+    values = models.BinaryField()
+    external_ids = models.JSONField(null=True, blank=True, help_text="Per row, or null if the chunk has none")
+    results = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Once scored, per row: transaction id, is_fraud, probability, threshold, version, repeated",
+    )
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            # Also the index that the task and the results pages read a job's chunks by.
+            models.UniqueConstraint(fields=["job", "number"], name="batchchunk_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.number} of batch {self.job_id}"
