@@ -366,6 +366,20 @@ SCORING_SYNCHRONOUS_COMMIT = env_bool("SCORING_SYNCHRONOUS_COMMIT", True)
 SCORING_MAX_BATCH = env_int("SCORING_MAX_BATCH", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", SCORING_MAX_BATCH * 1_200)
 SCORING_UPLOAD_MAX_ROWS = env_int("SCORING_UPLOAD_MAX_ROWS", 100_000)
+# Batch jobs (POST /api/batches): scored by the task cluster, off the request path. Rows and bytes
+# a job may hold (413 above); rows per stored chunk, each scored in its own transaction; the
+# largest page of results; how long a queued or running job may go without progress before the
+# sweep queues it again, and how many runs in a row may stop without scoring a chunk before it fails.
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 100_000)
+BATCH_MAX_BYTES = env_int("BATCH_MAX_BYTES", BATCH_MAX_ROWS * 1_200)
+BATCH_CHUNK_ROWS = env_int("BATCH_CHUNK_ROWS", 500)
+BATCH_PAGE_MAX = env_int("BATCH_PAGE_MAX", 1_000)
+BATCH_STALL_SECONDS = env_float("BATCH_STALL_SECONDS", 300.0)
+BATCH_MAX_ATTEMPTS = env_int("BATCH_MAX_ATTEMPTS", 5)
+if min(BATCH_MAX_ROWS, BATCH_MAX_BYTES, BATCH_CHUNK_ROWS, BATCH_PAGE_MAX, BATCH_MAX_ATTEMPTS) < 1:
+    raise ImproperlyConfigured(
+        "BATCH_MAX_ROWS, BATCH_MAX_BYTES, BATCH_CHUNK_ROWS, BATCH_PAGE_MAX and BATCH_MAX_ATTEMPTS must be positive"
+    )
 # OpenAPI schema at /api/schema/, Swagger UI at /api/docs/ from our own static files (no CDN).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fraud detection API",
