@@ -175,7 +175,7 @@ def gunicorn(
         start_new_session=True,  # a process group of its own, so that no worker outlives the run
     )
     try:
-        _wait_ready(server, port, timeout=ready_timeout, log=log)
+        wait_ready(server, port, timeout=ready_timeout, log=log)
         yield server, port
     finally:
         server.terminate()
@@ -187,7 +187,7 @@ def gunicorn(
             output.close()
 
 
-def _wait_ready(server: subprocess.Popen, port: int, *, timeout: float, log: Path | None) -> None:
+def wait_ready(server: subprocess.Popen, port: int, *, timeout: float, log: Path | None) -> None:
     """Wait until GET /readyz answers 200: the database answers and a worker has loaded the
     active model. Raises, with the log if there is one, if the server exits or ``timeout`` passes."""
     deadline = time.monotonic() + timeout

@@ -2,8 +2,8 @@
 
 The yardstick is bench/yardstick.py: a one-file Django project whose DRF endpoint parses the body
 and answers a constant, under gunicorn with the same number of sync workers. The app is served as
-`make run` serves it (scripts/gunicorn_conf.py: the access log on, written to a file), with an API
-key required, the request log on, the rate limit on (its default) and /metrics counting. Each turn
+`make run` serves it (scripts/gunicorn_conf.py), with an API key required, the request log on, the
+rate limit on (its default) and /metrics counting. Each turn
 runs wrk for --turn-seconds against each target in turn, so a machine whose speed drifts moves
 both alike; what it prints last is the ratio of the medians: throughput and p99 of the app over
 the yardstick's.
@@ -24,18 +24,28 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import SERVING, TRANSACTION, environment, gunicorn, manage, workers_of  # noqa: E402
+from bench.harness import (  # noqa: E402
+    SERVING,
+    TRANSACTION,
+    environment,
+    free_port,
+    gunicorn,
+    manage,
+    wait_ready,
+    workers_of,
+)
 
 LUA = """
 wrk.method = "POST"
@@ -96,6 +106,29 @@ def wrk(
     }
 
 
+@contextmanager
+def granian(env: dict, *, workers: int):
+    """granian serving the app's WSGI module on a free port; yields (process, port) once /readyz answers."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi", "fraudsite.wsgi:application"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--blocking-threads", "1"]
+    with open(Path(env["DATA_DIR"]) / "granian.log", "wb") as log:
+        server = subprocess.Popen(
+            [*command, "--no-access-log"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_ready(server, port, timeout=60, log=None)
+            yield server, port
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
 def served_workers(server, count: int) -> list[int]:
     """The worker pids of a gunicorn master, once all ``count`` have started."""
     deadline = time.monotonic() + 60
@@ -115,6 +148,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=6)
     parser.add_argument("--turn-seconds", type=int, default=5)
     parser.add_argument("--open", action="store_true", help="also the app with no key, request log or rate limit")
+    parser.add_argument("--granian", action="store_true", help="also the app as deployed, served by granian")
+    parser.add_argument("--access-log", action="store_true", help="also the app as deployed with gunicorn's access log")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="A setting for the app")
     args = parser.parse_args()
 
@@ -125,7 +160,6 @@ def main() -> None:
     deployed = environment(data_dir, database_url=args.database_url, **settings)
     for name in SERVING:
         deployed.pop(name)
-    deployed["ACCESS_LOG"] = str(data_dir / "access.log")
     manage(deployed, "migrate", "--noinput")
     manage(deployed, "ensure_model")
     key = subprocess.run(
@@ -157,6 +191,16 @@ def main() -> None:
             targets.append(("open, no log, no limit", {}))
             env_open = environment(data_dir, database_url=args.database_url, **settings)
             servers[targets[-1][0]] = stack.enter_context(gunicorn(env_open, workers=args.workers))
+        if args.access_log:
+            targets.append(("as deployed, access log", targets[1][1]))
+            env_logged = {**deployed, "ACCESS_LOG": str(data_dir / "access.log")}
+            servers[targets[-1][0]] = stack.enter_context(
+                gunicorn(env_logged, workers=args.workers, as_deployed=True, log=data_dir / "access_logged.log")
+            )
+        if args.granian:
+            targets.append(("as deployed, granian", targets[1][1]))
+            env_granian = {**deployed, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+            servers[targets[-1][0]] = stack.enter_context(granian(env_granian, workers=args.workers))
         workers = {name: served_workers(server, args.workers) for name, (server, _) in servers.items()}
         for name, headers in targets:  # warm up: every worker has loaded the model
             wrk(f"http://127.0.0.1:{servers[name][1]}/detect-fraud", body_file, 8, 2, workers[name], headers)

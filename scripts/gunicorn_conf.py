@@ -8,7 +8,9 @@ from prometheus_client import multiprocess
 bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 # Sync workers, one per core: scoring is CPU-bound and releases nothing to overlap with.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-accesslog = os.environ.get("ACCESS_LOG", "-")
+# Off unless asked for: the app's request log already has a line per request, with its id and the
+# model version; ACCESS_LOG=- adds gunicorn's own line on stdout.
+accesslog = os.environ.get("ACCESS_LOG") or None
 graceful_timeout = 10
 # gunicorn would put its control socket in the home folder, outside DATA_DIR, at a path that every
 # gunicorn of the user shares; nothing here uses it.
