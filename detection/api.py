@@ -29,6 +29,15 @@ class LengthRequired(APIException):
     default_code = "length_required"
 
 
+def require_length(request) -> None:
+    """LengthRequired for a chunked body without Content-Length: under WSGI Django reads no body
+    without a length, so the request would seem empty."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not meta.get("CONTENT_LENGTH") and "wsgi.input" in meta:
+        raise LengthRequired("send the body with a Content-Length header; chunked bodies are not read")
+
+
 class LenientJSONParser(BaseParser):
     """Any content type is read as JSON and a JSON string holding JSON is unwrapped, as compatible
     clients send both; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with 413 unparsed."""
@@ -60,11 +69,7 @@ class DetectFraudView(APIView):
 
     @extend_schema(**DETECT_FRAUD_SCHEMA)
     def post(self, request):
-        meta = request.META
-        chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if chunked and not meta.get("CONTENT_LENGTH") and "wsgi.input" in meta:
-            # Under WSGI Django reads no body without a length: the request would seem empty.
-            raise LengthRequired("send the body with a Content-Length header; chunked bodies are not read")
+        require_length(request)
         batch, is_list = parsing.parse(request.data)
         results = score_transactions(
             batch=batch, source=Transaction.Source.API, client=client_of(request), is_list=is_list

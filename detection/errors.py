@@ -13,7 +13,7 @@ from common.errors import database_unavailable, error_body
 from modelops.ml.artifact import ArtifactError
 from modelops.model_cache import NoPrimaryModel
 
-from .parsing import InvalidInput
+from .parsing import InvalidInput, TooLarge
 from .services import ExternalIdConflict
 from .storage import VersionNotPrimary
 
@@ -47,6 +47,8 @@ def exception_handler(exc, context):
         return Response(body, status=code, headers=headers)
     if isinstance(exc, ExternalIdConflict):
         return Response({"error": exc.detail}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, TooLarge):
+        return Response({"error": exc.detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, InvalidInput):
         return Response({"error": exc.detail}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, MODEL_ERRORS):

@@ -32,6 +32,14 @@ class InvalidInput(Exception):
             self.detail["items"] = items
 
 
+class TooLarge(InvalidInput):
+    """Input over a size limit: 413 from the API, shown as any other refusal on a page."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.detail["code"] = "payload_too_large"
+
+
 @dataclass(frozen=True)
 class Batch:
     """Validated transactions: a (n, len(FEATURES)) matrix in schema order, and their client ids."""
@@ -133,15 +141,16 @@ def _external_id(item: dict) -> str | None:
     return None if value is None else str(value).strip()
 
 
-def parse(data: object) -> tuple[Batch, bool]:
-    """Validated transactions and whether the input was a list; any bad item refuses the whole list."""
+def parse(data: object, *, max_items: int | None = None) -> tuple[Batch, bool]:
+    """Validated transactions and whether the input was a list; any bad item refuses the whole list.
+    A list holds at most ``max_items`` (default SCORING_MAX_BATCH)."""
     is_list = isinstance(data, list)
     if not is_list and not isinstance(data, dict):
         raise InvalidInput("the body must be a transaction (JSON object) or a list of them")
     items = data if is_list else [data]
     if not items:
         raise InvalidInput("the list of transactions is empty")
-    limit = settings.SCORING_MAX_BATCH
+    limit = settings.SCORING_MAX_BATCH if max_items is None else max_items
     if len(items) > limit:
         raise InvalidInput(f"a batch holds at most {limit} transactions, this one has {len(items)}")
 

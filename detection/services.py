@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import dataclass, replace
 
+import numpy as np
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -14,11 +15,14 @@ from modelops.ml import schema
 from modelops.model_cache import PrimaryModel, primary_model, serving_model
 
 from .models import Prediction, Transaction
-from .parsing import Batch, InvalidInput
+from .parsing import Batch, InvalidInput, TooLarge
 from .storage import VersionNotPrimary, store_scored
 
 # Each retry follows a concurrent request storing one of the same external ids, or an activation.
 SCORING_ATTEMPTS = 3
+# The external ids of a large batch are looked up this many at a time, within any database's
+# bound-parameter limit.
+ID_LOOKUP_SIZE = 5_000
 
 
 # Not frozen: a frozen dataclass's __init__ goes through object.__setattr__, slow for a large batch.
@@ -109,16 +113,12 @@ def score_transactions(*, batch: Batch, source: str, client: str, is_list: bool 
     return _score(batch, source, client, model, is_list)
 
 
-def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list: bool) -> list[ScoreResult]:
-    known = [external_id for external_id in batch.external_ids if external_id is not None]
-    found = _stored_results(client, known) if known else {}
-    stored = {external_id: result for external_id, (result, _) in found.items()}
-
-    # Only the first of a repeated id is scored; a repeat must have its first features.
+def _plan(batch: Batch, first: dict[str, list[float]], *, has_ids: bool) -> tuple[list[int], list[tuple[int, str]]]:
+    """The rows to score and the (index, external_id) conflicts: only the first of a repeated id is
+    scored, and a repeat must have its first features. ``first`` holds the stored ids' features."""
     to_score: list[int] = []
-    first: dict[str, list[float]] = {external_id: row for external_id, (_, row) in found.items()}
     conflicts: list[tuple[int, str]] = []
-    rows = batch.values.tolist() if known else []
+    rows = batch.values.tolist() if has_ids else []
     for index, external_id in enumerate(batch.external_ids):
         if external_id is None:
             to_score.append(index)
@@ -129,6 +129,31 @@ def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list:
             to_score.append(index)
         elif first[external_id] != row:
             conflicts.append((index, external_id))
+    return to_score, conflicts
+
+
+def check_external_ids(*, batch: Batch, client: str) -> None:
+    """ExternalIdConflict, as score_transactions would raise it, for each external_id of ``batch``
+    repeated with other features, within it or against what ``client`` stored; nothing is stored."""
+    known = list(dict.fromkeys(external_id for external_id in batch.external_ids if external_id is not None))
+    if not known:
+        return
+    first: dict[str, list[float]] = {}
+    for start in range(0, len(known), ID_LOOKUP_SIZE):
+        found = _stored_results(client, known[start : start + ID_LOOKUP_SIZE])
+        first.update((external_id, row) for external_id, (_, row) in found.items())
+    _, conflicts = _plan(batch, first, has_ids=True)
+    if conflicts:
+        raise ExternalIdConflict(conflicts, is_list=True)
+
+
+def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list: bool) -> list[ScoreResult]:
+    known = [external_id for external_id in batch.external_ids if external_id is not None]
+    found = _stored_results(client, known) if known else {}
+    stored = {external_id: result for external_id, (result, _) in found.items()}
+
+    first = {external_id: row for external_id, (_, row) in found.items()}
+    to_score, conflicts = _plan(batch, first, has_ids=bool(known))
     if conflicts:
         raise ExternalIdConflict(conflicts, is_list=is_list)
 
@@ -175,18 +200,27 @@ def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list:
 SCORED_CSV_COLUMNS = ("transaction_id", "is_fraud", "fraud_probability", "threshold", "model_version")
 
 
-def score_csv(*, data: bytes, max_rows: int, client: str) -> str:
-    """Score and store the transactions of a CSV file (``Class`` ignored); return the file with the
-    scoring columns appended. A bad file raises InvalidInput naming its line, storing nothing."""
+def read_csv(data: bytes, *, max_rows: int) -> np.ndarray:
+    """The features of a CSV file's rows in schema order (``Class`` ignored), the file validated
+    whole: InvalidInput naming the first bad line (also as ``line``), TooLarge past ``max_rows``."""
     try:
         frame = schema.read_training_csv(data, require_fraud=False, labelled=False)
     except schema.DataValidationError as exc:
-        raise InvalidInput(f"the file cannot be scored: {exc}") from None
+        error = InvalidInput(f"the file cannot be scored: {exc}")
+        if exc.line is not None:
+            error.detail["line"] = exc.line
+        raise error from None
     if len(frame) > max_rows:
-        raise InvalidInput(f"the file has {len(frame)} rows; at most {max_rows} can be scored at once")
-    values = frame.to_numpy(dtype="float64")
+        raise TooLarge(f"the file has {len(frame)} rows; at most {max_rows} can be scored at once")
+    return frame.to_numpy(dtype="float64")
+
+
+def score_csv(*, data: bytes, max_rows: int, client: str) -> str:
+    """Score and store the transactions of a CSV file (``Class`` ignored); return the file with the
+    scoring columns appended. A bad file raises InvalidInput naming its line, storing nothing."""
+    values = read_csv(data, max_rows=max_rows)
     results = score_transactions(
-        batch=Batch(values=values, external_ids=[None] * len(frame)), source=Transaction.Source.UPLOAD, client=client
+        batch=Batch(values=values, external_ids=[None] * len(values)), source=Transaction.Source.UPLOAD, client=client
     )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
