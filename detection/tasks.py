@@ -9,7 +9,7 @@ from django_q.tasks import async_task
 from modelops.models import Deployment
 from modelops.services import deployments
 
-from . import backtests, label_feed, monitoring, shadow_promotion, shadow_scoring
+from . import backtests, batches, label_feed, monitoring, shadow_promotion, shadow_scoring
 
 
 def score_shadows() -> str:
@@ -57,3 +57,24 @@ def scan_labels() -> str:
     if result.error:
         raise RuntimeError(result.error)  # failed, so the admin lists it; the next scan retries
     return result.summary()
+
+
+def run_batch(job_id: str) -> str:
+    job = batches.run(job_id)
+    return f"batch {job.pk}: {job.status}, {job.rows_scored} of {job.rows_total} rows"
+
+
+def enqueue_batch(job_id) -> None:
+    """Queue a batch job's run once the current transaction commits."""
+    transaction.on_commit(
+        lambda: async_task("detection.tasks.run_batch", str(job_id), task_name=f"batch-{job_id}", group="batch")
+    )
+
+
+def sweep_batches() -> str:
+    """Scheduled every minute: queue again the unfinished batch jobs without progress for a while,
+    whose run died with its worker (or was never queued)."""
+    found = batches.stalled()
+    for job_id in found:
+        enqueue_batch(job_id)
+    return f"{len(found)} stalled batch job(s) queued again" if found else "no stalled batch jobs"

@@ -34,6 +34,13 @@ def declared() -> dict[str, dict]:
             "minutes": 1,
             "repeats": -1,
         },
+        # Batch jobs whose run died (a killed worker, a lost queue message) are queued again.
+        "sweep-batches": {
+            "func": "detection.tasks.sweep_batches",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
     }
 
 

@@ -14,7 +14,10 @@ def sync() -> str:
 
 
 def test_sync_creates_the_schedules_once(db):
-    assert sync() == "created scan-incoming; created scan-labels; created monitor-windows; created score-shadows"
+    assert sync() == (
+        "created scan-incoming; created scan-labels; created monitor-windows; created score-shadows; "
+        "created sweep-batches"
+    )
     assert sync() == "schedules are up to date"
     found = Schedule.objects.order_by("name").values_list("func", "schedule_type", "minutes", "repeats")
     assert list(found) == [
@@ -22,6 +25,7 @@ def test_sync_creates_the_schedules_once(db):
         ("modelops.tasks.scan_incoming", Schedule.MINUTES, 60, -1),
         ("detection.tasks.scan_labels", Schedule.MINUTES, 60, -1),
         ("detection.tasks.score_shadows", Schedule.MINUTES, 1, -1),
+        ("detection.tasks.sweep_batches", Schedule.MINUTES, 1, -1),
     ]
 
 
