@@ -1,5 +1,5 @@
-"""The OpenAPI description of POST /detect-fraud, by hand: the view validates without serializers,
-so the ones here exist only for the schema."""
+"""The OpenAPI description of POST /detect-fraud and the batch jobs, by hand: the views validate
+without serializers, so the ones here exist only for the schema."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from modelops.ml.schema import BOUNDS, DECIMAL_TEXT, FEATURES, MAX_NUMBER_TEXT
 
+from .batches import CSV_COLUMNS
 from .parsing import EXTERNAL_ID_MAX
 
 # What modelops.ml.schema.is_number_text accepts.
@@ -194,6 +195,9 @@ class ErrorDetailSerializer(serializers.Serializer):
         many=True,
         required=False,
         help_text="For a list: each bad item's index and fields (the first 100).",
+    )
+    line = serializers.IntegerField(
+        required=False, min_value=1, help_text="For a CSV file: the line of the first problem (the header is line 1)."
     )
     request_id = serializers.CharField(
         required=False,
@@ -496,4 +500,240 @@ LABELS_SCHEMA = {
             status_codes=["400"],
         ),
     ],
+}
+
+
+# --- Batch jobs -----------------------------------------------------------------------------
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    """Placeholder for the JSON body of a batch job: a list of transactions (see its extension)."""
+
+    class Meta:
+        ref_name = "BatchRequest"
+
+
+class BatchRequestExtension(OpenApiSerializerExtension):
+    target_class = BatchRequestSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        transaction = auto_schema.resolve_serializer(TransactionSerializer, direction).ref
+        limit = settings.BATCH_MAX_ROWS
+        return {
+            "type": "array",
+            "items": transaction,
+            "minItems": 1,
+            "maxItems": limit,
+            "description": (
+                f"1 to {limit} transactions (BATCH_MAX_ROWS), each as POST /detect-fraud takes it. Read as "
+                "JSON whatever the Content-Type, except text/csv. A list with any bad item is refused whole."
+            ),
+        }
+
+
+class BatchJobSerializer(serializers.Serializer):
+    """A batch job and how far it got (detection.batch_views.job_json)."""
+
+    id = serializers.UUIDField(help_text="The job's id: unguessable, and only its client can read the job.")
+    status = serializers.ChoiceField(
+        choices=["queued", "running", "done", "failed"],
+        help_text="queued, running, done, or failed (error says why; the rows scored before stay).",
+    )
+    rows_total = serializers.IntegerField(min_value=1)
+    rows_scored = serializers.IntegerField(min_value=0, help_text="Leading rows whose results can be read.")
+    error = serializers.CharField(
+        allow_null=True,
+        help_text="Failed: why. Queued or running: why the last run stopped, if it did (it is run again).",
+    )
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    status_url = serializers.URLField(help_text="This job: GET /api/batches/{job_id}.")
+    results_url = serializers.URLField(help_text="Its results: GET /api/batches/{job_id}/results.")
+
+    class Meta:
+        ref_name = "BatchJob"
+
+
+class BatchResultSerializer(ScoreResultSerializer):
+    """One row's decision, as POST /detect-fraud answers it, with the row's place in the input."""
+
+    row = serializers.IntegerField(min_value=0, help_text="The row's position in the input, from 0.")
+    contributions = None  # the stored contributions are on the transaction; a job does not return them
+
+    class Meta:
+        ref_name = "BatchResult"
+
+
+class BatchResultsSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    rows_total = serializers.IntegerField(min_value=1)
+    rows_scored = serializers.IntegerField(min_value=0)
+    results = BatchResultSerializer(many=True, help_text="In input order, from the cursor on; scored rows only.")
+    next_cursor = serializers.IntegerField(
+        allow_null=True,
+        min_value=0,
+        help_text=(
+            "The cursor of the next page; null once no further row will be scored. Past the rows "
+            "scored so far, the next page is empty until more are."
+        ),
+    )
+    next = serializers.URLField(allow_null=True, help_text="This URL with the next cursor, or null.")
+
+    class Meta:
+        ref_name = "BatchResults"
+
+
+_BATCH_ROW = {k: v for k, v in NUMBERS_ROW.items() if k != "external_id"}
+_JOB_ID = "0b6f7a1c-58d1-4b43-9d0e-2f7c9a5e8e21"
+_JOB_URL = f"http://127.0.0.1:8000/api/batches/{_JOB_ID}"
+_JOB = {
+    "id": _JOB_ID,
+    "status": "queued",
+    "rows_total": 2,
+    "rows_scored": 0,
+    "error": None,
+    "created_at": "2026-12-07T10:30:00.123456+00:00",
+    "started_at": None,
+    "finished_at": None,
+    "status_url": _JOB_URL,
+    "results_url": f"{_JOB_URL}/results",
+}
+JOB_ID_PARAMETER = OpenApiParameter(
+    "job_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The id POST /api/batches answered."
+)
+
+BATCH_CREATE_SCHEMA = {
+    "operation_id": "create_batch",
+    "summary": "Score a large batch as a job, off the request path",
+    "description": (
+        "Validates the whole batch at once (a JSON list of transactions as POST /detect-fraud takes "
+        "them, or a CSV file with the dataset's columns sent as text/csv, Class ignored), stores it and "
+        "answers 202 with the job; the task cluster then scores it with the active model, in chunks, "
+        "storing each transaction with its prediction as /detect-fraud does. Any bad row refuses the "
+        "whole batch, naming the row (index, or line of the file), the field and why, and stores "
+        "nothing. An external_id is scoped to the client as on /detect-fraud: one sent before with "
+        "other features is a 409, and one sent before with the same features is answered with the "
+        "stored result (repeated)."
+    ),
+    "tags": ["batches"],
+    "parameters": [
+        OpenApiParameter(
+            "Location",
+            OpenApiTypes.URI,
+            OpenApiParameter.HEADER,
+            response=[202],
+            description="The job's status URL, as status_url.",
+        )
+    ],
+    "request": {"application/json": BatchRequestSerializer, "text/csv": OpenApiTypes.STR},
+    "responses": {
+        202: OpenApiResponse(
+            response=BatchJobSerializer, description="Accepted and stored; Location names the job's status."
+        ),
+        400: _error("Invalid input (code invalid_input), naming the bad items or the file's line; nothing is stored."),
+        401: _error("No valid API key, when keys are required."),
+        403: _error("A signed-in user without the review permission, or a browser session without its CSRF token."),
+        409: _error(
+            "An external_id this client sent before, or earlier in the batch, with other features "
+            "(code external_id_conflict); nothing is stored."
+        ),
+        411: _error("A chunked body without Content-Length (code length_required): it is not read."),
+        413: _error("Over BATCH_MAX_BYTES or BATCH_MAX_ROWS (code payload_too_large); nothing is stored."),
+        429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),
+        503: _error("No usable active model (code no_active_model or model_unavailable); nothing is stored."),
+    },
+    "examples": [
+        OpenApiExample(
+            "Two transactions", value=[ORIGINAL_LEGIT_ROW, _BATCH_ROW], request_only=True, media_type="application/json"
+        ),
+        OpenApiExample("Two transactions", value=_JOB, response_only=True, status_codes=["202"]),
+        OpenApiExample(
+            "Invalid row",
+            value={
+                "error": {
+                    "code": "invalid_input",
+                    "message": "1 of 2 transactions are invalid (first: index 1)",
+                    "items": [{"index": 1, "fields": {"V7": "is required"}}],
+                }
+            },
+            response_only=True,
+            status_codes=["400"],
+        ),
+        OpenApiExample(
+            "Invalid line",
+            value={
+                "error": {
+                    "code": "invalid_input",
+                    "message": "the file cannot be scored: line 5: column V3 is not a number: 'oops'",
+                    "line": 5,
+                }
+            },
+            response_only=True,
+            status_codes=["400"],
+        ),
+    ],
+}
+
+BATCH_STATUS_SCHEMA = {
+    "operation_id": "get_batch",
+    "summary": "A batch job's status",
+    "description": "How far the job got. Another client's job, or an unknown id, is a 404.",
+    "tags": ["batches"],
+    "parameters": [JOB_ID_PARAMETER],
+    "responses": {
+        200: BatchJobSerializer,
+        401: _error("No valid API key, when keys are required."),
+        403: _error("A signed-in user without the review permission."),
+        404: _error("No job of this client has this id (code not_found)."),
+        429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),
+    },
+    "examples": [
+        OpenApiExample(
+            "Running",
+            value={**_JOB, "status": "running", "rows_scored": 1, "started_at": "2026-12-07T10:30:01.5+00:00"},
+            response_only=True,
+            status_codes=["200"],
+        ),
+    ],
+}
+
+BATCH_RESULTS_SCHEMA = {
+    "operation_id": "get_batch_results",
+    "summary": "A batch job's results, in input order",
+    "description": (
+        "The rows scored so far, in input order, a page at a time: each as POST /detect-fraud "
+        "answers it, with its row number. Follow next (or pass next_cursor as cursor) for the next "
+        "page. With format=csv: every row scored so far from the cursor, as one CSV download "
+        f"({', '.join(CSV_COLUMNS)}; is_fraud and repeated as 0 or 1)."
+    ),
+    "tags": ["batches"],
+    "parameters": [
+        JOB_ID_PARAMETER,
+        OpenApiParameter(
+            "cursor",
+            {"type": "integer", "minimum": 0},
+            OpenApiParameter.QUERY,
+            description="The row to start from, as next_cursor gave it; 0 by default.",
+        ),
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1},
+            OpenApiParameter.QUERY,
+            description="Rows per page: 100 by default, at most BATCH_PAGE_MAX (1,000 by default); more is that many.",
+        ),
+        OpenApiParameter(
+            "format", {"type": "string", "enum": ["json", "csv"]}, OpenApiParameter.QUERY, description="json or csv."
+        ),
+    ],
+    "responses": {
+        (200, "application/json"): BatchResultsSerializer,
+        (200, "text/csv"): OpenApiTypes.STR,
+        400: _error("A cursor, page_size or format that is not one (code invalid_input)."),
+        401: _error("No valid API key, when keys are required."),
+        403: _error("A signed-in user without the review permission."),
+        404: _error("No job of this client has this id (code not_found)."),
+        429: _error("Too many requests from this client (SCORING_RATE_LIMIT)."),
+    },
 }

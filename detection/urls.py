@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import challenger_views, monitoring_views, views
 from .api import DetectFraudView, LabelsView
+from .batch_views import BatchesView, BatchResultsView, BatchView
 
 urlpatterns = [
     path("", views.score_form, name="score-form"),
@@ -10,6 +11,10 @@ urlpatterns = [
     path("detect-fraud/", DetectFraudView.as_view()),
     path("score-file/", views.score_file, name="score-file"),
     path("api/labels", LabelsView.as_view(), name="labels"),
+    path("api/batches", BatchesView.as_view(), name="batches"),
+    # Any text: an id that is no UUID gets the API's 404, not the site's.
+    path("api/batches/<str:job_id>", BatchView.as_view(), name="batch"),
+    path("api/batches/<str:job_id>/results", BatchResultsView.as_view(), name="batch-results"),
     path("review/", views.queue, name="queue"),
     path("review/decide", views.decide_many, name="decide-many"),
     path("review/<int:pk>/", views.transaction_page, name="transaction"),
