@@ -93,8 +93,14 @@ def requests_by_operation(access_log: Path) -> Counter:
     """What schemathesis sent, per method and path (query left out), from gunicorn's access log."""
     lines = access_log.read_text(errors="replace").splitlines()
     found = (re.search(r'"([A-Z]+) ([^ ?"]*)\S* HTTP/[0-9.]+".*"schemathesis/', line) for line in lines)
-    # Requests to /api/models/<anything but active> count for the operation /api/models/{version}.
-    return Counter(f"{m[1]} {re.sub(r'^/api/models/(?!active$).*', '/api/models/{version}', m[2])}" for m in found if m)
+    # Requests to /api/models/<anything but active> count for the operation /api/models/{version},
+    # those to /api/batches/<id>[/results] for the batch operations.
+    return Counter(f"{m[1]} {_operation_path(m[2])}" for m in found if m)
+
+
+def _operation_path(path: str) -> str:
+    path = re.sub(r"^/api/models/(?!active$).*", "/api/models/{version}", path)
+    return re.sub(r"^/api/batches/[^/]+(/results)?$", r"/api/batches/{job_id}\1", path)
 
 
 def test_the_live_api_keeps_its_openapi_contract(deployment, tmp_path):
