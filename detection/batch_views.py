@@ -99,7 +99,8 @@ def _whole_number(request, name: str, default: int, *, least: int) -> int:
     text = request.query_params.get(name, "")
     if not text:
         return default
-    if not (text.isascii() and text.isdigit()) or int(text) < least:
+    # At most 18 digits: within a 64-bit column, and far from int()'s limit on digits.
+    if not (text.isascii() and text.isdigit() and len(text) <= 18) or int(text) < least:
         raise parsing.InvalidInput(f"{name} must be a whole number of at least {least}", fields={name: text[:40]})
     return int(text)
 

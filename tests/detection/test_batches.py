@@ -356,7 +356,8 @@ def test_results_come_a_page_at_a_time_with_a_cursor_and_a_capped_size(client, a
     capped = client.get(f"{url}?page_size=500&cursor=7").json()
     assert [r["row"] for r in capped["results"]] == list(range(7, 127))
     assert client.get(f"{url}?cursor=250").json()["results"] == []
-    for query in ("cursor=-1", "cursor=abc", "page_size=0", "page_size=1.5", "format=xml"):
+    assert client.get(f"{url}?cursor={'9' * 18}").json()["results"] == []
+    for query in ("cursor=-1", "cursor=abc", f"cursor={'9' * 5000}", "page_size=0", "page_size=1.5", "format=xml"):
         refused = client.get(f"{url}?{query}")
         assert refused.status_code == 400, query
         assert refused.json()["error"]["code"] == "invalid_input"
