@@ -28,7 +28,7 @@ from modelops.model_cache import NoPrimaryModel, serving_model
 
 from .models import BatchChunk, BatchJob, Transaction
 from .parsing import Batch
-from .services import ExternalIdConflict, ScoreResult, check_external_ids, score_transactions
+from .services import ExternalIdConflict, ScoreResult, check_external_ids, score_ahead, score_transactions
 from .storage import VersionNotPrimary
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,9 @@ def score_chunk(job: BatchJob) -> int:
         raise _Overtaken  # committed by another run since this one read the watermark
     values = np.frombuffer(bytes(chunk.values), dtype="<f8").reshape(chunk.rows, len(FEATURES))
     batch = Batch(values=values, external_ids=chunk.external_ids or [None] * chunk.rows)
+    # Scored before the write lock is taken: the cluster runs at a lower priority than the web
+    # workers, and holding the lock while it computes would make their requests wait behind it.
+    scored = score_ahead(batch)
     with sqlite.write_queue(), transaction.atomic():
         # First: a second run of this job waits here, then finds the watermark moved.
         moved = BatchJob.objects.filter(pk=job.pk, status=BatchJob.Status.RUNNING, chunks_done=number).update(
@@ -151,7 +154,9 @@ def score_chunk(job: BatchJob) -> int:
         )
         if not moved:
             raise _Overtaken
-        results = score_transactions(batch=batch, source=Transaction.Source.BATCH, client=job.client, is_list=True)
+        results = score_transactions(
+            batch=batch, source=Transaction.Source.BATCH, client=job.client, is_list=True, scored=scored
+        )
         answers = [
             [r.transaction_id, r.is_fraud, r.fraud_probability, r.threshold, r.model_version, r.repeated]
             for r in results

@@ -96,21 +96,41 @@ def _stored_results(client: str, external_ids: list[str]) -> dict[str, tuple[Sco
     return found
 
 
-def score_transactions(*, batch: Batch, source: str, client: str, is_list: bool = False) -> list[ScoreResult]:
+def score_transactions(
+    *, batch: Batch, source: str, client: str, is_list: bool = False, scored: Scored | None = None
+) -> list[ScoreResult]:
     """Score transactions with the active model and store them with their predictions, all or none.
     An external_id this ``client`` already stored returns its stored result (``repeated``), even in
     a race; with other features, ExternalIdConflict. Raises NoPrimaryModel, ArtifactError, or
-    VersionNotPrimary if the active version kept changing."""
-    model = serving_model()
+    VersionNotPrimary if the active version kept changing. ``scored``: the batch's scores already
+    computed (score_ahead), used if their version is still the active one."""
+    model = scored.model if scored is not None else serving_model()
     for _ in range(SCORING_ATTEMPTS - 1):
         try:
-            return _score(batch, source, client, model, is_list)
+            return _score(batch, source, client, model, is_list, scored)
         except IntegrityError:
             pass  # a concurrent request stored one of our external ids first: found stored next pass
         except VersionNotPrimary:
             # Another version became active (or none is): rescore with the one active now.
-            model = primary_model()
-    return _score(batch, source, client, model, is_list)
+            model, scored = primary_model(), None
+    return _score(batch, source, client, model, is_list, scored)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A batch's scores and contributions by ``model``, computed before its rows are stored."""
+
+    model: PrimaryModel
+    scores: np.ndarray
+    contributions: list
+
+
+def score_ahead(batch: Batch) -> Scored:
+    """Score ``batch`` with the active model without storing it, for a caller that stores it later
+    inside a transaction of its own: the model's work is then done before the write lock is taken."""
+    model = serving_model()
+    scores, contributions = model.bundle.score(batch.values)
+    return Scored(model, scores, contributions)
 
 
 def _plan(batch: Batch, first: dict[str, list[float]], *, has_ids: bool) -> tuple[list[int], list[tuple[int, str]]]:
@@ -147,7 +167,9 @@ def check_external_ids(*, batch: Batch, client: str) -> None:
         raise ExternalIdConflict(conflicts, is_list=True)
 
 
-def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list: bool) -> list[ScoreResult]:
+def _score(
+    batch: Batch, source: str, client: str, model: PrimaryModel, is_list: bool, scored: Scored | None = None
+) -> list[ScoreResult]:
     known = [external_id for external_id in batch.external_ids if external_id is not None]
     found = _stored_results(client, known) if known else {}
     stored = {external_id: result for external_id, (result, _) in found.items()}
@@ -162,7 +184,12 @@ def _score(batch: Batch, source: str, client: str, model: PrimaryModel, is_list:
         everything = len(to_score) == len(batch)
         values = batch.values if everything else batch.values[to_score]
         external_ids = batch.external_ids if everything else [batch.external_ids[i] for i in to_score]
-        scores, contributions = model.bundle.score(values)
+        if scored is None:
+            scores, contributions = model.bundle.score(values)
+        elif everything:
+            scores, contributions = scored.scores, scored.contributions
+        else:
+            scores, contributions = scored.scores[to_score], [scored.contributions[i] for i in to_score]
         ids = store_scored(
             values=values,
             external_ids=external_ids,

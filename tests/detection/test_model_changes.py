@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from detection import services, storage
+from detection import parsing, services, storage
 from detection.models import Prediction, Transaction
 from modelops.models import Deployment
 from modelops.services import deployments, versions
@@ -150,3 +150,18 @@ def test_on_postgresql_the_check_waits_for_an_activation_in_progress_and_then_re
     scorer.join(10)
     assert outcome == ["refused"]
     assert Transaction.objects.count() == Prediction.objects.count() == 0
+
+
+def test_scores_computed_ahead_are_stored_only_while_their_version_is_active(db, active_version, trained):
+    batch, _ = parsing.parse([row(), row(Amount=900.0)])
+    ahead = services.score_ahead(batch)
+    stored = services.score_transactions(batch=batch, source="api", client="", is_list=True, scored=ahead)
+    assert [r.fraud_probability for r in stored] == ahead.scores.tolist()
+    assert {r.model_version for r in stored} == {active_version.version}
+
+    newer = versions.record_version(result=trained)
+    deployments.activate_version(version_id=newer.pk, actor="alice")
+    rescored = services.score_transactions(batch=batch, source="api", client="", is_list=True, scored=ahead)
+    assert {r.model_version for r in rescored} == {newer.version}
+    ids = [r.transaction_id for r in rescored]
+    assert set(Prediction.objects.filter(transaction_id__in=ids).values_list("model_version", flat=True)) == {newer.pk}
