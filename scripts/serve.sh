@@ -25,7 +25,9 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 # (Ctrl-C, or kill/timeout/a supervisor signalling the group) would otherwise reach all of its
 # processes at once, and a SIGTERM so delivered leaves django-q2's cluster hanging. Whatever
 # ends this script, the cluster's main process alone is asked to stop, its own graceful path.
-setsid "$BIN/python" manage.py qcluster &
+# Its work (batch jobs, shadows, retraining) runs at a lower priority than the web workers' on
+# shared cores, so a single request is not kept waiting behind a batch (CLUSTER_NICE=0: equal).
+setsid nice -n "${CLUSTER_NICE:-10}" "$BIN/python" manage.py qcluster &
 cluster=$!
 traffic=""
 if [ "$DEMO_TRAFFIC" != 0 ]; then
