@@ -150,6 +150,9 @@ def main() -> None:
     parser.add_argument("--open", action="store_true", help="also the app with no key, request log or rate limit")
     parser.add_argument("--granian", action="store_true", help="also the app as deployed, served by granian")
     parser.add_argument("--access-log", action="store_true", help="also the app as deployed with gunicorn's access log")
+    parser.add_argument(
+        "--gthread", action="store_true", help="also the app as deployed in gthread workers (keep-alive)"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="A setting for the app")
     args = parser.parse_args()
 
@@ -196,6 +199,17 @@ def main() -> None:
             env_logged = {**deployed, "ACCESS_LOG": str(data_dir / "access.log")}
             servers[targets[-1][0]] = stack.enter_context(
                 gunicorn(env_logged, workers=args.workers, as_deployed=True, log=data_dir / "access_logged.log")
+            )
+        if args.gthread:
+            targets.append(("as deployed, gthread", targets[1][1]))
+            servers[targets[-1][0]] = stack.enter_context(
+                gunicorn(
+                    deployed,
+                    workers=args.workers,
+                    worker_class="gthread",
+                    as_deployed=True,
+                    log=data_dir / "gthread.log",
+                )
             )
         if args.granian:
             targets.append(("as deployed, granian", targets[1][1]))
