@@ -11,6 +11,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Off unless asked for: the app's request log already has a line per request, with its id and the
 # model version; ACCESS_LOG=- adds gunicorn's own line on stdout.
 accesslog = os.environ.get("ACCESS_LOG") or None
+# A worker silent this long (stuck in a request) is killed and replaced.
+timeout = 30
 graceful_timeout = 10
 # gunicorn would put its control socket in the home folder, outside DATA_DIR, at a path that every
 # gunicorn of the user shares; nothing here uses it.
