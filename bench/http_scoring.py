@@ -200,6 +200,17 @@ def main() -> None:
             servers[targets[-1][0]] = stack.enter_context(
                 gunicorn(env_logged, workers=args.workers, as_deployed=True, log=data_dir / "access_logged.log")
             )
+        if args.without_storing:
+            targets.append(("as deployed, storing nothing", targets[1][1]))
+            servers[targets[-1][0]] = stack.enter_context(
+                gunicorn(
+                    deployed,
+                    app="bench.without_storing:application()",
+                    workers=args.workers,
+                    as_deployed=True,
+                    log=data_dir / "without_storing.log",
+                )
+            )
         if args.gthread:
             targets.append(("as deployed, gthread", targets[1][1]))
             servers[targets[-1][0]] = stack.enter_context(

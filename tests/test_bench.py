@@ -11,6 +11,8 @@ import re
 import sqlite3
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from contextlib import closing
 from pathlib import Path
 
@@ -80,6 +82,18 @@ def test_the_server_without_storing_answers_and_stores_nothing(data_dir):
         status, body = harness.post_json(port, harness.TRANSACTION, timeout=30)
     assert status == 200, body
     assert transactions(data_dir) == before
+
+
+def test_the_yardstick_parses_the_body_and_answers_a_constant(tmp_path):
+    # bench/http_scoring.py's yardstick: no database, no key; a body that is not JSON is refused.
+    env = harness.environment(tmp_path)
+    with harness.gunicorn(env, app="bench.yardstick:application", workers=1) as (_, port):
+        assert harness.post_json(port, harness.TRANSACTION, timeout=30) == (200, '{"is_fraud":false}')
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/detect-fraud", data=b"{", method="POST")
+        request.add_header("Content-Type", "application/json")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
 
 
 def test_interleaved_steps_prints_each_step(data_dir):
