@@ -17,6 +17,8 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from modelops.ml.schema import FEATURES
+
 from . import batches, parsing, tasks
 from .api import FixedNegotiation, PayloadTooLarge, require_length
 from .auth import client_of
@@ -47,6 +49,25 @@ class BatchBodyParser(BaseParser):
         return BatchJob.Format.CSV if kind in CSV_TYPES else BatchJob.Format.JSON, body
 
 
+# A row's fields, an external_id and the separator, with room to spare.
+_COMMAS_PER_ROW = 2 * (len(FEATURES) + 2)
+
+
+def _refuse_too_many_values(body: bytes, limit: int) -> None:
+    """TooLarge, before decoding, for a body with more objects or lists, or more commas, than
+    ``limit`` rows can hold: decoded, `[[],[],…]` or `[1,1,…]` takes many times its size."""
+    containers = body.count(b"{") + body.count(b"[")
+    if containers > limit + 1:
+        raise parsing.TooLarge(
+            f"a batch job holds at most {limit} transactions (BATCH_MAX_ROWS), "
+            f"this body has {containers - 1} objects or lists"
+        )
+    if body.count(b",") > limit * _COMMAS_PER_ROW:
+        raise parsing.TooLarge(
+            f"a batch job holds at most {limit} transactions (BATCH_MAX_ROWS) of {len(FEATURES)} fields"
+        )
+
+
 def _batch_of(request) -> tuple[parsing.Batch, str]:
     """The request's batch, validated whole, and its format; InvalidInput or TooLarge if not."""
     data = request.data
@@ -56,6 +77,7 @@ def _batch_of(request) -> tuple[parsing.Batch, str]:
     if kind == BatchJob.Format.CSV:
         values = read_csv(body, max_rows=limit)
         return parsing.Batch(values=values, external_ids=[None] * len(values)), kind
+    _refuse_too_many_values(body, limit)
     items = parsing.decode(body)
     if not isinstance(items, list):
         raise parsing.InvalidInput("the body must be a JSON list of transactions, or a CSV file sent as text/csv")

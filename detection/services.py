@@ -230,6 +230,11 @@ SCORED_CSV_COLUMNS = ("transaction_id", "is_fraud", "fraud_probability", "thresh
 def read_csv(data: bytes, *, max_rows: int) -> np.ndarray:
     """The features of a CSV file's rows in schema order (``Class`` ignored), the file validated
     whole: InvalidInput naming the first bad line (also as ``line``), TooLarge past ``max_rows``."""
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if lines - 1 > max_rows:  # counted before parsing, which costs many times the file's size
+        raise TooLarge(
+            f"the file has {lines - 1} lines after its header; at most {max_rows} rows can be scored at once"
+        )
     try:
         frame = schema.read_training_csv(data, require_fraud=False, labelled=False)
     except schema.DataValidationError as exc:

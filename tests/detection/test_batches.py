@@ -17,10 +17,10 @@ from django.db.models import Count
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from detection import batches, shadow_scoring, tasks
+from detection import batches, parsing, shadow_scoring, tasks
 from detection.auth import create_key
 from detection.models import BatchChunk, BatchJob, Prediction, Transaction
-from modelops.ml import synthetic
+from modelops.ml import schema, synthetic
 from modelops.ml.schema import FEATURES
 from modelops.models import Deployment
 from modelops.services import versions
@@ -197,6 +197,30 @@ def test_a_bad_csv_line_gets_400_naming_the_line_field_and_reason_as_the_score_f
     assert nothing_stored()
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"[" + b"[]," * 200_000 + b"[]]", JSON),  # decoded, each empty list is tens of bytes
+        (b"[" + b"1," * 200_000 + b"1]", JSON),
+        (",".join(FEATURES).encode() + b"\n" + b"0\n" * 200_000, "text/csv"),
+    ],
+)
+def test_a_body_of_too_many_small_values_is_refused_before_it_is_decoded(
+    client, active_version, settings, monkeypatch, body, content_type
+):
+    settings.BATCH_MAX_ROWS = 100
+    settings.BATCH_MAX_BYTES = 10_000_000
+
+    def never(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(parsing, "decode", never)
+    monkeypatch.setattr(schema, "read_training_csv", never)
+    response = post(client, body, content_type=content_type)
+    assert response.status_code == 413, response.content
+    assert nothing_stored()
+
+
 def test_limits_of_rows_and_bytes_get_413_and_store_nothing(client, active_version, rows, settings):
     settings.BATCH_MAX_ROWS = 100
     settings.SCORING_MAX_BATCH = 10  # the request's own limit does not apply to jobs
@@ -204,11 +228,14 @@ def test_limits_of_rows_and_bytes_get_413_and_store_nothing(client, active_versi
     assert response.status_code == 413
     assert response.json()["error"] == {
         "code": "payload_too_large",
-        "message": "a batch job holds at most 100 transactions (BATCH_MAX_ROWS), this one has 101",
+        "message": "a batch job holds at most 100 transactions (BATCH_MAX_ROWS), this body has 101 objects or lists",
     }
     response = post(client, csv_body(101), content_type="text/csv")
     assert response.status_code == 413
-    assert response.json()["error"]["message"] == "the file has 101 rows; at most 100 can be scored at once"
+    assert (
+        response.json()["error"]["message"]
+        == "the file has 101 lines after its header; at most 100 rows can be scored at once"
+    )
     settings.BATCH_MAX_BYTES = 1_000
     response = post(client, rows[:2])
     assert response.status_code == 413

@@ -78,7 +78,7 @@ def test_a_file_over_the_row_limit_is_refused(analyst_client, active_version, tm
     synthetic.write_csv(synthetic.generate(rows=11, fraud_rate=0.1, seed=3), path)
     response = upload(analyst_client, path.read_bytes())
     assert response.status_code == 400
-    assert "at most 10 can be scored" in response.content.decode()
+    assert "at most 10 rows can be scored" in response.content.decode()
     assert Transaction.objects.count() == 0
 
 
