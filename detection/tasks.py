@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db import transaction
 from django_q.tasks import async_task
@@ -10,6 +12,8 @@ from modelops.models import Deployment
 from modelops.services import deployments
 
 from . import backtests, batches, label_feed, monitoring, shadow_promotion, shadow_scoring
+
+log = logging.getLogger(__name__)
 
 
 def score_shadows() -> str:
@@ -66,9 +70,14 @@ def run_batch(job_id: str) -> str:
 
 def enqueue_batch(job_id) -> None:
     """Queue a batch job's run once the current transaction commits."""
-    transaction.on_commit(
-        lambda: async_task("detection.tasks.run_batch", str(job_id), task_name=f"batch-{job_id}", group="batch")
-    )
+    transaction.on_commit(lambda: _queue_batch(job_id))
+
+
+def _queue_batch(job_id) -> None:
+    try:
+        async_task("detection.tasks.run_batch", str(job_id), task_name=f"batch-{job_id}", group="batch")
+    except Exception:  # any broker's failure: the job is stored, and an error would make the client post it again
+        log.warning("batch job %s is stored but could not be queued; the sweep queues it", job_id, exc_info=True)
 
 
 def sweep_batches() -> str:

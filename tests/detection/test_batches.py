@@ -221,6 +221,23 @@ def test_a_body_of_too_many_small_values_is_refused_before_it_is_decoded(
     assert nothing_stored()
 
 
+def test_a_job_the_broker_cannot_take_is_still_accepted_and_the_sweep_queues_it(
+    client, active_version, rows, settings, monkeypatch, caplog
+):
+    # An error here would make a client post the job again and every row be stored twice.
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("the broker is down")
+
+    monkeypatch.setattr(tasks, "async_task", broker_down)
+    response, _ = submit(client, rows[:20])
+    assert response.status_code == 202
+    job = BatchJob.objects.get()
+    assert job.status == BatchJob.Status.QUEUED
+    assert "could not be queued" in caplog.text
+    settings.BATCH_STALL_SECONDS = 0
+    assert batches.stalled() == [job.pk]
+
+
 def test_limits_of_rows_and_bytes_get_413_and_store_nothing(client, active_version, rows, settings):
     settings.BATCH_MAX_ROWS = 100
     settings.SCORING_MAX_BATCH = 10  # the request's own limit does not apply to jobs
