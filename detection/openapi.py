@@ -713,7 +713,7 @@ BATCH_RESULTS_SCHEMA = {
         JOB_ID_PARAMETER,
         OpenApiParameter(
             "cursor",
-            {"type": "integer", "minimum": 0},
+            {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},  # at most 18 digits, as the view reads it
             OpenApiParameter.QUERY,
             description="The row to start from, as next_cursor gave it; 0 by default.",
         ),
