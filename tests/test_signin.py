@@ -173,7 +173,7 @@ def test_the_lockout_finds_the_address_the_rate_limit_finds(tmp_path, proxies):
     script = f"""
 from axes.helpers import get_client_ip_address
 from django.test import RequestFactory
-from detection.auth import ClientRateThrottle
+from detection.rate_limit import ClientRateThrottle
 out = []
 for meta in {CASES!r}:
     request = RequestFactory().get("/", **meta)
