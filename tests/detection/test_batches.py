@@ -334,8 +334,8 @@ def test_a_conflict_stored_after_the_job_was_accepted_fails_it_naming_the_row(cl
 
 def test_external_ids_and_jobs_belong_to_the_client_that_sent_them(client, active_version, rows, settings):
     settings.SCORING_API_OPEN = False
-    _, key_a = create_key(name="issuer A")
-    _, key_b = create_key(name="issuer B")
+    row_a, key_a = create_key(name="issuer A")
+    row_b, key_b = create_key(name="issuer B")
     a, b = {"X-API-Key": key_a}, {"X-API-Key": key_b}
     assert post(client, rows[:5]).status_code == 401
     rows[0]["external_id"] = "card-1"
@@ -357,7 +357,7 @@ def test_external_ids_and_jobs_belong_to_the_client_that_sent_them(client, activ
     response, _ = submit(client, [{**rows[0], "V4": 3.0}], **b)
     assert response.status_code == 202
     assert every_result(client, response.json()["id"], **b)[0]["repeated"] is False
-    assert sorted(BatchJob.objects.values_list("client", flat=True)) == ["key:1", "key:2"]
+    assert sorted(BatchJob.objects.values_list("client", flat=True)) == sorted([f"key:{row_a.pk}", f"key:{row_b.pk}"])
 
 
 def test_batches_share_the_apis_permissions_and_rate_limit(client, active_version, rows, settings):
