@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import MANAGE, SERVING, TRANSACTION, environment, gunicorn, manage, percentile  # noqa: E402
+from bench.harness import MANAGE, TRANSACTION, deployed_environment, gunicorn, percentile  # noqa: E402
 
 
 def call(port: int, path: str, key: str, payload=None) -> tuple[int, dict]:
@@ -54,16 +54,8 @@ def main() -> None:
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = environment(data_dir, database_url=args.database_url)
-    for name in SERVING:
-        env.pop(name)
-    env["BATCH_MAX_ROWS"] = str(max(args.rows, 100_000))
-    env.update(item.split("=", 1) for item in args.set)
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_model")
-    key = subprocess.run(
-        [*MANAGE, "api_key", "create", "batch-benchmark"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    settings = {"BATCH_MAX_ROWS": str(max(args.rows, 100_000)), **dict(item.split("=", 1) for item in args.set)}
+    env, key = deployed_environment(data_dir, database_url=args.database_url, **settings)
     from modelops.ml import synthetic
     from modelops.ml.schema import FEATURES
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -51,6 +52,24 @@ def environment(
     env.update({"DJANGO_SETTINGS_MODULE": settings, "DATA_DIR": str(data_dir), "DATABASE_URL": database_url})
     env.update({**SERVING, **extra})
     return env
+
+
+def deployed_environment(data_dir: str | Path, *, database_url: str = "", **extra: str) -> tuple[dict[str, str], str]:
+    """The environment of the app as `make run` serves it (SERVING's shortcuts undone: a key
+    required, the request log and rate limit on, metrics in a multiprocess folder emptied as
+    serve.sh empties it), its database migrated with a model, and a new API key: (env, key)."""
+    env = environment(data_dir, database_url=database_url, **extra)
+    for name in SERVING:
+        env.pop(name)
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_model")
+    command = [*MANAGE, "api_key", "create", "benchmark"]
+    key = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    metrics = Path(data_dir) / "prometheus"
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    return env, key
 
 
 def store(model, values, scores, contributions, *, source: str = "api") -> list[int]:

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -37,12 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
-    SERVING,
     TRANSACTION,
+    deployed_environment,
     environment,
     free_port,
     gunicorn,
-    manage,
     wait_ready,
     workers_of,
 )
@@ -153,34 +151,23 @@ def main() -> None:
     parser.add_argument(
         "--gthread", action="store_true", help="also the app as deployed in gthread workers (keep-alive)"
     )
+    parser.add_argument(
+        "--without-storing",
+        action="store_true",
+        help="also the app as deployed storing nothing (bench/without_storing.py): what storing costs, by difference",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="A setting for the app")
     args = parser.parse_args()
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(item.split("=", 1) for item in args.set)
-    # As deployed: the harness's SERVING shortcuts undone, each to the app's default.
-    deployed = environment(data_dir, database_url=args.database_url, **settings)
-    for name in SERVING:
-        deployed.pop(name)
-    manage(deployed, "migrate", "--noinput")
-    manage(deployed, "ensure_model")
-    key = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "api_key", "create", "http-benchmark"],
-        env=deployed,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    deployed, key = deployed_environment(data_dir, database_url=args.database_url, **settings)
     body_file = data_dir / "one_transaction.json"
     body_file.write_text(json.dumps(TRANSACTION))
 
     targets = [("yardstick", {}), ("as deployed", {"Authorization": f"Bearer {key}"})]
     with ExitStack() as stack:
-        multiproc = data_dir / "prometheus"  # emptied, as serve.sh empties it at each start
-        shutil.rmtree(multiproc, ignore_errors=True)
-        multiproc.mkdir()
-        deployed["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
         env_yardstick = environment(data_dir / "yardstick")
         servers = {
             "yardstick": stack.enter_context(
@@ -224,8 +211,7 @@ def main() -> None:
             )
         if args.granian:
             targets.append(("as deployed, granian", targets[1][1]))
-            env_granian = {**deployed, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
-            servers[targets[-1][0]] = stack.enter_context(granian(env_granian, workers=args.workers))
+            servers[targets[-1][0]] = stack.enter_context(granian(deployed, workers=args.workers))
         workers = {name: served_workers(server, args.workers) for name, (server, _) in servers.items()}
         for name, headers in targets:  # warm up: every worker has loaded the model
             wrk(f"http://127.0.0.1:{servers[name][1]}/detect-fraud", body_file, 8, 2, workers[name], headers)

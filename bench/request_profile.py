@@ -14,7 +14,6 @@ import argparse
 import collections
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import MANAGE, SERVING, TRANSACTION, environment, gunicorn, manage, workers_of  # noqa: E402
+from bench.harness import TRANSACTION, deployed_environment, gunicorn, workers_of  # noqa: E402
 from bench.http_scoring import LUA  # noqa: E402
 
 
@@ -52,20 +51,9 @@ def main() -> None:
 
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = environment(data_dir, database_url=args.database_url)
-    for name in SERVING:
-        env.pop(name)
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_model")
-    key = subprocess.run(
-        [*MANAGE, "api_key", "create", "profile"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    env, key = deployed_environment(data_dir, database_url=args.database_url)
     body = data_dir / "one_transaction.json"
     body.write_text(json.dumps(TRANSACTION))
-    multiproc = data_dir / "prometheus"
-    shutil.rmtree(multiproc, ignore_errors=True)
-    multiproc.mkdir()
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(body=body, headers=f'wrk.headers["Authorization"] = "Bearer {key}"'))
 
