@@ -9,7 +9,8 @@ memory of its (Django) process, and on Dask each worker's peak memory (from the 
 The files are written to the local bucket folder (DATA_DIR/bucket/incoming) and scanned first; the
 scan is not timed. The Dask runs start a LocalCluster of DASK_LOCAL_WORKERS (default 2) workers of
 DASK_LOCAL_THREADS (default 1) threads. --max-rows sets RETRAIN_MAX_ROWS for the local backend.
---data DIR keeps the generated files there (hard links) and reuses them: one folder per --rows.
+--data DIR keeps the generated files there (hard links) and reuses them: one folder per --rows;
+--generate-only writes them and stops, so the timed run can start on a quiet machine.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, help="RETRAIN_MAX_ROWS for the run")
     parser.add_argument("--fraud-rate", type=float, default=0.00172)
     parser.add_argument("--data", help="a folder to keep the generated files in and reuse on the next run")
+    parser.add_argument("--generate-only", action="store_true", help="write the files to --data and stop")
     args = parser.parse_args()
+    if args.generate_only and not args.data:
+        parser.error("--generate-only needs --data")
     with tempfile.TemporaryDirectory() as data_dir:
         extra = {"RETRAIN_MAX_ROWS": str(args.max_rows)} if args.max_rows else {}
         # A file of a million generated rows is about 540 MiB, over the default limit of 512 MiB.
@@ -91,6 +95,8 @@ def main() -> None:
             f"in {time.perf_counter() - started:.0f} s",
             flush=True,
         )
+        if args.generate_only:
+            return
         manage(env, "scan_bucket")
 
         started = time.perf_counter()
