@@ -79,80 +79,91 @@ def _load_data(
     files: list[DataFile], active: ModelVersion | None, note: Callable[[str], None]
 ) -> tuple[pd.DataFrame, pd.Series, list[DataFile], set[str]]:
     """(rows in time order, whether no model learned each row, the files read, their contents' sha256).
-    Each content is read once; a file gone, changed or no longer valid is skipped, and rejected if new."""
+    Each content is read once; a file gone, changed or no longer valid is skipped, and rejected if new.
+    Files are read newest first and reading stops at RETRAIN_MAX_ROWS, so older data is never loaded."""
     storage = incoming_storage()
     learned = {f.sha256 for f in files if f.status == DataFile.Status.USED}
     if active is not None:
         learned |= set(active.data_files.values_list("sha256", flat=True))
         learned |= set(active.data_files_sha256)  # for an adopted version, from its artifact
-    frames, is_new, read, contents = [], [], [], set()
-    for data_file in files:
-        if data_file.sha256 in contents:
-            note(f"{data_file.key}: the same content as a file read above, read once")
-            continue
-        try:
-            data = read_file(storage, data_file.key)
-        except FileNotFoundError:
-            data = None
-        if data is None or hashlib.sha256(data).hexdigest() != data_file.sha256:
-            # A changed file's new content is recorded by the scan as a new file.
-            why = "it is no longer in the storage" if data is None else "its content changed since it was scanned"
-            if data_file.status == DataFile.Status.NEW:
-                data_file.withdraw(why)
-            _skipped(data_file, why, note)
-            continue
-        try:
-            frame = schema.read_training_csv(data, require_fraud=False)
-        except schema.DataValidationError as exc:
-            why = f"it no longer passes validation: {exc}"
-            data_file.reject_if_new(why)
-            _skipped(data_file, why, note)
-            continue
-        read.append(data_file)
-        contents.add(data_file.sha256)
-        frames.append(frame.sort_values("Time", kind="stable"))
-        is_new.append(pd.Series(data_file.sha256 not in learned, index=range(len(frame))))
-        note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+    labels, labels_new = [], []
     for source in map(import_string, settings.RETRAIN_FEEDBACK_SOURCES):
         # Only labels given after the active version was recorded may join the hold-out, or it is favoured.
         frame, fresh = source(active.created_at if active is not None else None)
         if len(frame):
-            frames.append(frame)
-            is_new.append(pd.Series(fresh, index=range(len(frame))))
+            labels.append(frame)
+            labels_new.append(pd.Series(fresh, index=range(len(frame))))
             note(
                 f"analyst labels: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds, "
                 f"{int(fresh.sum())} first labelled since the active model was recorded"
             )
+    names: dict[str, list[DataFile]] = {}  # each content's names, in time order; contents ordered by the first
+    for data_file in files:
+        names.setdefault(data_file.sha256, []).append(data_file)
+    cap = settings.RETRAIN_MAX_ROWS
+    held = sum(len(frame) for frame in labels)  # the labels come last, so within the newest rows
+    frames, is_new, read = [], [], []
+    ordered = list(names)
+    for position in range(len(ordered) - 1, -1, -1):
+        if held >= cap:
+            note(f"keeping the newest {cap} rows (RETRAIN_MAX_ROWS): the older files are not read")
+            _outside_cap(ordered[: position + 1], note)
+            break
+        copies = iter(names[ordered[position]])
+        for data_file in copies:
+            frame = _read_valid(storage, data_file, note)
+            if frame is not None:
+                break
+        else:
+            continue
+        for copy in copies:
+            note(f"{copy.key}: the same content as a file read above, read once")
+        read.append(data_file)
+        frames.append(frame.sort_values("Time", kind="stable"))
+        is_new.append(pd.Series(data_file.sha256 not in learned, index=range(len(frame))))
+        held += len(frame)
+        note(f"{data_file.key}: {len(frame)} rows, {int(frame[schema.LABEL].sum())} frauds")
+    frames, is_new, read = frames[::-1] + labels, is_new[::-1] + labels_new, read[::-1]
+    contents = {f.sha256 for f in read}
     if not frames:
         return pd.DataFrame(columns=list(schema.COLUMNS)), pd.Series(dtype=bool), read, contents
     data = pd.concat(frames, ignore_index=True)
     new = pd.concat(is_new, ignore_index=True)
-    cap = settings.RETRAIN_MAX_ROWS
-    if len(data) > cap:
-        note(f"keeping the newest {cap} of {len(data)} rows (RETRAIN_MAX_ROWS)")
-        read, contents = _within_cap(read, [len(frame) for frame in frames], len(data) - cap, note)
+    if len(data) > cap:  # the oldest file read keeps only its newest rows
         data, new = data.iloc[-cap:].reset_index(drop=True), new.iloc[-cap:].reset_index(drop=True)
     return data, new, read, contents
 
 
-def _within_cap(
-    read: list[DataFile], sizes: list[int], dropped: int, note: Callable[[str], None]
-) -> tuple[list[DataFile], set[str]]:
-    """The files read that keep rows once the oldest ``dropped`` are cut, and their contents; a new file
-    left with no rows is rejected, since a run marks all it read as used."""
-    kept, start = [], 0
-    for data_file, size in zip(read, sizes, strict=False):  # sizes go on with the labels' frames
-        start += size
-        if start > dropped:
-            kept.append(data_file)
-        else:
-            # Under every name holding the content: a copy was read as this one.
-            cap = settings.RETRAIN_MAX_ROWS
-            why = f"none of its rows are among the newest {cap} kept for retraining (RETRAIN_MAX_ROWS)"
-            for same in DataFile.objects.filter(sha256=data_file.sha256, status=DataFile.Status.NEW):
-                same.reject_if_new(why)
-                _skipped(same, why, note)
-    return kept, {f.sha256 for f in kept}
+def _read_valid(storage, data_file: DataFile, note: Callable[[str], None]) -> pd.DataFrame | None:
+    """The file's rows, or None if it is gone, changed since its scan or no longer valid (it is then
+    skipped, and rejected or withdrawn if new)."""
+    try:
+        data = read_file(storage, data_file.key)
+    except FileNotFoundError:
+        data = None
+    if data is None or hashlib.sha256(data).hexdigest() != data_file.sha256:
+        # A changed file's new content is recorded by the scan as a new file.
+        why = "it is no longer in the storage" if data is None else "its content changed since it was scanned"
+        if data_file.status == DataFile.Status.NEW:
+            data_file.withdraw(why)
+        _skipped(data_file, why, note)
+        return None
+    try:
+        return schema.read_training_csv(data, require_fraud=False)
+    except schema.DataValidationError as exc:
+        why = f"it no longer passes validation: {exc}"
+        data_file.reject_if_new(why)
+        _skipped(data_file, why, note)
+        return None
+
+
+def _outside_cap(contents: list[str], note: Callable[[str], None]) -> None:
+    """Reject the new files holding these contents, under every name: a run marks all it read as used,
+    and a file left new would call a retrain at every scan."""
+    why = f"none of its rows are among the newest {settings.RETRAIN_MAX_ROWS} kept for retraining (RETRAIN_MAX_ROWS)"
+    for same in DataFile.objects.filter(sha256__in=contents, status=DataFile.Status.NEW).order_by("pk"):
+        same.reject_if_new(why)
+        _skipped(same, why, note)
 
 
 def _skipped(data_file: DataFile, why: str, note: Callable[[str], None]) -> None:

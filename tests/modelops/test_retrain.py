@@ -527,6 +527,24 @@ def test_a_new_file_whose_rows_all_fall_outside_the_row_cap_is_rejected_not_mark
     assert tasks.retrain_models() == "skipped: no new data files"
 
 
+def test_files_older_than_the_row_cap_are_never_read(active_version, new_file, bucket, settings, monkeypatch):
+    # The cap bounds the process's memory only if what it leaves out is not loaded first.
+    for day in (1, 2):
+        older = bucket / "incoming" / f"creditcard_202501{day:02d}_000000.csv"
+        synthetic.write_csv(synthetic.generate(rows=2_000, fraud_rate=0.02, seed=30 + day), older)
+    scan.scan_incoming()
+    opened = []
+    real_read = retrain.read_file
+    monkeypatch.setattr(retrain, "read_file", lambda storage, key: opened.append(key) or real_read(storage, key))
+    settings.RETRAIN_MAX_ROWS = 20_500  # the new file and 500 rows of the newer of the two older ones
+    data, _, read, _ = retrain._load_data(
+        sorted(DataFile.objects.all(), key=retrain.data_time), active_version, lambda message: None
+    )
+    assert opened == [new_file.key, "creditcard_20250102_000000.csv"]
+    assert len(data) == 20_500 and [f.key for f in read] == ["creditcard_20250102_000000.csv", new_file.key]
+    assert DataFile.objects.get(key="creditcard_20250101_000000.csv").status == DataFile.Status.REJECTED
+
+
 def test_a_rollback_made_while_a_run_trains_is_not_overridden(active_version, trained, new_file, monkeypatch):
     # The run compares its candidates with v2; meanwhile a manager rolls back to v1, which the
     # candidates were never compared with.
