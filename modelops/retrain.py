@@ -130,6 +130,7 @@ def _load_data(
     data = pd.concat(frames, ignore_index=True)
     new = pd.concat(is_new, ignore_index=True)
     if len(data) > cap:  # the oldest file read keeps only its newest rows
+        note(f"keeping the newest {cap} of the {len(data)} rows read (RETRAIN_MAX_ROWS)")
         data, new = data.iloc[-cap:].reset_index(drop=True), new.iloc[-cap:].reset_index(drop=True)
     return data, new, read, contents
 
