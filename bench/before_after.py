@@ -10,6 +10,7 @@ which separate runs on a shared host do not give.
 
     git worktree add /tmp/before 1543a9c
     .venv/bin/python bench/before_after.py --other /tmp/before
+    .venv/bin/python bench/before_after.py --other /tmp/before --as-deployed   # a key, logs, the rate limit
     .venv/bin/python bench/before_after.py --other /tmp/before \\
         --database-url postgres://postgres@127.0.0.1:5432/bench_after \\
         --other-database-url postgres://postgres@127.0.0.1:5432/bench_before
@@ -35,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import TRANSACTION, environment, gunicorn, manage, workers_of  # noqa: E402
+from bench.harness import TRANSACTION, deployed_environment, environment, gunicorn, manage, workers_of  # noqa: E402
 from bench.http_scoring import wrk  # noqa: E402
 
 
@@ -54,6 +55,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--turns", type=int, default=8)
     parser.add_argument("--turn-seconds", type=int, default=4)
+    parser.add_argument(
+        "--as-deployed", action="store_true", help="both as `make run` serves them: a key, logs, the rate limit"
+    )
     args = parser.parse_args()
     if bool(args.database_url) != bool(args.other_database_url):
         raise SystemExit("give both --database-url and --other-database-url, or neither")
@@ -61,11 +65,15 @@ def main() -> None:
     trees = {"this": ROOT, "other": Path(args.other).resolve()}
     urls = {"this": args.database_url, "other": args.other_database_url}
     names = {key: describe(root) for key, root in trees.items()}
-    envs = {}
+    envs, headers = {}, {}
     for key, root in trees.items():
         folder = Path(args.data_dir) / key
         folder.mkdir(parents=True, exist_ok=True)
-        envs[key] = environment(folder, database_url=urls[key], settings="bench.settings")
+        if args.as_deployed:
+            envs[key], api_key = deployed_environment(folder, database_url=urls[key], root=root)
+            headers[key] = {"Authorization": f"Bearer {api_key}"}
+            continue
+        envs[key], headers[key] = environment(folder, database_url=urls[key], settings="bench.settings"), {}
         manage(envs[key], "migrate", "--noinput", root=root)
         manage(envs[key], "ensure_model", root=root, timeout=900)
     body_file = Path(args.data_dir) / "one_transaction.json"
@@ -74,19 +82,22 @@ def main() -> None:
     with ExitStack() as stack:
         ports, workers = {}, {}
         for key, root in trees.items():
-            server, ports[key] = stack.enter_context(gunicorn(envs[key], workers=args.workers, root=root))
+            server, ports[key] = stack.enter_context(
+                gunicorn(envs[key], workers=args.workers, root=root, as_deployed=args.as_deployed)
+            )
             deadline = time.monotonic() + 60
             while len(workers.get(key, [])) < args.workers:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{key}: gunicorn started too few workers in 60 s")
                 time.sleep(0.1)
                 workers[key] = workers_of(server.pid)
-            wrk(f"http://127.0.0.1:{ports[key]}/detect-fraud", body_file, 8, 3, workers[key])  # warm up
+            wrk(f"http://127.0.0.1:{ports[key]}/detect-fraud", body_file, 8, 3, workers[key], headers[key])  # warm up
 
         database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
         print(
             f"this tree {names['this']} against {names['other']}: gunicorn {args.workers} sync workers each, "
-            f"{database}, wrk c={args.connections}, {args.turns} turns of {args.turn_seconds} s each, "
+            f"{database}{', as deployed' if args.as_deployed else ''}, "
+            f"wrk c={args.connections}, {args.turns} turns of {args.turn_seconds} s each, "
             f"{os.cpu_count()} cores"
         )
         ratios, cpu_ratios, p99s = [], [], {"this": [], "other": []}
@@ -95,7 +106,7 @@ def main() -> None:
             figures = {}
             for key in order:
                 url = f"http://127.0.0.1:{ports[key]}/detect-fraud"
-                figures[key] = wrk(url, body_file, args.connections, args.turn_seconds, workers[key])
+                figures[key] = wrk(url, body_file, args.connections, args.turn_seconds, workers[key], headers[key])
             ratios.append(figures["this"]["rps"] / figures["other"]["rps"])
             cpu_ratios.append(figures["this"]["cpu_us"] / figures["other"]["cpu_us"])
             line = []

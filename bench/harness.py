@@ -54,17 +54,20 @@ def environment(
     return env
 
 
-def deployed_environment(data_dir: str | Path, *, database_url: str = "", **extra: str) -> tuple[dict[str, str], str]:
+def deployed_environment(
+    data_dir: str | Path, *, database_url: str = "", root: Path = ROOT, **extra: str
+) -> tuple[dict[str, str], str]:
     """The environment of the app as `make run` serves it (SERVING's shortcuts undone: a key
     required, the request log and rate limit on, metrics in a multiprocess folder emptied as
-    serve.sh empties it), its database migrated with a model, and a new API key: (env, key)."""
+    serve.sh empties it), its database migrated with a model by the tree at ``root``, and a new
+    API key: (env, key)."""
     env = environment(data_dir, database_url=database_url, **extra)
     for name in SERVING:
         env.pop(name)
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_model")
-    command = [*MANAGE, "api_key", "create", "benchmark"]
-    key = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    manage(env, "migrate", "--noinput", root=root)
+    manage(env, "ensure_model", root=root, timeout=900)
+    command = [sys.executable, str(Path(root) / "manage.py"), "api_key", "create", "benchmark"]
+    key = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True).stdout.strip()
     metrics = Path(data_dir) / "prometheus"
     shutil.rmtree(metrics, ignore_errors=True)
     metrics.mkdir()

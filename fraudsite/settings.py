@@ -129,6 +129,15 @@ MIDDLEWARE = [
     # Last, as django-axes requires.
     "axes.middleware.AxesMiddleware",
 ]
+# POST /detect-fraud's chain (fraudsite/handlers.py): its request log, security headers and
+# signed-in users, without what only pages need. DRF checks a signed-in user's CSRF token itself.
+SCORING_MIDDLEWARE = [
+    "fraudsite.middleware.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
 
 ROOT_URLCONF = "fraudsite.urls"
 WSGI_APPLICATION = "fraudsite.wsgi.application"

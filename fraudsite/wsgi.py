@@ -5,11 +5,10 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fraudsite.settings")
 
-from django.core.wsgi import get_wsgi_application
-
 from common import sqlite
+from fraudsite.handlers import application as _application
 
-application = get_wsgi_application()
+application = _application()
 sqlite.start()
 # What the imports made lives as long as the worker: frozen, full collections skip it.
 gc.freeze()
