@@ -73,16 +73,16 @@ def store_scored(
             ids = sorted(_insert(cursor, Transaction, TRANSACTION_FIELDS, transactions, returning=True))
             _insert(cursor, Prediction, PREDICTION_FIELDS, predictions(ids), version=version)
         return ids
+    if len(transactions) == 1 and settings.SCORING_SYNCHRONOUS_COMMIT and not db.in_atomic_block:
+        # One statement stores both rows or neither: in autocommit it is its own transaction,
+        # which saves the round trips of BEGIN and COMMIT.
+        with db.cursor() as cursor:
+            return [_store_one(cursor, transactions[0], predictions([None])[0], version)]
     with transaction.atomic(using=db.alias), db.cursor() as cursor:
         if not settings.SCORING_SYNCHRONOUS_COMMIT:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
         if len(transactions) == 1:
-            (prediction,) = predictions([None])
-            cursor.execute(_one_scored_row_sql(), [*transactions[0], *prediction[1:], *version])
-            stored = cursor.fetchone()
-            if stored is None:
-                raise VersionNotPrimary
-            return [stored[0]]
+            return [_store_one(cursor, transactions[0], predictions([None])[0], version)]
         cursor.execute(f"SELECT {_still_primary_sql('%s')}", version)
         if not cursor.fetchone()[0]:
             raise VersionNotPrimary
@@ -160,22 +160,35 @@ def _insert(
     return ids
 
 
+def _store_one(cursor, stored_transaction: tuple, prediction: tuple, version: tuple) -> int:
+    """PostgreSQL: one transaction and its prediction; its id. VersionNotPrimary, nothing stored,
+    if the version is no longer primary."""
+    cursor.execute(_one_scored_row_sql(), [*stored_transaction, *version, *prediction[1:]])
+    stored = cursor.fetchone()
+    if stored is None:
+        raise VersionNotPrimary
+    return stored[0]
+
+
 @functools.cache
 def _one_scored_row_sql() -> str:
-    """PostgreSQL: one transaction and its prediction in one round trip; returns a row only if the
-    version is primary. The casts are needed: a SELECT list is not typed by its target columns."""
+    """PostgreSQL: one transaction and its prediction in one statement, both only if the version
+    is primary; returns the id if they were stored. The casts are needed: a SELECT list is not
+    typed by its target columns."""
     db = connections[DEFAULT_DB_ALIAS]
     transactions, transaction_columns = _table_and_columns(Transaction, TRANSACTION_FIELDS)
     predictions, prediction_columns = _table_and_columns(Prediction, PREDICTION_FIELDS)
     pk = db.ops.quote_name(Transaction._meta.pk.column)
-    fields = [Prediction._meta.get_field(name) for name in PREDICTION_FIELDS[1:]]
-    casts = ", ".join(f"%s::{field.db_type(db)}" for field in fields)
+
+    def casts(model, names):
+        return ", ".join(f"%s::{model._meta.get_field(name).db_type(db)}" for name in names)
+
     returned = db.ops.quote_name(Prediction._meta.get_field("transaction").column)
     return (
         f"WITH stored AS (INSERT INTO {transactions} ({transaction_columns}) "
-        f"VALUES ({', '.join(['%s'] * len(TRANSACTION_FIELDS))}) RETURNING {pk}) "
-        f"INSERT INTO {predictions} ({prediction_columns}) SELECT {pk}, {casts} FROM stored "
-        f"WHERE {_still_primary_sql('%s')} RETURNING {returned}"
+        f"SELECT {casts(Transaction, TRANSACTION_FIELDS)} WHERE {_still_primary_sql('%s')} RETURNING {pk}) "
+        f"INSERT INTO {predictions} ({prediction_columns}) "
+        f"SELECT {pk}, {casts(Prediction, PREDICTION_FIELDS[1:])} FROM stored RETURNING {returned}"
     )
 
 

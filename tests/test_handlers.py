@@ -10,6 +10,8 @@ import json
 import logging
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from detection.auth import create_key
 from fraudsite.handlers import application
@@ -18,9 +20,14 @@ from modelops.ml.schema import FEATURES
 ROW = {**{name: 0.0 for name in FEATURES}, "Time": 10, "Amount": 5}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def app():
-    return application()
+    # As Django's test client does: closing the connection would end the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield application()
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def call(app, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, dict, bytes]:
@@ -58,7 +65,8 @@ def test_scoring_takes_its_own_chain_with_the_key_log_and_security_headers(app, 
     assert call(app, "POST", "/detect-fraud", body)[0] == 401
     with caplog.at_level(logging.INFO, logger="fraudsite.requests"):
         status, headers, content = call(app, "POST", "/detect-fraud", body, AUTHORIZATION=f"Bearer {key}")
-    assert status == 200 and json.loads(content)["model_version"] == active_version.version
+    assert status == 200, content
+    assert json.loads(content)["model_version"] == active_version.version
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert f"id={headers['X-Request-ID']} method=POST path=/detect-fraud status=200" in caplog.text
     assert "X-Frame-Options" not in headers  # the pages' middleware did not run: this is the short chain

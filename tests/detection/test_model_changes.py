@@ -73,12 +73,16 @@ def test_scores_of_a_version_that_is_not_the_active_one_are_refused_whole(active
 
 
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_a_refused_write_is_rolled_back_too(active_version):
-    # The scoring path's own BEGIN and ROLLBACK (the tests above run inside a savepoint).
+@pytest.mark.parametrize("rows", [1, 3], ids=["one row", "a batch"])
+def test_outside_a_transaction_a_refused_write_is_rolled_back_too(active_version, rows):
+    # The scoring path's own BEGIN and ROLLBACK, or on PostgreSQL one row's single statement in
+    # autocommit (the tests above run inside a savepoint).
+    version = (active_version.pk, active_version.sha256, active_version.threshold)
+    assert len(_store(*version, rows)) == rows
     Deployment.objects.filter(version=active_version).delete()
     with pytest.raises(storage.VersionNotPrimary):
-        _store(active_version.pk, active_version.sha256, active_version.threshold, 3)
-    assert Transaction.objects.count() == Prediction.objects.count() == 0
+        _store(*version, rows)
+    assert Transaction.objects.count() == Prediction.objects.count() == rows
 
 
 def test_a_model_that_keeps_changing_gets_503_after_a_few_tries(client, active_version, monkeypatch):
